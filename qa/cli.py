@@ -1,0 +1,204 @@
+"""Command line: ``newsqa index | ask | import | stats | eval``.
+
+Only this module (and qa/tui) turns errors into output: one line on stderr, exit 1 (2 for
+usage errors).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from qa.errors import QAError, UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_INDEX = "index"
+
+
+def _quiet_libraries() -> None:
+    """Keep library progress bars and hub chatter out of the product's output."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def index_option(fn: F) -> F:
+    """``--index-dir`` (env NEWSQA_INDEX) shared by every command."""
+    return click.option(
+        "--index-dir", type=click.Path(path_type=Path), envvar="NEWSQA_INDEX",
+        default=DEFAULT_INDEX, show_default=True, help="Index folder.",
+    )(fn)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="newsqa")
+def cli() -> None:
+    """Ask questions of a folder of news articles; answers cite their sources."""
+    _quiet_libraries()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.UsageError as exc:
+        click.echo(f"newsqa: {exc.format_message()}", err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        click.echo(f"newsqa: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except UsageError as exc:
+        click.echo(f"newsqa: {exc}", err=True)
+        sys.exit(2)
+    except QAError as exc:
+        click.echo(f"newsqa: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("newsqa: interrupted; the index keeps its last complete state", err=True)
+        sys.exit(130)
+
+
+def _run_index(index_dir: Path, paths: tuple[Path, ...], rebuild: bool, strict: bool,
+               prune: bool) -> None:
+    from qa.cli_output import index_progress, print_index_report
+    from qa.embed import Embedder
+    from qa.index import Indexer
+
+    for p in paths:
+        if not p.exists():
+            raise UsageError(f"no such file or folder: {p}")
+    indexer = Indexer(index_dir, Embedder(), strict=strict)
+    with index_progress() as progress:
+        report = indexer.update(list(paths), rebuild=rebuild, progress=progress, prune=prune)
+    print_index_report(report)
+    if strict and report.skipped:
+        raise QAError(f"{report.skipped} article(s) skipped (--strict)")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--rebuild", is_flag=True, help="Re-embed everything into a fresh index.")
+@click.option("--strict", is_flag=True, help="Fail when any article is skipped.")
+@index_option
+def index(paths: tuple[Path, ...], rebuild: bool, strict: bool, index_dir: Path) -> None:
+    """Index article files/folders (default: corpus/), incrementally."""
+    _run_index(index_dir, paths or (Path("corpus"),), rebuild, strict, prune=True)
+
+
+@cli.command(name="import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--strict", is_flag=True, help="Fail when any article is skipped.")
+@index_option
+def import_(files: tuple[Path, ...], strict: bool, index_dir: Path) -> None:
+    """Stream JSONL / SQuAD files straight into the index (adds; never prunes)."""
+    _run_index(index_dir, files, False, strict, prune=False)
+
+
+def _filters(since: str | None, until: str | None, source: str | None) -> Any:
+    from qa.ingest import parse_date
+    from qa.retrieve import Filters
+
+    out = []
+    for name, value in (("--since", since), ("--until", until)):
+        iso = parse_date(value) if value else ""
+        if value and not iso:
+            raise UsageError(f"{name} {value!r} is not a date (use YYYY-MM-DD)")
+        out.append(iso)
+    return Filters(since=out[0], until=out[1], source=source or "")
+
+
+@cli.command()
+@click.argument("question")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("-k", "k", default=5, show_default=True, type=click.IntRange(1, 100),
+              help="Passages to retrieve and cite.")
+@click.option("--since", help="Only articles on or after this date.")
+@click.option("--until", help="Only articles on or before this date.")
+@click.option("--source", help="Only articles whose source contains this text.")
+@click.option("--reader", default="sentence", show_default=True, help="Reader: sentence.")
+@index_option
+def ask(question: str, as_json: bool, k: int, since: str | None, until: str | None,
+        source: str | None, reader: str, index_dir: Path) -> None:
+    """Answer QUESTION from the index, with citations."""
+    from qa.cli_output import print_response
+    from qa.pipeline import Answerer
+
+    if not question.strip():
+        raise UsageError("the question is empty")
+    filters = _filters(since, until, source)
+    response = Answerer(index_dir, reader=reader).ask(question, k=k, filters=filters)
+    if as_json:
+        click.echo(json.dumps(response.to_json(), ensure_ascii=False))
+    else:
+        print_response(response)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@index_option
+def stats(as_json: bool, index_dir: Path) -> None:
+    """Show what the index holds."""
+    from qa.index import open_store
+
+    store = open_store(index_dir)
+    gen = store.current_gen
+    articles, passages = store.counts(gen)
+    info = {"articles": articles, "passages": passages, "generation": gen,
+            "embed_model": store.get_meta("embed_model"),
+            "embed_dim": int(store.get_meta("embed_dim", "0") or 0),
+            "updated_at": store.get_meta("updated_at"), "index_dir": str(index_dir)}
+    if as_json:
+        click.echo(json.dumps(info))
+    else:
+        for key, value in info.items():
+            click.echo(f"{key:12} {value}")
+
+
+@cli.command(name="eval")
+@click.argument("questions", type=click.Path(exists=True, path_type=Path))
+@click.option("-k", "k", default=20, show_default=True, type=click.IntRange(1, 100))
+@click.option("--as-of-question-date", is_flag=True,
+              help="Only search articles published on or before each question's date.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
+@click.option("--out", type=click.Path(path_type=Path), help="Per-question JSONL output.")
+@click.option("--limit", type=int, default=0, help="Only the first N questions.")
+@click.option("--fusion", default="linear", show_default=True,
+              type=click.Choice(["linear", "rrf", "dense", "bm25"]))
+@click.option("--reader", default="sentence", show_default=True)
+@index_option
+def eval_(questions: Path, k: int, as_of_question_date: bool, as_json: bool, out: Path | None,
+          limit: int, fusion: str, reader: str, index_dir: Path) -> None:
+    """Score retrieval (recall@k, MRR) and answers (EM/F1) on a question file."""
+    from qa.cli_output import print_eval
+    from qa.evaluate import Evaluator, load_questions
+
+    items = load_questions(questions)
+    if limit:
+        items = items[:limit]
+    evaluator = Evaluator(index_dir, k=k, fusion=fusion, reader=reader,
+                          as_of_question_date=as_of_question_date)
+    metrics = evaluator.run(items, out=out)
+    if as_json:
+        click.echo(json.dumps(metrics))
+    else:
+        print_eval(metrics)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""Error hierarchy. Messages say what went wrong and what to do; only the CLI/TUI print them."""
+
+from __future__ import annotations
+
+
+class QAError(Exception):
+    """Base class of every error newsqa reports to a person."""
+
+
+class IndexNotFound(QAError):
+    """No index in the index folder."""
+
+    def __init__(self, index_dir: str) -> None:
+        super().__init__(f"no index in {index_dir}: run `newsqa index` first")
+
+
+class IndexMismatch(QAError):
+    """The index was built with another embedding model or dimension."""
+
+
+class CorruptIndex(QAError):
+    """Index files exist but cannot be read."""
+
+
+class BadArticle(QAError):
+    """An input file (or one line/record of it) is not a usable article."""
+
+    def __init__(self, origin: str, reason: str, line: int | None = None) -> None:
+        where = f"{origin}:{line}" if line is not None else origin
+        super().__init__(f"{where}: {reason}")
+        self.origin = origin
+        self.reason = reason
+        self.line = line
+
+
+class ModelLoadError(QAError):
+    """A model (embedder or reader) could not be loaded."""
+
+
+class UsageError(QAError):
+    """Bad arguments that the CLI parser could not catch (dates, files)."""

@@ -1,0 +1,122 @@
+"""Question -> retrieve -> read -> a cited response. The one entry point the CLI and TUI use."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qa.embed import Embedder, EmbedderLike
+from qa.read import Reader, SentenceReader
+from qa.retrieve import Filters, Retriever
+from qa.types import Answer, Citation, Hit
+
+
+@dataclass(frozen=True)
+class Response:
+    """Everything shown for one question."""
+
+    question: str
+    answer: Answer | None
+    answers: list[Answer]
+    citations: list[Citation]
+    hits: list[Hit]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    searched_for: str = ""
+
+    @property
+    def answer_citation(self) -> Citation | None:
+        """The citation of the passage the answer came from."""
+        if self.answer is None:
+            return None
+        for c in self.citations:
+            if c.passage_id == self.answer.hit.passage.id:
+                return c
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--json`` shape documented in the README."""
+        cite = self.answer_citation
+        answer = None
+        if self.answer is not None:
+            answer = {"text": self.answer.text, "sentence": self.answer.sentence,
+                      "confidence": round(self.answer.confidence, 4),
+                      "citation": cite.n if cite else None}
+        return {
+            "question": self.question,
+            "answer": answer,
+            "citations": [
+                {"n": c.n, "article_id": c.article_id, "title": c.title, "date": c.date,
+                 "url": c.url, "source": c.source, "paragraph": c.paragraph,
+                 "start": c.start, "end": c.end, "passage": c.passage}
+                for c in self.citations
+            ],
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+        }
+
+
+def make_reader(name: str) -> Reader:
+    """Reader by name (``sentence``; the trained span reader once shipped)."""
+    if name == "sentence":
+        return SentenceReader()
+    from qa.errors import UsageError
+
+    raise UsageError(f"unknown reader {name!r}: choose sentence")
+
+
+class Answerer:
+    """Answers questions from an index folder.
+
+    Args:
+        index_dir: Index folder.
+        embedder: Query embedder (default: the offline MiniLM).
+        reader: A Reader or a reader name.
+        threshold: Confidence under which the response says there is no answer.
+    """
+
+    def __init__(self, index_dir: Path, embedder: EmbedderLike | None = None,
+                 reader: Reader | str = "sentence", threshold: float = 0.35,
+                 retriever: Retriever | None = None) -> None:
+        self.embedder = embedder or Embedder()
+        self.retriever = retriever or Retriever(index_dir, self.embedder)
+        self.reader = make_reader(reader) if isinstance(reader, str) else reader
+        self.threshold = threshold
+
+    def warm_up(self) -> None:
+        """Load models and index now instead of on the first question."""
+        self.retriever.search("warm up", k=1)
+
+    def ask(self, question: str, k: int = 5, filters: Filters | None = None) -> Response:
+        """Answer one question.
+
+        Args:
+            question: The question.
+            k: Passages retrieved (and cited).
+            filters: Date/source filters.
+
+        Returns:
+            The response; ``answer`` is None when nothing clears the threshold.
+        """
+        t0 = time.perf_counter()
+        hits = self.retriever.search(question, k=k, filters=filters)
+        t1 = time.perf_counter()
+        answers = self.reader.read(question, hits)
+        t2 = time.perf_counter()
+        best = answers[0] if answers and answers[0].confidence >= self.threshold else None
+        citations = [_citation(i + 1, h, best) for i, h in enumerate(hits)]
+        timings = {"retrieve": (t1 - t0) * 1000, "read": (t2 - t1) * 1000,
+                   "total": (t2 - t0) * 1000}
+        return Response(question, best, answers, citations, hits, timings, question)
+
+
+def _citation(n: int, hit: Hit, answer: Answer | None) -> Citation:
+    """Citation for a hit; offsets are the answer's when the answer came from this hit."""
+    p = hit.passage
+    holds = answer is not None and answer.hit.passage.id == p.id
+    start = answer.span.start if holds and answer else None
+    end = answer.span.end if holds and answer else None
+    return Citation(n=n, article_id=p.article_id, title=hit.title, date=hit.date, url=hit.url,
+                    source=hit.source, paragraph=p.paragraph, passage_id=p.id, passage=p.text,
+                    start=start, end=end,
+                    article_start=p.start + (start or 0), article_end=p.start + (end or 0))

@@ -1,0 +1,95 @@
+"""Readers: pick the answer out of retrieved passages.
+
+Every reader implements ``read(question, passages) -> list[Answer]`` (best first). The
+sentence reader is the baseline: the answer is the best sentence of the top passages, scored by
+how much of the question it covers (IDF-weighted over the retrieved passages) plus the
+passage's retrieval score; the weights and the confidence calibration were fitted on SQuAD
+*train* questions by ``bench/fit_sentence_reader.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from qa.keywords import tokenize
+from qa.text import sentence_spans
+from qa.types import Answer, Hit, Span
+
+
+class Reader(Protocol):
+    """What the pipeline needs from a reader."""
+
+    def read(self, question: str, passages: Sequence[Hit]) -> list[Answer]:
+        """Answers found in ``passages`` for ``question``, best first."""
+        ...
+
+
+@dataclass(frozen=True)
+class SentenceWeights:
+    """Scoring and calibration constants of the sentence reader."""
+
+    coverage: float = 1.0
+    retrieval: float = 1.0
+    calib_a: float = 6.0
+    calib_b: float = -4.0
+
+
+class SentenceReader:
+    """Baseline reader: the best sentence of the top passages.
+
+    Args:
+        max_passages: How many top passages to read.
+        weights: Scoring/calibration constants.
+    """
+
+    def __init__(self, max_passages: int = 5, weights: SentenceWeights | None = None) -> None:
+        self.max_passages = max_passages
+        self.weights = weights or SentenceWeights()
+
+    def features(self, question: str, passages: Sequence[Hit]) -> list[tuple[Hit, Span, float, float]]:
+        """(hit, sentence span, coverage, relative retrieval score) for every candidate."""
+        hits = list(passages[: self.max_passages])
+        if not hits:
+            return []
+        q_terms = set(tokenize(question))
+        docs = [set(tokenize(h.passage.text + " " + h.title)) for h in hits]
+        # IDF over the retrieved passages: a term in every passage tells nothing apart.
+        idf = {t: math.log(1 + (len(docs) + 1) / (1 + sum(t in d for d in docs))) for t in q_terms}
+        total = sum(idf.values()) or 1.0
+        top = max(h.score for h in hits) or 1.0
+        out = []
+        for hit in hits:
+            text = hit.passage.text
+            title_terms = set(tokenize(hit.title))
+            for a, b in sentence_spans(text):
+                s_terms = set(tokenize(text[a:b])) | title_terms
+                cov = sum(idf[t] for t in q_terms & s_terms) / total
+                out.append((hit, Span(a, b), cov, hit.score / top))
+        return out
+
+    def read(self, question: str, passages: Sequence[Hit]) -> list[Answer]:
+        """Rank the sentences of the top passages.
+
+        Args:
+            question: The question.
+            passages: Retrieved hits, best first.
+
+        Returns:
+            One Answer per sentence, best first, confidence in [0, 1].
+        """
+        w = self.weights
+        scored = []
+        for hit, span, cov, rel in self.features(question, passages):
+            score = w.coverage * cov + w.retrieval * rel
+            conf = 1 / (1 + math.exp(-(w.calib_a * score + w.calib_b)))
+            scored.append((score, conf, hit, span))
+        scored.sort(key=lambda x: -x[0])
+        answers = []
+        for score, conf, hit, span in scored:
+            sentence = hit.passage.text[span.start : span.end]
+            answers.append(Answer(text=sentence, sentence=sentence, confidence=conf, hit=hit,
+                                  span=span, sentence_span=span, score=score))
+        return answers

@@ -1,0 +1,239 @@
+"""Hybrid retrieval: dense (FAISS) + keyword (BM25) fused, with date/source filters.
+
+Fusion (measured in bench/retrieval.py, table in README): each side's top candidates are
+scored on a common scale, the BM25 score divided by the query's best BM25 score and the cosine
+taken as is, and combined as ``w * bm25_norm + (1 - w) * cosine``; reciprocal rank fusion is
+kept as an option for comparison.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from qa.embed import Embedder, EmbedderLike
+from qa.generation import Generation, gen_dir, load_generation
+from qa.index import check_model, open_store
+from qa.store import Store
+from qa.types import Hit, Passage, content_id
+
+FUSIONS = ("linear", "rrf", "dense", "bm25")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict retrieval to articles by date (ISO, inclusive) and source substring."""
+
+    since: str = ""
+    until: str = ""
+    source: str = ""
+
+    def active(self) -> bool:
+        return bool(self.since or self.until or self.source)
+
+
+@dataclass
+class _Snapshot:
+    store_name: str
+    gen: Generation
+    dates: npt.NDArray[np.int64]
+    sources: list[str]
+    article_ids: list[str]
+
+
+def _date_key(iso: str) -> int:
+    digits = iso.replace("-", "")[:8]
+    return int(digits) if digits.isdigit() and len(digits) == 8 else 0
+
+
+class Retriever:
+    """Finds the passages most likely to answer a question.
+
+    Args:
+        index_dir: Index folder.
+        embedder: Query embedder (the same model the index was built with).
+        fusion: ``linear`` (default), ``rrf``, ``dense`` or ``bm25``.
+        bm25_weight: Weight of the normalised BM25 score in linear fusion.
+        candidates: Candidates taken from each side before fusion.
+        rrf_k: Constant of reciprocal rank fusion.
+    """
+
+    def __init__(self, index_dir: Path, embedder: EmbedderLike | None = None,
+                 fusion: str = "linear", bm25_weight: float = 0.3, candidates: int = 100,
+                 rrf_k: int = 60) -> None:
+        self.index_dir = index_dir
+        self.embedder: EmbedderLike = embedder or Embedder()
+        self.fusion = fusion
+        self.bm25_weight = bm25_weight
+        self.candidates = candidates
+        self.rrf_k = rrf_k
+        self._store: Store | None = None
+        self._snap: _Snapshot | None = None
+        self._lock = threading.Lock()
+        self.timings: dict[str, float] = {}
+
+    # -- loading ----------------------------------------------------------------------------
+    @property
+    def store(self) -> Store:
+        self._refresh()
+        assert self._store is not None
+        return self._store
+
+    def _refresh(self) -> _Snapshot:
+        """Load the index, or reload it when a newer generation was committed."""
+        with self._lock:
+            if self._store is None:
+                self._store = open_store(self.index_dir, readonly=True)
+                check_model(self._store, self.embedder.name, self.embedder.dim)
+            gen = self._store.current_gen
+            if self._snap is None or self._snap.gen.gen != gen or not self._same_store():
+                self._snap = self._load_snapshot()
+            return self._snap
+
+    def _same_store(self) -> bool:
+        from qa.index import read_head
+
+        assert self._store is not None
+        if read_head(self.index_dir) == self._store.path.name:
+            return True
+        self._store.close()
+        self._store = open_store(self.index_dir, readonly=True)
+        return False
+
+    def _load_snapshot(self) -> _Snapshot:
+        assert self._store is not None
+        store = self._store
+        gen_no = store.current_gen
+        generation = load_generation(gen_dir(self.index_dir, store.path.name, gen_no))
+        q = (
+            "SELECT p.rowid, a.date, a.source, a.id FROM passages p JOIN articles a "
+            "ON a.id = p.article_id WHERE p.added_gen <= :gen "
+            "AND (p.deleted_gen IS NULL OR p.deleted_gen > :gen)"
+        )
+        meta = {r[0]: (r[1], r[2], r[3]) for r in store.db.execute(q, {"gen": gen_no})}
+        rows = [meta.get(int(i), ("", "", "")) for i in generation.ids]
+        dates = np.asarray([_date_key(r[0]) for r in rows], dtype=np.int64)
+        return _Snapshot(store.path.name, generation, dates, [r[1] for r in rows],
+                         [r[2] for r in rows])
+
+    @property
+    def generation(self) -> int:
+        """The generation searched now."""
+        return self._refresh().gen.gen
+
+    # -- search -----------------------------------------------------------------------------
+    def search(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Hit]:
+        """Top-k passages for a question.
+
+        Args:
+            query: The question (or rewritten query).
+            k: Number of hits.
+            filters: Optional date/source filters.
+
+        Returns:
+            Hits best first; identical passages from duplicate articles collapsed into one.
+        """
+        snap = self._refresh()
+        t0 = time.perf_counter()
+        mask = self._mask(snap, filters) if filters and filters.active() else None
+        n = min(self.candidates, snap.gen.size)
+        if n == 0:
+            return []
+        dense = self._dense(snap, query, n, mask) if self.fusion != "bm25" else {}
+        t1 = time.perf_counter()
+        sparse = self._sparse(snap, query, n, mask) if self.fusion != "dense" else {}
+        t2 = time.perf_counter()
+        fused = self._fuse(dense, sparse)
+        hits = self._hits(snap, fused, dense, sparse, k)
+        self.timings = {"embed_dense_ms": (t1 - t0) * 1000, "bm25_ms": (t2 - t1) * 1000,
+                        "fuse_ms": (time.perf_counter() - t2) * 1000}
+        return hits
+
+    def _mask(self, snap: _Snapshot, f: Filters) -> npt.NDArray[np.bool_]:
+        mask = np.ones(snap.gen.size, dtype=bool)
+        if f.since:
+            mask &= snap.dates >= _date_key(f.since)
+        if f.until:
+            mask &= (snap.dates <= _date_key(f.until)) & (snap.dates > 0)
+        if f.source:
+            needle = f.source.lower()
+            mask &= np.asarray([needle in s.lower() for s in snap.sources], dtype=bool)
+        return mask
+
+    def _dense(self, snap: _Snapshot, query: str, n: int,
+               mask: npt.NDArray[np.bool_] | None) -> dict[int, float]:
+        import faiss
+
+        qv = self.embedder.embed([query])
+        index = snap.gen.dense
+        if mask is not None:
+            allowed = np.flatnonzero(mask).astype(np.int64)
+            if not len(allowed):
+                return {}
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+            scores, idx = index.search(qv, min(n, len(allowed)), params=params)  # type: ignore[attr-defined]
+        else:
+            scores, idx = index.search(qv, n)  # type: ignore[attr-defined]
+        return {int(i): float(s) for i, s in zip(idx[0], scores[0], strict=True) if i >= 0}
+
+    def _sparse(self, snap: _Snapshot, query: str, n: int,
+                mask: npt.NDArray[np.bool_] | None) -> dict[int, float]:
+        scores = snap.gen.keywords.scores(query)
+        if mask is not None:
+            scores = np.where(mask, scores, 0.0)
+        n = min(n, len(scores))
+        top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
+        return {int(i): float(scores[i]) for i in top if scores[i] > 0}
+
+    def _fuse(self, dense: dict[int, float], sparse: dict[int, float]) -> list[tuple[int, float]]:
+        if self.fusion == "rrf":
+            fused: dict[int, float] = {}
+            for side in (dense, sparse):
+                for rank, doc in enumerate(sorted(side, key=lambda d: -side[d])):
+                    fused[doc] = fused.get(doc, 0.0) + 1.0 / (self.rrf_k + rank + 1)
+        else:
+            top = max(sparse.values(), default=0.0) or 1.0
+            w = {"dense": 0.0, "bm25": 1.0}.get(self.fusion, self.bm25_weight)
+            floor = min(dense.values(), default=0.0)
+            fused = {
+                doc: w * sparse.get(doc, 0.0) / top + (1 - w) * dense.get(doc, floor)
+                for doc in set(dense) | set(sparse)
+            }
+        return sorted(fused.items(), key=lambda x: -x[1])
+
+    def _hits(self, snap: _Snapshot, fused: list[tuple[int, float]], dense: dict[int, float],
+              sparse: dict[int, float], k: int) -> list[Hit]:
+        """Turn fused document numbers into Hits, collapsing identical passages."""
+        chosen: list[tuple[int, float, list[str]]] = []
+        by_text: dict[str, int] = {}
+        rows = self.store.passages_by_rowid(
+            [int(snap.gen.ids[d]) for d, _ in fused[: max(k * 4, k + 20)]])
+        for doc, score in fused:
+            row = rows.get(int(snap.gen.ids[doc]))
+            if row is None:
+                continue
+            key = content_id(" ".join(str(row["text"]).split()))
+            if key in by_text:
+                chosen[by_text[key]][2].append(str(row["article_id"]))
+                continue
+            by_text[key] = len(chosen)
+            chosen.append((doc, score, []))
+            if len(chosen) >= k:
+                break
+        return [self._hit(snap, rows[int(snap.gen.ids[d])], s, r, dense.get(d), sparse.get(d),
+                          tuple(dups)) for r, (d, s, dups) in enumerate(chosen)]
+
+    @staticmethod
+    def _hit(snap: _Snapshot, row: object, score: float, rank: int, dense: float | None,
+             bm25: float | None, dups: tuple[str, ...]) -> Hit:
+        r = row  # sqlite3.Row
+        passage = Passage(id=r["id"], article_id=r["article_id"], paragraph=r["paragraph"],  # type: ignore[index]
+                          start=r["start"], end=r["end"], text=r["text"], title=r["title"])  # type: ignore[index]
+        return Hit(passage=passage, score=score, rank=rank, title=r["title"], date=r["date"],  # type: ignore[index]
+                   url=r["url"], source=r["source"], dense_score=dense, bm25_score=bm25,  # type: ignore[index]
+                   duplicates=dups)

@@ -1,0 +1,237 @@
+"""SQLite store: articles, passages (with their vectors), file state and index metadata.
+
+Versioning (MVCC by generation): every article and passage row carries ``added_gen`` and
+``deleted_gen``. An indexing run works on generation ``current + 1``: it inserts rows with that
+``added_gen`` and marks removals with that ``deleted_gen``, committing in small batches so that
+an interrupted run can resume without redoing work. Readers only ever use the rows visible at
+the committed ``current_gen`` (added <= gen and not deleted <= gen), together with the derived
+FAISS/BM25 files of that same generation, so a crash at any moment leaves the previous
+generation complete and correct.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qa.types import Article, Passage
+
+SCHEMA_VERSION = "1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, date TEXT NOT NULL, url TEXT NOT NULL,
+    source TEXT NOT NULL, text TEXT NOT NULL, origin TEXT NOT NULL,
+    added_gen INTEGER NOT NULL, deleted_gen INTEGER
+);
+CREATE TABLE IF NOT EXISTS passages (
+    rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, article_id TEXT NOT NULL,
+    paragraph INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
+    text TEXT NOT NULL, embed_hash TEXT NOT NULL, vec BLOB NOT NULL,
+    added_gen INTEGER NOT NULL, deleted_gen INTEGER
+);
+CREATE INDEX IF NOT EXISTS passages_article ON passages(article_id);
+CREATE INDEX IF NOT EXISTS passages_embed ON passages(embed_hash);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, sha TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS file_articles (
+    path TEXT NOT NULL, article_id TEXT NOT NULL, PRIMARY KEY (path, article_id)
+);
+CREATE INDEX IF NOT EXISTS file_articles_article ON file_articles(article_id);
+"""
+
+VISIBLE = "added_gen <= :gen AND (deleted_gen IS NULL OR deleted_gen > :gen)"
+LIVE = "deleted_gen IS NULL"
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What the store remembers of one input file."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    sha: str
+
+
+class Store:
+    """Thin typed wrapper around the SQLite file.
+
+    Args:
+        path: The database file.
+        readonly: Open read-only (queries); writers use WAL so readers are never blocked.
+    """
+
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        self.path = path
+        if readonly:
+            self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        else:
+            self.db = sqlite3.connect(path, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(_SCHEMA)
+            self.db.commit()
+        self.db.row_factory = sqlite3.Row
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()
+
+    # -- meta -------------------------------------------------------------------------------
+    def get_meta(self, key: str, default: str = "") -> str:
+        """Read one metadata value."""
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return str(row[0]) if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Write one metadata value (in the current transaction)."""
+        self.db.execute(
+            "INSERT INTO meta(key, value) VALUES(?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, value),
+        )
+
+    @property
+    def current_gen(self) -> int:
+        """The committed generation readers use (0: nothing indexed yet)."""
+        return int(self.get_meta("current_gen", "0"))
+
+    # -- files ------------------------------------------------------------------------------
+    def file_states(self) -> dict[str, FileState]:
+        """All remembered files by path."""
+        rows = self.db.execute("SELECT path, size, mtime_ns, sha FROM files")
+        return {r[0]: FileState(r[0], r[1], r[2], r[3]) for r in rows}
+
+    def file_article_ids(self, path: str) -> set[str]:
+        """Article ids a file produced last time."""
+        rows = self.db.execute("SELECT article_id FROM file_articles WHERE path=?", (path,))
+        return {r[0] for r in rows}
+
+    def set_file(self, state: FileState, article_ids: Iterable[str]) -> None:
+        """Record a file and the articles it yields (replacing the old mapping)."""
+        self.db.execute("DELETE FROM file_articles WHERE path=?", (state.path,))
+        self.db.executemany(
+            "INSERT OR IGNORE INTO file_articles(path, article_id) VALUES(?, ?)",
+            [(state.path, a) for a in article_ids],
+        )
+        self.db.execute(
+            "INSERT OR REPLACE INTO files(path, size, mtime_ns, sha) VALUES(?, ?, ?, ?)",
+            (state.path, state.size, state.mtime_ns, state.sha),
+        )
+
+    def forget_file(self, path: str) -> None:
+        """Drop a file that no longer exists."""
+        self.db.execute("DELETE FROM file_articles WHERE path=?", (path,))
+        self.db.execute("DELETE FROM files WHERE path=?", (path,))
+
+    def referenced(self, article_id: str) -> bool:
+        """True when any file still yields this article."""
+        q = "SELECT 1 FROM file_articles WHERE article_id=? LIMIT 1"
+        return self.db.execute(q, (article_id,)).fetchone() is not None
+
+    # -- articles and passages ---------------------------------------------------------------
+    def live_article(self, article_id: str) -> bool:
+        """True when the article is stored and not marked deleted."""
+        q = f"SELECT 1 FROM articles WHERE id=? AND {LIVE}"
+        return self.db.execute(q, (article_id,)).fetchone() is not None
+
+    def revive_article(self, article_id: str) -> bool:
+        """Undo a pending deletion of this run; True when the article is stored at all."""
+        row = self.db.execute("SELECT 1 FROM articles WHERE id=?", (article_id,)).fetchone()
+        if row is None:
+            return False
+        for table, key in (("articles", "id"), ("passages", "article_id")):
+            self.db.execute(f"UPDATE {table} SET deleted_gen=NULL WHERE {key}=?", (article_id,))
+        return True
+
+    def add_article(self, article: Article, passages: Sequence[Passage], vecs: np.ndarray,
+                    embed_hashes: Sequence[str], gen: int) -> None:
+        """Insert an article with its passages and their vectors."""
+        self.db.execute(
+            "INSERT INTO articles(id, title, date, url, source, text, origin, added_gen) "
+            "VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+            (article.id, article.title, article.date, article.url, article.source,
+             article.text, article.origin, gen),
+        )
+        self.db.executemany(
+            "INSERT OR IGNORE INTO passages(id, article_id, paragraph, start, end, text, "
+            "embed_hash, vec, added_gen) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (p.id, p.article_id, p.paragraph, p.start, p.end, p.text, h,
+                 v.astype(np.float16).tobytes(), gen)
+                for p, v, h in zip(passages, vecs, embed_hashes, strict=True)
+            ],
+        )
+
+    def delete_article(self, article_id: str, gen: int) -> None:
+        """Remove an article at generation ``gen`` (rows never visible are dropped at once)."""
+        for table, key in (("articles", "id"), ("passages", "article_id")):
+            self.db.execute(f"DELETE FROM {table} WHERE {key}=? AND added_gen>=?",
+                            (article_id, gen))
+            self.db.execute(
+                f"UPDATE {table} SET deleted_gen=? WHERE {key}=? AND {LIVE}", (gen, article_id)
+            )
+
+    def cached_vectors(self, embed_hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        """Vectors already computed for identical passage text (reused across edits)."""
+        out: dict[str, np.ndarray] = {}
+        for i in range(0, len(embed_hashes), 500):
+            chunk = list(embed_hashes[i : i + 500])
+            marks = ",".join("?" * len(chunk))
+            q = f"SELECT embed_hash, vec FROM passages WHERE embed_hash IN ({marks})"
+            for h, blob in self.db.execute(q, chunk):
+                out[h] = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+        return out
+
+    def live_article_ids(self) -> set[str]:
+        """Ids of all articles not marked deleted."""
+        return {r[0] for r in self.db.execute(f"SELECT id FROM articles WHERE {LIVE}")}
+
+    def visible_passages(self, gen: int) -> Iterator[tuple[int, str, bytes]]:
+        """(rowid, text, vec) of passages visible at ``gen``, in rowid order."""
+        q = f"SELECT rowid, text, vec FROM passages WHERE {VISIBLE} ORDER BY rowid"
+        yield from self.db.execute(q, {"gen": gen})
+
+    def garbage_collect(self, gen: int) -> None:
+        """Physically drop rows deleted at or before ``gen`` (invisible to it)."""
+        for table in ("articles", "passages"):
+            self.db.execute(f"DELETE FROM {table} WHERE deleted_gen IS NOT NULL "
+                            "AND deleted_gen <= ?", (gen,))
+
+    def counts(self, gen: int) -> tuple[int, int]:
+        """(articles, passages) visible at ``gen``."""
+        a = self.db.execute(f"SELECT COUNT(*) FROM articles WHERE {VISIBLE}", {"gen": gen})
+        p = self.db.execute(f"SELECT COUNT(*) FROM passages WHERE {VISIBLE}", {"gen": gen})
+        return int(a.fetchone()[0]), int(p.fetchone()[0])
+
+    def pending_changes(self, gen: int) -> bool:
+        """True when rows were added or removed at ``gen`` (an unfinished or fresh run)."""
+        for table in ("articles", "passages"):
+            q = f"SELECT 1 FROM {table} WHERE added_gen=? OR deleted_gen=? LIMIT 1"
+            if self.db.execute(q, (gen, gen)).fetchone():
+                return True
+        return False
+
+    def passages_by_rowid(self, rowids: Sequence[int]) -> dict[int, sqlite3.Row]:
+        """Passage rows joined with their article metadata, by rowid."""
+        if not rowids:
+            return {}
+        marks = ",".join("?" * len(rowids))
+        q = (
+            "SELECT p.rowid AS rowid, p.id AS id, p.article_id AS article_id, "
+            "p.paragraph AS paragraph, p.start AS start, p.end AS end, p.text AS text, "
+            "a.title AS title, a.date AS date, a.url AS url, a.source AS source "
+            f"FROM passages p JOIN articles a ON a.id = p.article_id WHERE p.rowid IN ({marks})"
+        )
+        return {int(r["rowid"]): r for r in self.db.execute(q, list(rowids))}
+
+    def article(self, article_id: str) -> sqlite3.Row | None:
+        """One article row."""
+        return self.db.execute("SELECT * FROM articles WHERE id=?", (article_id,)).fetchone()

@@ -1,0 +1,88 @@
+"""Sentence boundaries with character offsets (rule-based, no model).
+
+News text is full of abbreviations ("U.S.", "Mr.", "Jan.") and quotes; a sentence ends at
+., ! or ? (optionally followed by closing quotes/brackets) and white space, then an upper-case
+letter, digit or opening quote, unless the word before the period is a known abbreviation or a
+single initial.
+"""
+
+from __future__ import annotations
+
+import re
+
+_ABBREVIATIONS = frozenset(
+    """mr mrs ms dr prof sr jr st mt ft gen col lt sgt capt cmdr adm gov sen rep rev hon pres
+    jan feb mar apr jun jul aug sep sept oct nov dec mon tue wed thu fri sat sun
+    inc corp co ltd llc bros no vs etc al fig dept est approx ave blvd rd univ u.s u.k u.n e.g i.e
+    a.m p.m""".split()
+)
+
+# Candidate boundary: terminal punctuation, optional closers, white space.
+_BOUNDARY = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9])")
+_WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)\.$")
+
+
+def _is_abbreviation(text: str, end: int) -> bool:
+    """True when the period ending at ``end`` closes an abbreviation or an initial."""
+    m = _WORD_BEFORE.search(text, max(0, end - 12), end)
+    if not m:
+        return False
+    word = m.group(1).lower()
+    return len(word) == 1 or word in _ABBREVIATIONS or word.rstrip(".") in _ABBREVIATIONS
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Split ``text[start:end]`` into sentences.
+
+    Args:
+        text: The full text.
+        start: Where to begin (character offset).
+        end: Where to stop (exclusive); the end of ``text`` when None.
+
+    Returns:
+        ``(start, end)`` character offsets into ``text`` of each sentence, white space trimmed,
+        covering every non-space character of the range in order.
+    """
+    stop = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    cursor = start
+    for m in _BOUNDARY.finditer(text, start, stop):
+        if m.group(0).startswith(".") and len(m.group(0).rstrip("\"'”’)]")) == 1:
+            if _is_abbreviation(text, m.start() + 1):
+                continue
+        _append_trimmed(text, cursor, m.end(), spans)
+        cursor = m.end()
+    # Paragraph breaks inside the range also end sentences.
+    _append_trimmed(text, cursor, stop, spans)
+    return _split_on_newlines(text, spans)
+
+
+def _append_trimmed(text: str, a: int, b: int, out: list[tuple[int, int]]) -> None:
+    while a < b and text[a].isspace():
+        a += 1
+    while b > a and text[b - 1].isspace():
+        b -= 1
+    if b > a:
+        out.append((a, b))
+
+
+def _split_on_newlines(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for a, b in spans:
+        cursor = a
+        for m in re.finditer(r"\n\s*\n", text[a:b]):
+            _append_trimmed(text, cursor, a + m.start(), out)
+            cursor = a + m.end()
+        _append_trimmed(text, cursor, b, out)
+    return out
+
+
+def paragraph_spans(text: str) -> list[tuple[int, int]]:
+    """Offsets of the paragraphs of ``text`` (blocks separated by blank lines), trimmed."""
+    spans: list[tuple[int, int]] = []
+    cursor = 0
+    for m in re.finditer(r"\n[ \t]*\n\s*", text):
+        _append_trimmed(text, cursor, m.start(), spans)
+        cursor = m.end()
+    _append_trimmed(text, cursor, len(text), spans)
+    return spans

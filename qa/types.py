@@ -1,0 +1,123 @@
+"""The data that flows through the pipeline: ingest -> chunk -> embed -> index -> retrieve -> read.
+
+All types are frozen dataclasses. IDs are content hashes so that re-ingesting the same corpus
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+
+def content_id(*parts: str, length: int = 16) -> str:
+    """Stable hex id from text parts (sha256, truncated)."""
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.encode("utf-8"))
+        h.update(b"\x1f")
+    return h.hexdigest()[:length]
+
+
+@dataclass(frozen=True)
+class Article:
+    """One news article as ingested.
+
+    Attributes:
+        title: Headline.
+        text: Body text; paragraphs separated by blank lines.
+        date: ISO date ``YYYY-MM-DD`` or "" when unknown.
+        url: Canonical URL or "".
+        source: Publisher / feed name or "".
+        origin: Where it came from (file path, plus ``:line`` for JSONL).
+        id: Content hash of title and text.
+    """
+
+    title: str
+    text: str
+    date: str = ""
+    url: str = ""
+    source: str = ""
+    origin: str = ""
+    id: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            object.__setattr__(self, "id", content_id(self.title.strip(), self.text.strip()))
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A chunk of an article: its own paragraphs, within the token budget.
+
+    ``start``/``end`` are character offsets into ``Article.text``; ``text`` equals that slice.
+    """
+
+    id: str
+    article_id: str
+    paragraph: int
+    start: int
+    end: int
+    text: str
+    title: str = ""
+
+    def embed_text(self) -> str:
+        """Text given to the embedder: title then passage (the title carries the topic)."""
+        return f"{self.title}\n{self.text}" if self.title else self.text
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved passage with its scores and its article's metadata."""
+
+    passage: Passage
+    score: float
+    rank: int
+    title: str
+    date: str
+    url: str
+    source: str
+    dense_score: float | None = None
+    bm25_score: float | None = None
+    duplicates: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Span:
+    """Character span inside a passage's text (end exclusive)."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered pointer to where an answer comes from."""
+
+    n: int
+    article_id: str
+    title: str
+    date: str
+    url: str
+    source: str
+    paragraph: int
+    passage_id: str
+    passage: str
+    start: int | None
+    end: int | None
+    article_start: int
+    article_end: int
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An extractive answer: the span text, its sentence and where it sits in a hit's passage."""
+
+    text: str
+    sentence: str
+    confidence: float
+    hit: Hit
+    span: Span
+    sentence_span: Span
+    score: float = 0.0
+    extra_hits: tuple[Hit, ...] = ()
