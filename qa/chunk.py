@@ -132,6 +132,10 @@ class Chunker:
             while j < len(sents) and (j == i or total + sizes[j] <= budget):
                 total += sizes[j]
                 j += 1
+            # Sentence counts do not add up exactly once joined (BPE merges across the
+            # spaces): drop trailing sentences until the joined window itself fits.
+            while j - 1 > i and count(text[sents[i][0] : sents[j - 1][1]]) > budget:
+                j -= 1
             if sizes[i] > budget:
                 windows.extend(_hard_split(text, sents[i][0], sents[i][1], count, budget))
             else:

@@ -76,7 +76,7 @@ class Answerer:
     """
 
     def __init__(self, index_dir: Path, embedder: EmbedderLike | None = None,
-                 reader: Reader | str = "sentence", threshold: float = 0.35,
+                 reader: Reader | str = "sentence", threshold: float = 0.5,
                  retriever: Retriever | None = None) -> None:
         self.embedder = embedder or Embedder()
         self.retriever = retriever or Retriever(index_dir, self.embedder)

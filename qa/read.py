@@ -29,12 +29,18 @@ class Reader(Protocol):
 
 @dataclass(frozen=True)
 class SentenceWeights:
-    """Scoring and calibration constants of the sentence reader."""
+    """Scoring and calibration constants of the sentence reader.
+
+    Ranking: ``coverage * cov + retrieval * rel``. Confidence: a logistic model of the
+    probability that the sentence holds the answer, on features that are absolute (not
+    relative to the other candidates), so that an off-topic question scores low.
+    """
 
     coverage: float = 1.0
     retrieval: float = 1.0
-    calib_a: float = 6.0
-    calib_b: float = -4.0
+    conf_coverage: float = 3.603
+    conf_cosine: float = 1.341
+    conf_bias: float = -1.201
 
 
 class SentenceReader:
@@ -49,7 +55,9 @@ class SentenceReader:
         self.max_passages = max_passages
         self.weights = weights or SentenceWeights()
 
-    def features(self, question: str, passages: Sequence[Hit]) -> list[tuple[Hit, Span, float, float]]:
+    def features(
+        self, question: str, passages: Sequence[Hit]
+    ) -> list[tuple[Hit, Span, float, float]]:
         """(hit, sentence span, coverage, relative retrieval score) for every candidate."""
         hits = list(passages[: self.max_passages])
         if not hits:
@@ -84,7 +92,9 @@ class SentenceReader:
         scored = []
         for hit, span, cov, rel in self.features(question, passages):
             score = w.coverage * cov + w.retrieval * rel
-            conf = 1 / (1 + math.exp(-(w.calib_a * score + w.calib_b)))
+            cosine = hit.dense_score if hit.dense_score is not None else 0.0
+            z = w.conf_coverage * cov + w.conf_cosine * cosine + w.conf_bias
+            conf = 1 / (1 + math.exp(-z))
             scored.append((score, conf, hit, span))
         scored.sort(key=lambda x: -x[0])
         answers = []

@@ -64,7 +64,7 @@ class Retriever:
     """
 
     def __init__(self, index_dir: Path, embedder: EmbedderLike | None = None,
-                 fusion: str = "linear", bm25_weight: float = 0.3, candidates: int = 100,
+                 fusion: str = "linear", bm25_weight: float = 0.25, candidates: int = 100,
                  rrf_k: int = 60) -> None:
         self.index_dir = index_dir
         self.embedder: EmbedderLike = embedder or Embedder()

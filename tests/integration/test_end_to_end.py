@@ -1,0 +1,264 @@
+"""End-to-end tests with the real MiniLM embedder: index, ask, re-index, CLI, real news."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, SHARED_DIR, needs_shared
+
+from qa.chunk import Chunker, tiktoken_counter
+from qa.embed import Embedder, HashEmbedder
+from qa.index import Indexer, open_store
+from qa.pipeline import Answerer
+
+pytestmark = pytest.mark.integration
+
+REFERENCE_URL = ("https://www.themoscowtimes.com/2018/01/30/"
+                 "putin-stages-syria-peace-conference-boycotted-by-assad-opponents-a60333")
+NEWSQA = ROOT / ".venv" / "bin" / "newsqa"
+
+
+@pytest.fixture(scope="module")
+def reference_index(tmp_path_factory: pytest.TempPathFactory, real_embedder: Embedder,
+                    reference_article: Path) -> Path:
+    root = tmp_path_factory.mktemp("ref-index")
+    report = Indexer(root, real_embedder).update([reference_article])
+    assert report.added == 1 and report.skipped == 0 and report.passages > 0
+    return root
+
+
+def test_boycott_question(reference_index: Path, real_embedder: Embedder) -> None:
+    response = Answerer(reference_index, embedder=real_embedder).ask(
+        "Who boycotted the Sochi conference?")
+    answer = response.answer
+    assert answer is not None
+    assert "main opposition faction" in answer.sentence
+    assert "wouldn't attend" in answer.sentence
+    cite = response.answer_citation
+    assert cite is not None
+    assert cite.url == REFERENCE_URL
+    assert cite.start is not None and cite.end is not None
+    assert cite.passage[cite.start : cite.end] == answer.text
+    assert answer.hit.passage.text == cite.passage
+    # Article offsets point at the same text in the stored article.
+    store = open_store(reference_index)
+    article = store.article(cite.article_id)
+    store.close()
+    assert article["text"][cite.article_start : cite.article_end] == answer.text
+
+    doc = json.loads(json.dumps(response.to_json()))
+    assert {"question", "answer", "citations", "timings_ms"} <= set(doc)
+    assert doc["question"] == "Who boycotted the Sochi conference?"
+    assert {"text", "sentence", "confidence", "citation"} <= set(doc["answer"])
+    assert doc["answer"]["text"] == answer.text
+    assert 0.0 <= doc["answer"]["confidence"] <= 1.0
+    assert doc["citations"]
+    keys = {"n", "article_id", "title", "date", "url", "paragraph", "start", "end", "passage"}
+    for n, c in enumerate(doc["citations"], start=1):
+        assert keys <= set(c)
+        assert c["n"] == n
+        assert c["date"] == "2018-01-30"
+    cited = doc["citations"][doc["answer"]["citation"] - 1]
+    assert cited["url"] == REFERENCE_URL
+    assert cited["passage"][cited["start"] : cited["end"]] == doc["answer"]["text"]
+    assert {"retrieve", "read", "total"} <= set(doc["timings_ms"])
+
+
+def test_unrelated_question_has_no_answer(reference_index: Path, real_embedder: Embedder) -> None:
+    response = Answerer(reference_index, embedder=real_embedder).ask(
+        "What is the boiling point of tungsten?")
+    observed = response.answers[0].confidence if response.answers else None
+    assert response.answer is None, f"confidence {observed}"
+    assert response.to_json()["answer"] is None
+
+
+def _plain(title: str, date: str, paragraphs: list[str], url: str) -> str:
+    return f"{title}\n\n{date}\n\n" + "\n\n".join(paragraphs) + f"\n\nOriginal url:\n<{url}>\n"
+
+
+def _rewrite(path: Path, text: str) -> None:
+    old = path.stat().st_mtime_ns if path.exists() else 0
+    path.write_text(text, encoding="utf-8")
+    if path.stat().st_mtime_ns <= old:
+        os.utime(path, ns=(old + 1_000_000, old + 1_000_000))
+
+
+def test_add_change_delete_with_real_model(tmp_path: Path, real_embedder: Embedder,
+                                           reference_article: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / reference_article.name).write_bytes(reference_article.read_bytes())
+    root = tmp_path / "index"
+    first = Indexer(root, real_embedder).update([corpus])
+    assert first.added == 1
+
+    url = "https://www.rivertown.example/2023/04/11/lighthouse"
+    article = corpus / "lighthouse.txt"
+    _rewrite(article, _plain(
+        "Rivertown restores its old lighthouse", "April 11, 2023",
+        ["The Rivertown council restored the 1870 lighthouse on Gull Point after a storm "
+         "damaged its lantern room.",
+         "The restoration was paid for by a fishermen's cooperative, which raised 2 million "
+         "dollars from its members over three years."], url))
+    added = Indexer(root, real_embedder).update([corpus])
+    assert (added.added, added.unchanged, added.articles) == (1, 1, 2)
+    assert added.passages_reused == 0 and added.passages_embedded > 0
+    answerer = Answerer(root, embedder=real_embedder)
+    response = answerer.ask("Who paid for the restoration of the Rivertown lighthouse?")
+    assert response.answer is not None
+    assert "fishermen's cooperative" in response.answer.sentence
+    assert response.answer_citation is not None and response.answer_citation.url == url
+
+    _rewrite(article, _plain(
+        "Rivertown restores its old lighthouse", "April 12, 2023",
+        ["The Rivertown council restored the 1870 lighthouse on Gull Point after a storm "
+         "damaged its lantern room.",
+         "The restoration was paid for by the regional heritage lottery, which granted 3 "
+         "million dollars."], url))
+    changed = Indexer(root, real_embedder).update([corpus])
+    assert (changed.added, changed.updated, changed.removed, changed.articles) == (0, 1, 0, 2)
+    response = answerer.ask("Who paid for the restoration of the Rivertown lighthouse?")
+    assert response.answer is not None
+    assert "heritage lottery" in response.answer.sentence
+    assert all("cooperative" not in h.passage.text for h in response.hits)
+    assert response.answer_citation is not None and response.answer_citation.date == "2023-04-12"
+
+    article.unlink()
+    removed = Indexer(root, real_embedder).update([corpus])
+    assert (removed.removed, removed.articles) == (1, 1)
+    response = answerer.ask("Who paid for the restoration of the Rivertown lighthouse?")
+    assert all(h.url != url for h in response.hits)
+    assert all(c.url == REFERENCE_URL for c in response.citations)
+
+
+# -- CLI ------------------------------------------------------------------------------------
+
+
+def newsqa(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "NEWSQA_INDEX"}
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    return subprocess.run([str(NEWSQA), *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+SQUAD = {
+    "version": "1.1",
+    "data": [{
+        "title": "Lighthouses",
+        "paragraphs": [
+            {"context": "The Gull Point lighthouse was built in 1870 by the harbour board. "
+                        "Its lantern was lit by whale oil until 1921.",
+             "qas": [
+                 {"id": "q1", "question": "When was the Gull Point lighthouse built?",
+                  "answers": [{"text": "1870", "answer_start": 39}]},
+                 {"id": "q2", "question": "What fuel lit the lantern of the lighthouse?",
+                  "answers": [{"text": "whale oil", "answer_start": 89}]},
+             ]},
+            {"context": "Glaciers in the northern valley retreated four kilometres during "
+                        "the last century, exposing bare granite.",
+             "qas": [
+                 {"id": "q3", "question": "How far did the glaciers in the northern valley "
+                                          "retreat?",
+                  "answers": [{"text": "four kilometres", "answer_start": 42}]},
+             ]},
+        ],
+    }],
+}
+
+
+@pytest.mark.skipif(not NEWSQA.exists(), reason="console script not installed")
+def test_cli(tmp_path: Path, reference_article: Path) -> None:
+    idx = str(tmp_path / "idx")
+
+    no_index = newsqa("ask", "Who boycotted the Sochi conference?", "--index-dir", idx,
+                      cwd=tmp_path)
+    assert no_index.returncode == 1, no_index.stderr
+    lines = no_index.stderr.strip().splitlines()
+    assert len(lines) == 1 and "run `newsqa index` first" in lines[0], no_index.stderr
+
+    missing = newsqa("index", str(tmp_path / "nope"), "--index-dir", idx, cwd=tmp_path)
+    assert missing.returncode == 2, missing.stderr
+    assert "nope" in missing.stderr
+
+    built = newsqa("index", str(reference_article), "--index-dir", idx, cwd=tmp_path)
+    assert built.returncode == 0, built.stderr
+    assert "added 1" in built.stdout
+
+    asked = newsqa("ask", "Who boycotted the Sochi conference?", "--json", "--index-dir", idx,
+                   cwd=tmp_path)
+    assert asked.returncode == 0, asked.stderr
+    doc = json.loads(asked.stdout)
+    assert doc["answer"] is not None
+    assert "main opposition faction" in doc["answer"]["sentence"]
+    assert doc["citations"][doc["answer"]["citation"] - 1]["url"] == REFERENCE_URL
+
+    stats = newsqa("stats", "--json", "--index-dir", idx, cwd=tmp_path)
+    assert stats.returncode == 0, stats.stderr
+    info = json.loads(stats.stdout)
+    assert info["articles"] == 1 and info["passages"] > 0 and info["generation"] == 1
+
+    bad_date = newsqa("ask", "Who boycotted?", "--since", "notadate", "--index-dir", idx,
+                      cwd=tmp_path)
+    assert bad_date.returncode == 2
+    assert "notadate" in bad_date.stderr
+
+    squad = tmp_path / "tiny-squad.json"
+    squad.write_text(json.dumps(SQUAD))
+    for p in SQUAD["data"][0]["paragraphs"]:
+        for q in p["qas"]:
+            a = q["answers"][0]
+            assert p["context"][a["answer_start"] :].startswith(a["text"])
+    sidx = str(tmp_path / "sidx")
+    imported = newsqa("import", str(squad), "--index-dir", sidx, cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    assert "added 2" in imported.stdout
+    evaluated = newsqa("eval", str(squad), "--json", "--index-dir", sidx, cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr
+    metrics = json.loads(evaluated.stdout)
+    expected = {"questions", "recall@1", "recall@5", "recall@10", "recall@20", "mrr", "em", "f1",
+                "latency_ms_p50", "latency_ms_p95"}
+    assert expected <= set(metrics)
+    assert metrics["questions"] == 3
+    assert metrics["recall@5"] == 1.0  # two paragraphs: the gold one is always in the top 5
+    assert 0.0 <= metrics["mrr"] <= 1.0 and 0.0 <= metrics["f1"] <= 100.0
+
+
+# -- real news ------------------------------------------------------------------------------
+
+
+@pytest.mark.shared
+@needs_shared("news", "realtimeqa-corpus.jsonl.gz")
+def test_real_news_passages_fit_the_model(tmp_path: Path, real_embedder: Embedder) -> None:
+    """300 real articles: no passage over 200 tiktoken tokens or over the model window.
+
+    Chunking uses the real model's word-piece tokenizer and the truncation check the real
+    model; the vectors come from HashEmbedder because embedding the ~7k passages with MiniLM
+    takes minutes on a small CPU and has no bearing on passage sizes.
+    """
+    import gzip
+
+    news = tmp_path / "news300.jsonl"
+    with gzip.open(SHARED_DIR / "news" / "realtimeqa-corpus.jsonl.gz", "rt",
+                   encoding="utf-8") as src:
+        news.write_text("".join(line for _, line in zip(range(300), src, strict=False)),
+                        encoding="utf-8")
+    chunker = Chunker()
+    assert chunker.model_max_tokens == real_embedder.max_seq_length
+    report = Indexer(tmp_path / "idx", HashEmbedder(64), chunker=chunker).update(
+        [news], prune=False)
+    assert report.articles >= 290 and report.passages > report.articles
+    store = open_store(tmp_path / "idx")
+    rows = store.db.execute(
+        "SELECT a.title, p.text FROM passages p JOIN articles a ON a.id = p.article_id").fetchall()
+    store.close()
+    assert len(rows) == report.passages
+    count = tiktoken_counter()
+    over = [len(text) for _, text in rows if count(text) > 200]
+    assert over == []
+    embed_texts = [f"{title}\n{text}" for title, text in rows]
+    assert real_embedder.count_truncated(embed_texts) == 0
+
