@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import time
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,16 +106,13 @@ class Evaluator:
         """Evaluate all questions; optionally write one JSON line per question to ``out``."""
         self.answerer.warm_up()
         rows = []
-        sink = open(out, "w", encoding="utf-8") if out else None
-        try:
+        with ExitStack() as stack:
+            sink = stack.enter_context(open(out, "w", encoding="utf-8")) if out else None
             for q in questions:
                 row = self._one(q)
                 rows.append(row)
                 if sink:
                     sink.write(json.dumps(row, ensure_ascii=False) + "\n")
-        finally:
-            if sink:
-                sink.close()
         return aggregate(rows)
 
     def _one(self, q: EvalQuestion) -> dict[str, Any]:

@@ -203,13 +203,18 @@ class Indexer:
         sha = file_sha(path)
         state = FileState(key, stat.st_size, stat.st_mtime_ns, sha)
         if old and old.sha == sha:
-            ids = store.file_article_ids(key)
-            store.set_file(state, ids)
-            report.unchanged += len(ids)
-            self._tick(max(len(ids), 1))
+            same = store.file_article_ids(key)
+            store.set_file(state, same)
+            report.unchanged += len(same)
+            self._tick(max(len(same), 1))
             store.db.commit()
             return
-        before = store.file_article_ids(key)
+        self._reindex_file(store, path, state, old is not None, target, report)
+
+    def _reindex_file(self, store: Store, path: Path, state: FileState, known: bool,
+                      target: int, report: IndexReport) -> None:
+        """Read a new or changed file; add its new articles, drop the ones it lost."""
+        before = store.file_article_ids(state.path)
         ids: list[str] = []
         pending: list[Article] = []
         added = 0
@@ -240,7 +245,7 @@ class Indexer:
                 store.delete_article(gone, target)
                 removed += 1
         # A changed file that swaps articles reports them as updated.
-        updated = min(added, removed) if old is not None else 0
+        updated = min(added, removed) if known else 0
         report.updated += updated
         report.added += added - updated
         report.removed += removed - updated

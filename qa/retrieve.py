@@ -175,7 +175,7 @@ class Retriever:
             allowed = np.flatnonzero(mask).astype(np.int64)
             if not len(allowed):
                 return {}
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))  # type: ignore[call-arg]
             scores, idx = index.search(qv, min(n, len(allowed)), params=params)  # type: ignore[attr-defined]
         else:
             scores, idx = index.search(qv, n)  # type: ignore[attr-defined]

@@ -234,4 +234,7 @@ class Store:
 
     def article(self, article_id: str) -> sqlite3.Row | None:
         """One article row."""
-        return self.db.execute("SELECT * FROM articles WHERE id=?", (article_id,)).fetchone()
+        row: sqlite3.Row | None = self.db.execute(
+            "SELECT * FROM articles WHERE id=?", (article_id,)
+        ).fetchone()
+        return row

@@ -47,9 +47,9 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     spans: list[tuple[int, int]] = []
     cursor = start
     for m in _BOUNDARY.finditer(text, start, stop):
-        if m.group(0).startswith(".") and len(m.group(0).rstrip("\"'”’)]")) == 1:
-            if _is_abbreviation(text, m.start() + 1):
-                continue
+        single_period = m.group(0).startswith(".") and len(m.group(0).rstrip("\"'”’)]")) == 1
+        if single_period and _is_abbreviation(text, m.start() + 1):
+            continue
         _append_trimmed(text, cursor, m.end(), spans)
         cursor = m.end()
     # Paragraph breaks inside the range also end sentences.

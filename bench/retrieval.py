@@ -1,6 +1,8 @@
-"""Sweep the hybrid fusion settings on a *tuning* question set (SQuAD train slice).
+"""Compare retrieval methods (BM25, dense, RRF, linear fusion at several weights).
 
-Usage: python bench/tune_fusion.py INDEX_DIR QUESTIONS.json [--limit N]
+Tune on a SQuAD *train* slice; report on dev with the chosen setting.
+
+Usage: python bench/retrieval.py INDEX_DIR QUESTIONS.json [--limit N]
 
 Prints recall@1/5/20 and MRR for BM25 only, dense only, RRF and linear fusion at several BM25
 weights. Embeddings and BM25 scores are computed once per question and re-fused for each
@@ -26,7 +28,9 @@ def main() -> None:
     r = Retriever(args.index_dir, candidates=100)
     snap = r._refresh()
     n = min(r.candidates, snap.gen.size)
-    sides = [(r._dense(snap, q.question, n, None), r._sparse(snap, q.question, n, None)) for q in qs]
+    sides = [
+        (r._dense(snap, q.question, n, None), r._sparse(snap, q.question, n, None)) for q in qs
+    ]
     settings = [("bm25", None), ("dense", None), ("rrf", None)] + [
         ("linear", w) for w in (0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6)]
     print(f"{'fusion':<14}{'r@1':>7}{'r@5':>7}{'r@20':>7}{'mrr':>7}   ({len(qs)} questions)")

@@ -1,0 +1,108 @@
+"""Indexing throughput, memory and incremental costs on shared-corpus articles.
+
+Usage: python bench/index_speed.py [--articles 2000] [--work DIR]
+
+In one process (model loaded once):
+1. chunk the articles and time raw ``SentenceTransformer.encode`` on the same passage texts
+   (same precision as the product: bf16 where supported), the reference throughput;
+2. index them with newsqa (ingest + chunk + embed + SQLite + FAISS + BM25 generation);
+3. re-index the unchanged corpus;
+4. add one new article and re-index, then check it is the top hit for its own title.
+Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import time
+from pathlib import Path
+
+from qa.chunk import Chunker
+from qa.embed import Embedder
+from qa.index import Indexer
+from qa.ingest import Ingestor, Skipped
+from qa.retrieve import Retriever
+
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared/data/news/realtimeqa-corpus.jsonl.gz"
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def write_corpus(folder: Path, n: int) -> Path:
+    import gzip
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "articles.jsonl"
+    with gzip.open(CORPUS, "rt", encoding="utf-8") as src, open(out, "w") as dst:
+        for i, line in enumerate(src):
+            if i >= n:
+                break
+            dst.write(line)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--articles", type=int, default=2000)
+    ap.add_argument("--work", type=Path, default=Path("bench/out/index-speed"))
+    args = ap.parse_args()
+    shutil.rmtree(args.work, ignore_errors=True)
+    corpus = write_corpus(args.work / "corpus", args.articles)
+    embedder = Embedder()
+    embedder.embed(["warm up"])
+    rows: list[tuple[str, str]] = [("articles", str(args.articles)),
+                                   ("precision", "bf16" if embedder.bf16 else "fp32")]
+
+    articles = [a for a in Ingestor().read_file(corpus) if not isinstance(a, Skipped)]
+    chunker = Chunker()
+    t = time.perf_counter()
+    texts = [p.embed_text() for a in articles for p in chunker.split(a)]
+    chunk_s = time.perf_counter() - t
+    t = time.perf_counter()
+    embedder.embed(texts)
+    raw_s = time.perf_counter() - t
+    raw_rate = len(texts) / raw_s
+    rows += [("passages", str(len(texts))), ("chunking (s)", f"{chunk_s:.1f}"),
+             ("raw encode passages/s", f"{raw_rate:.1f}"),
+             ("truncated passages", str(embedder.count_truncated(texts)))]
+
+    index_dir = args.work / "index"
+    indexer = Indexer(index_dir, embedder)
+    t = time.perf_counter()
+    rep = indexer.update([corpus.parent])
+    full_s = time.perf_counter() - t
+    rate = rep.passages_embedded / full_s
+    rows += [("newsqa index passages/s", f"{rate:.1f}"),
+             ("ratio to raw encode", f"{rate / raw_rate:.2f}"),
+             ("full index (s)", f"{full_s:.1f}"), ("peak RSS (MB)", f"{peak_rss_mb():.0f}")]
+
+    t = time.perf_counter()
+    rep2 = indexer.update([corpus.parent])
+    rows.append(("re-index unchanged (s)", f"{time.perf_counter() - t:.2f}"))
+    assert rep2.passages_embedded == 0 and rep2.added == 0
+
+    new = corpus.parent / "new-article.txt"
+    new.write_text("Zorblatt Quantum Glacier Melts Early\n\nMarch 3, 2022\n\n"
+                   "Scientists said the Zorblatt glacier in Patagonia lost a third of its ice "
+                   "in a single season, surprising researchers who expected decades of slow "
+                   "retreat.\n\nThe team blamed an unusual heat dome.\n", encoding="utf-8")
+    t = time.perf_counter()
+    indexer.update([corpus.parent])
+    one_s = time.perf_counter() - t
+    hits = Retriever(index_dir, embedder).search("Which glacier lost a third of its ice?", k=1)
+    found = bool(hits) and "Zorblatt" in hits[0].title
+    rows += [("one new article indexed (s)", f"{one_s:.2f}"),
+             ("new article answerable", str(found))]
+    print("| measure | value |\n|---|---|")
+    for k, v in rows:
+        print(f"| {k} | {v} |")
+    (args.work / "result.json").write_text(json.dumps(dict(rows)))
+
+
+if __name__ == "__main__":
+    main()
