@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
+
 from qa.evaluate import load_questions
 from qa.retrieve import Retriever
 
@@ -28,11 +30,17 @@ def main() -> None:
     r = Retriever(args.index_dir, candidates=100)
     snap = r._refresh()
     n = min(r.candidates, snap.gen.size)
-    sides = [
-        (r._dense(snap, q.question, n, None), r._sparse(snap, q.question, n, None)) for q in qs
-    ]
+    urls = doc_urls(r, snap.gen.ids)
+    # Batch the query embeddings (the product embeds one query at a time; same vectors).
+    qvecs = r.embedder.embed([q.question for q in qs], batch_size=256)
+    scores, idx = snap.gen.dense.search(qvecs, n)  # type: ignore[attr-defined]
+    sides = []
+    for i, q in enumerate(qs):
+        dense = {int(d): float(s) for d, s in zip(idx[i], scores[i], strict=True) if d >= 0}
+        sides.append((dense, r._sparse(snap, q.question, n, None)))
     settings = [("bm25", None), ("dense", None), ("rrf", None)] + [
-        ("linear", w) for w in (0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6)]
+        ("linear", w) for w in (0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6)
+    ]
     print(f"{'fusion':<14}{'r@1':>7}{'r@5':>7}{'r@20':>7}{'mrr':>7}   ({len(qs)} questions)")
     for fusion, w in settings:
         r.fusion = fusion
@@ -41,16 +49,24 @@ def main() -> None:
         hits = {1: 0, 5: 0, 20: 0}
         mrr = 0.0
         for q, (dense, sparse) in zip(qs, sides, strict=True):
-            ranked = [snap.gen.ids[d] for d, _ in r._fuse(dense, sparse)[:20]]
-            rows = r.store.passages_by_rowid([int(x) for x in ranked])
-            urls = [rows[int(x)]["url"] for x in ranked if int(x) in rows]
-            rank = next((i + 1 for i, u in enumerate(urls) if u in q.gold_urls), None)
+            ranked = [urls[d] for d, _ in r._fuse(dense, sparse)[:20]]
+            rank = next((i + 1 for i, u in enumerate(ranked) if u in q.gold_urls), None)
             for k in hits:
                 hits[k] += bool(rank and rank <= k)
             mrr += 1 / rank if rank else 0.0
         name = fusion if w is None else f"linear w={w}"
-        print(f"{name:<14}" + "".join(f"{hits[k] / len(qs):7.3f}" for k in (1, 5, 20))
-              + f"{mrr / len(qs):7.3f}")
+        print(
+            f"{name:<14}"
+            + "".join(f"{hits[k] / len(qs):7.3f}" for k in (1, 5, 20))
+            + f"{mrr / len(qs):7.3f}"
+        )
+
+
+def doc_urls(r: Retriever, ids: np.ndarray) -> list[str]:
+    """URL of every document number of the generation (one query)."""
+    q = "SELECT p.rowid, a.url FROM passages p JOIN articles a ON a.id = p.article_id"
+    by_row = dict(r.store.db.execute(q).fetchall())
+    return [by_row.get(int(i), "") for i in ids]
 
 
 if __name__ == "__main__":
