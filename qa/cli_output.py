@@ -52,7 +52,8 @@ def print_index_report(r: IndexReport) -> None:
     console.print(
         f"added {r.added}, updated {r.updated}, removed {r.removed}, unchanged {r.unchanged}, "
         f"skipped {r.skipped}, duplicates {r.duplicates}; passages embedded "
-        f"{r.passages_embedded} (reused {r.passages_reused}); {r.seconds:.1f} s\n"
+        f"{r.passages_embedded} (reused {r.passages_reused}, truncated {r.truncated}); "
+        f"{r.seconds:.1f} s\n"
         f"index: {r.articles} articles, {r.passages} passages (generation {r.generation})",
         highlight=False,
     )

@@ -137,6 +137,9 @@ class Embedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         import torch
 
+        # Batched tokenisation is cheap next to the forward pass; a non-zero count means the
+        # chunker let a passage through that the model would cut.
+        self.truncated += self.count_truncated(texts)
         with torch.inference_mode():
             vecs = self.model.encode(
                 list(texts),

@@ -268,8 +268,9 @@ class Indexer:
 
         vecs = np.zeros((len(texts), self.embedder.dim), dtype=np.float32)
         if todo:
-            fresh = self.embedder.embed([texts[i] for i in todo])
-            vecs[todo] = fresh
+            before = getattr(self.embedder, "truncated", 0)
+            vecs[todo] = self.embedder.embed([texts[i] for i in todo])
+            report.truncated += getattr(self.embedder, "truncated", 0) - before
         for i, h in enumerate(hashes):
             if h in cached:
                 vecs[i] = cached[h]
