@@ -176,7 +176,9 @@ class Indexer:
         target = current + 1
         store.garbage_collect(current)
         store.db.commit()
-        files = self.ingestor.discover(paths)
+        # The index folder may sit inside the corpus folder: never index our own files.
+        own = self.root.resolve()
+        files = [f for f in self.ingestor.discover(paths) if own not in f.resolve().parents]
         known = store.file_states()
         seen: set[str] = set()
         self._progress = progress

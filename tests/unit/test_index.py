@@ -442,3 +442,11 @@ def test_killed_indexing_leaves_previous_generation_usable(tmp_path: Path) -> No
     assert not [p for p in (root / "gens").iterdir() if ".tmp-" in p.name]
     again = make_indexer(root).update([corpus])
     assert again.passages_embedded == 0 and again.generation == gen
+
+
+def test_index_folder_inside_the_corpus_is_not_indexed(corpus: Path) -> None:
+    root = corpus / "idx"
+    first = make_indexer(root).update([corpus])
+    again = make_indexer(root).update([corpus])
+    assert first.added == 3
+    assert (again.added, again.skipped, again.unchanged) == (0, 0, 3)
