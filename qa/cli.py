@@ -1,4 +1,4 @@
-"""Command line: ``newsqa index | ask | import | stats | eval``.
+"""Command line: ``newsqa index | ask | import | chat | stats | eval``.
 
 Only this module (and qa/tui) turns errors into output: one line on stderr, exit 1 (2 for
 usage errors).
@@ -147,6 +147,17 @@ def ask(question: str, as_json: bool, k: int, since: str | None, until: str | No
         click.echo(json.dumps(response.to_json(), ensure_ascii=False))
     else:
         print_response(response)
+
+
+@cli.command()
+@click.option("--corpus", type=click.Path(path_type=Path), default=Path("corpus"),
+              show_default=True, help="Folder offered for indexing when there is no index.")
+@index_option
+def chat(corpus: Path, index_dir: Path) -> None:
+    """Chat with the index in a terminal app (F1 for keys)."""
+    from qa.tui import run_chat
+
+    run_chat(index_dir, corpus)
 
 
 @cli.command()

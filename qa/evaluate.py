@@ -121,7 +121,7 @@ class Evaluator:
         resp = self.answerer.ask(q.question, k=self.k, filters=filters)
         latency = (time.perf_counter() - t0) * 1000
         gold = set(q.gold_urls)
-        rank = next((i + 1 for i, h in enumerate(resp.hits) if h.url in gold), None)
+        rank = next((i + 1 for i, h in enumerate(resp.hits) if gold.intersection(h.urls)), None)
         pred = resp.answer.text if resp.answer else ""
         row: dict[str, Any] = {"id": q.id, "question": q.question, "gold_rank": rank,
                                "prediction": pred, "latency_ms": latency, "scored": q.scored}

@@ -231,6 +231,7 @@ class Indexer:
                 # Same content already indexed (this file before, or another file).
                 report.unchanged += item.id in before
                 report.duplicates += item.id not in before
+                store.add_url(item.id, item.url)
                 continue
             if store.revive_article(item.id):
                 added += 1  # removed earlier in this unfinished run, back again
@@ -256,7 +257,12 @@ class Indexer:
     def _add_batch(self, store: Store, articles: list[Article], target: int,
                    report: IndexReport) -> int:
         """Chunk, embed (reusing vectors of identical passages) and insert articles."""
-        by_id = {a.id: a for a in articles}
+        by_id: dict[str, Article] = {}
+        for a in articles:
+            if a.id in by_id:
+                store.add_url(a.id, a.url)  # same content again in this batch
+            else:
+                by_id[a.id] = a
         unique = list(by_id.values())
         report.duplicates += len(articles) - len(unique)
         if not unique:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -225,8 +225,20 @@ class Retriever:
             chosen.append((doc, score, []))
             if len(chosen) >= k:
                 break
-        return [self._hit(snap, rows[int(snap.gen.ids[d])], s, r, dense.get(d), sparse.get(d),
+        hits = [self._hit(snap, rows[int(snap.gen.ids[d])], s, r, dense.get(d), sparse.get(d),
                           tuple(dups)) for r, (d, s, dups) in enumerate(chosen)]
+        return self._with_urls(hits)
+
+    def _with_urls(self, hits: list[Hit]) -> list[Hit]:
+        """Attach the other URLs of each hit's article and of its collapsed duplicates."""
+        ids = {h.passage.article_id for h in hits} | {d for h in hits for d in h.duplicates}
+        urls = self.store.urls(sorted(ids))
+        out = []
+        for h in hits:
+            every = [u for a in (h.passage.article_id, *h.duplicates) for u in urls.get(a, [])]
+            others = tuple(dict.fromkeys(u for u in every if u and u != h.url))
+            out.append(replace(h, other_urls=others) if others else h)
+        return out
 
     @staticmethod
     def _hit(snap: _Snapshot, row: object, score: float, rank: int, dense: float | None,

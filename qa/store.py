@@ -44,6 +44,9 @@ CREATE TABLE IF NOT EXISTS file_articles (
     path TEXT NOT NULL, article_id TEXT NOT NULL, PRIMARY KEY (path, article_id)
 );
 CREATE INDEX IF NOT EXISTS file_articles_article ON file_articles(article_id);
+CREATE TABLE IF NOT EXISTS article_urls (
+    article_id TEXT NOT NULL, url TEXT NOT NULL, PRIMARY KEY (article_id, url)
+);
 """
 
 VISIBLE = "added_gen <= :gen AND (deleted_gen IS NULL OR deleted_gen > :gen)"
@@ -169,6 +172,27 @@ class Store:
                 for p, v, h in zip(passages, vecs, embed_hashes, strict=True)
             ],
         )
+
+    def add_url(self, article_id: str, url: str) -> None:
+        """Remember another URL under which the same article (same content) was found."""
+        if url:
+            self.db.execute("INSERT OR IGNORE INTO article_urls(article_id, url) VALUES(?, ?)",
+                            (article_id, url))
+
+    def urls(self, article_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Every URL known for each article (its own first), by article id."""
+        out: dict[str, list[str]] = {}
+        if not article_ids:
+            return out
+        marks = ",".join("?" * len(article_ids))
+        q = f"SELECT id, url FROM articles WHERE id IN ({marks})"
+        for aid, url in self.db.execute(q, list(article_ids)):
+            out.setdefault(aid, []).append(url)
+        q = f"SELECT article_id, url FROM article_urls WHERE article_id IN ({marks})"
+        for aid, url in self.db.execute(q, list(article_ids)):
+            if url not in out.setdefault(aid, []):
+                out[aid].append(url)
+        return out
 
     def delete_article(self, article_id: str, gen: int) -> None:
         """Remove an article at generation ``gen`` (rows never visible are dropped at once)."""

@@ -80,6 +80,12 @@ class Hit:
     dense_score: float | None = None
     bm25_score: float | None = None
     duplicates: tuple[str, ...] = ()
+    other_urls: tuple[str, ...] = ()
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """The hit's URL and every other URL of the same or a collapsed identical article."""
+        return (self.url, *self.other_urls)
 
 
 @dataclass(frozen=True)

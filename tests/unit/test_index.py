@@ -450,3 +450,18 @@ def test_index_folder_inside_the_corpus_is_not_indexed(corpus: Path) -> None:
     again = make_indexer(root).update([corpus])
     assert first.added == 3
     assert (again.added, again.skipped, again.unchanged) == (0, 0, 3)
+
+
+def test_same_article_under_two_urls_keeps_both_urls(tmp_path: Path) -> None:
+    folder = tmp_path / "feed"
+    folder.mkdir()
+    body = "The city council approved a new bridge over the river on Monday."
+    lines = [json.dumps({"url": f"https://example.com/{n}/bridge", "title": "Bridge approved",
+                         "date": "2022-05-01", "text": body}) for n in ("a", "b")]
+    (folder / "feed.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    root = tmp_path / "index"
+    report = make_indexer(root).update([folder])
+    assert (report.articles, report.duplicates) == (1, 1)
+    r = Retriever(root, HashEmbedder(64))
+    hits = r.search("bridge council", k=1)
+    assert set(hits[0].urls) == {"https://example.com/a/bridge", "https://example.com/b/bridge"}

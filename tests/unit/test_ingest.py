@@ -240,13 +240,20 @@ def test_jsonl_gz_and_records_without_title_or_body(tmp_path: Path) -> None:
     ]
     items = read(write_jsonl(tmp_path / "news.jsonl.gz", lines))
     found = articles(items)
-    assert [a.title for a in found] == ["Story 1", "Dated"]
-    assert (found[1].date, found[1].source, found[1].url) == ("2020-01-02", "Wire", "")
+    # A record with a body but no title is kept, named after its first words.
+    assert [a.title for a in found] == ["Story 1", "Text only", "Dated"]
+    assert (found[2].date, found[2].source, found[2].url) == ("2020-01-02", "Wire", "")
     assert [(s.line, s.reason) for s in skipped(items)] == [
         (3, "no article body"),
-        (4, "no title"),
         (6, "not a JSON object (list)"),
     ]
+
+
+def test_record_without_title_is_named_after_its_url_slug(tmp_path: Path) -> None:
+    url = "https://www.cnn.com/2022/06/12/politics/whats-in-senate-gun-reform-agreement/index.html"
+    lines = [json.dumps({"url": url, "title": "", "text": "Senators agreed on a gun bill."})]
+    found = articles(read(write_jsonl(tmp_path / "news.jsonl", lines)))
+    assert [a.title for a in found] == ["Whats in senate gun reform agreement"]
 
 
 def test_json_object_and_list(tmp_path: Path) -> None:
