@@ -14,7 +14,6 @@ Prints a markdown table.
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import shutil
 import time
@@ -50,7 +49,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--articles", type=int, default=2000)
     ap.add_argument("--work", type=Path, default=Path("bench/out/index-speed"))
+    ap.add_argument("--incremental-only", action="store_true",
+                    help="Reuse the index of an earlier run; measure steps 3-4 only.")
     args = ap.parse_args()
+    if args.incremental_only:
+        incremental(args.work, Embedder())
+        return
     shutil.rmtree(args.work, ignore_errors=True)
     corpus = write_corpus(args.work / "corpus", args.articles)
     embedder = Embedder()
@@ -81,27 +85,44 @@ def main() -> None:
              ("ratio to raw encode", f"{rate / raw_rate:.2f}"),
              ("full index (s)", f"{full_s:.1f}"), ("peak RSS (MB)", f"{peak_rss_mb():.0f}")]
 
-    t = time.perf_counter()
-    rep2 = indexer.update([corpus.parent])
-    rows.append(("re-index unchanged (s)", f"{time.perf_counter() - t:.2f}"))
-    assert rep2.passages_embedded == 0 and rep2.added == 0
+    print_rows(rows + incremental(args.work, embedder, indexer, echo=False))
 
-    new = corpus.parent / "new-article.txt"
+
+def incremental(work: Path, embedder: Embedder, indexer: Indexer | None = None,
+                echo: bool = True) -> list[tuple[str, str]]:
+    """Steps 3-4: re-index the unchanged corpus, then add one new article."""
+    corpus = work / "corpus"
+    index_dir = work / "index"
+    indexer = indexer or Indexer(index_dir, embedder)
+    embedder.embed(["warm up"])
+    indexer.update([corpus])  # settles anything left from an earlier run
+    (corpus / "new-article.txt").unlink(missing_ok=True)
+    indexer.update([corpus])
+    t = time.perf_counter()
+    rep = indexer.update([corpus])
+    rows = [("re-index unchanged (s)", f"{time.perf_counter() - t:.2f}")]
+    assert rep.passages_embedded == 0 and rep.added == 0
+    new = corpus / "new-article.txt"
     new.write_text("Zorblatt Quantum Glacier Melts Early\n\nMarch 3, 2022\n\n"
                    "Scientists said the Zorblatt glacier in Patagonia lost a third of its ice "
                    "in a single season, surprising researchers who expected decades of slow "
                    "retreat.\n\nThe team blamed an unusual heat dome.\n", encoding="utf-8")
     t = time.perf_counter()
-    indexer.update([corpus.parent])
+    indexer.update([corpus])
     one_s = time.perf_counter() - t
     hits = Retriever(index_dir, embedder).search("Which glacier lost a third of its ice?", k=1)
     found = bool(hits) and "Zorblatt" in hits[0].title
     rows += [("one new article indexed (s)", f"{one_s:.2f}"),
              ("new article answerable", str(found))]
+    if echo:
+        print_rows(rows)
+    return rows
+
+
+def print_rows(rows: list[tuple[str, str]]) -> None:
     print("| measure | value |\n|---|---|")
     for k, v in rows:
         print(f"| {k} | {v} |")
-    (args.work / "result.json").write_text(json.dumps(dict(rows)))
 
 
 if __name__ == "__main__":

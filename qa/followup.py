@@ -45,7 +45,8 @@ GENERIC = frozenset(
     thing things way people person one ones someone anyone anything something time times
     do does did done get got go going went make made see seen want wanted like kind sort lot
     last lasted take takes took taken
-    yes no ok okay please thanks thank""".split()
+    yes no ok okay please thanks thank
+    monday tuesday wednesday thursday friday saturday sunday today yesterday tomorrow""".split()
 )
 _ELLIPSIS = [
     re.compile(p, re.IGNORECASE)

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qa.errors import CorruptIndex
-from qa.keywords import KeywordIndex, tokenize
+from qa.keywords import KeywordIndex
 from qa.store import Store
 
 MANIFEST = "manifest.json"
@@ -85,9 +85,9 @@ def build_generation(store: Store, root: Path, gen: int, dim: int) -> Path:
     rowids: list[int] = []
     tokens: list[list[str]] = []
     vec_blobs: list[bytes] = []
-    for rowid, text, blob in store.visible_passages(gen):
+    for rowid, toks, blob in store.visible_passages(gen):
         rowids.append(rowid)
-        tokens.append(tokenize(text))
+        tokens.append(toks)
         vec_blobs.append(blob)
     vecs = np.frombuffer(b"".join(vec_blobs), dtype=np.float16).reshape(-1, dim)
     index = faiss.IndexFlatIP(dim)

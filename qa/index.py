@@ -175,6 +175,7 @@ class Indexer:
         current = store.current_gen
         target = current + 1
         store.garbage_collect(current)
+        store.backfill_tokens()
         store.db.commit()
         # The index folder may sit inside the corpus folder: never index our own files.
         own = self.root.resolve()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.keywords import tokenize
 from qa.types import Article, Passage
 
 SCHEMA_VERSION = "1"
@@ -33,7 +34,7 @@ CREATE TABLE IF NOT EXISTS passages (
     rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, article_id TEXT NOT NULL,
     paragraph INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
     text TEXT NOT NULL, embed_hash TEXT NOT NULL, vec BLOB NOT NULL,
-    added_gen INTEGER NOT NULL, deleted_gen INTEGER
+    added_gen INTEGER NOT NULL, deleted_gen INTEGER, tokens TEXT
 );
 CREATE INDEX IF NOT EXISTS passages_article ON passages(article_id);
 CREATE INDEX IF NOT EXISTS passages_embed ON passages(embed_hash);
@@ -80,8 +81,22 @@ class Store:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(_SCHEMA)
+            self._migrate()
             self.db.commit()
         self.db.row_factory = sqlite3.Row
+
+    def _migrate(self) -> None:
+        """Bring stores written by older versions up to the current schema."""
+        cols = {r[1] for r in self.db.execute("PRAGMA table_info(passages)")}
+        if "tokens" not in cols:
+            self.db.execute("ALTER TABLE passages ADD COLUMN tokens TEXT")
+
+    def backfill_tokens(self) -> int:
+        """Store keyword tokens for passages written before they were kept; returns how many."""
+        rows = self.db.execute("SELECT rowid, text FROM passages WHERE tokens IS NULL").fetchall()
+        self.db.executemany("UPDATE passages SET tokens=? WHERE rowid=?",
+                            [(" ".join(tokenize(text)), rowid) for rowid, text in rows])
+        return len(rows)
 
     def close(self) -> None:
         """Close the connection."""
@@ -165,10 +180,12 @@ class Store:
         )
         self.db.executemany(
             "INSERT OR IGNORE INTO passages(id, article_id, paragraph, start, end, text, "
-            "embed_hash, vec, added_gen) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "embed_hash, vec, added_gen, tokens) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
+                # Keyword tokens are kept so that each new generation's BM25 build need not
+                # tokenise the whole corpus again.
                 (p.id, p.article_id, p.paragraph, p.start, p.end, p.text, h,
-                 v.astype(np.float16).tobytes(), gen)
+                 v.astype(np.float16).tobytes(), gen, " ".join(tokenize(p.text)))
                 for p, v, h in zip(passages, vecs, embed_hashes, strict=True)
             ],
         )
@@ -189,7 +206,13 @@ class Store:
         for aid, url in self.db.execute(q, list(article_ids)):
             out.setdefault(aid, []).append(url)
         q = f"SELECT article_id, url FROM article_urls WHERE article_id IN ({marks})"
-        for aid, url in self.db.execute(q, list(article_ids)):
+        try:
+            aliases = self.db.execute(q, list(article_ids)).fetchall()
+        except sqlite3.OperationalError:
+            # A store written before article_urls existed (read-only here): no aliases yet;
+            # the next `newsqa index` adds the table.
+            aliases = []
+        for aid, url in aliases:
             if url not in out.setdefault(aid, []):
                 out[aid].append(url)
         return out
@@ -218,10 +241,11 @@ class Store:
         """Ids of all articles not marked deleted."""
         return {r[0] for r in self.db.execute(f"SELECT id FROM articles WHERE {LIVE}")}
 
-    def visible_passages(self, gen: int) -> Iterator[tuple[int, str, bytes]]:
-        """(rowid, text, vec) of passages visible at ``gen``, in rowid order."""
-        q = f"SELECT rowid, text, vec FROM passages WHERE {VISIBLE} ORDER BY rowid"
-        yield from self.db.execute(q, {"gen": gen})
+    def visible_passages(self, gen: int) -> Iterator[tuple[int, list[str], bytes]]:
+        """(rowid, keyword tokens, vec) of passages visible at ``gen``, in rowid order."""
+        q = f"SELECT rowid, tokens, text, vec FROM passages WHERE {VISIBLE} ORDER BY rowid"
+        for rowid, tokens, text, vec in self.db.execute(q, {"gen": gen}):
+            yield rowid, (tokens.split() if tokens is not None else tokenize(text)), vec
 
     def garbage_collect(self, gen: int) -> None:
         """Physically drop rows deleted at or before ``gen`` (invisible to it)."""

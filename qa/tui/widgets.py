@@ -21,7 +21,7 @@ HIGHLIGHT = "bold #1a1a1a on #e5c07b"
 def citation_line(c: Citation) -> str:
     """``Title · 2018-01-30 · source · ¶4`` of a citation."""
     where = c.source or _host(c.url) or "-"
-    return f"{c.title or '(untitled)'} · {c.date or 'undated'} · {where} · ¶{c.paragraph + 1}"
+    return f"{c.title or '(untitled)'} · {c.date or 'undated'} · {where} · ¶{c.paragraph}"
 
 
 def _host(url: str) -> str:
@@ -147,7 +147,7 @@ class CitationRow(Horizontal):
                                    (c.title or "(untitled)", "bold" if self.marked else "")),
                      classes="title")
         where = c.source or _host(c.url) or "-"
-        yield Static(f"{c.date or 'undated'} · {where} · ¶{c.paragraph + 1}", classes="where")
+        yield Static(f"{c.date or 'undated'} · {where} · ¶{c.paragraph}", classes="where")
 
     def on_click(self, event: events.Click) -> None:
         """Open this citation."""
