@@ -1,0 +1,158 @@
+"""Follow-up rewriting bench: does the rewritten follow-up retrieve the gold article?
+
+Usage: python bench/followups.py INDEX_DIR [INDEX_DIR ...] [--pairs bench/followups.jsonl]
+       [-k 5] [--detail]
+
+Each line of the pairs file is ``{"kind": "follow_up" | "new_topic", "first": ...,
+"follow_up": ..., "gold_url": ...}``. The first question is asked for real (its answer feeds
+the rewriter, as in the chat); then the follow-up is retrieved as typed ("raw") and as
+rewritten by ``qa.followup.QueryRewriter`` with the index's document frequencies. A pair is
+scored on the index (of those given) that holds its gold article; pairs whose gold article is
+in none of them are counted as skipped. ``new_topic`` pairs must not be rewritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+from qa.chats import Turn
+from qa.embed import Embedder
+from qa.followup import QueryRewriter, RetrieverStats
+from qa.index import open_store
+from qa.pipeline import Answerer
+from qa.types import Hit
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Result:
+    """One pair: the query searched and the gold article's rank, raw and as searched."""
+
+    kind: str
+    corpus: str
+    follow_up: str
+    query: str
+    rewritten: bool
+    raw_rank: int  # 1-based rank of the gold article in the top k; 0 when absent
+    used_rank: int
+
+
+def index_urls(index_dir: Path) -> set[str]:
+    """URLs of the articles visible in an index."""
+    store = open_store(index_dir)
+    try:
+        gen = store.current_gen
+        q = ("SELECT url FROM articles WHERE added_gen <= ? AND "
+             "(deleted_gen IS NULL OR deleted_gen > ?)")
+        urls = {r[0] for r in store.db.execute(q, (gen, gen)) if r[0]}
+        # Other URLs of duplicate articles (indexes built since article_urls exists).
+        with contextlib.suppress(sqlite3.OperationalError):
+            urls |= {r[0] for r in store.db.execute("SELECT url FROM article_urls")}
+        return urls
+    finally:
+        store.close()
+
+
+def rank_of(url: str, hits: list[Hit]) -> int:
+    """1-based rank of the first hit from ``url`` (or a duplicate of it); 0 when none."""
+    return next((i + 1 for i, h in enumerate(hits) if url in getattr(h, "urls", (h.url,))), 0)
+
+
+def run_index(index_dir: Path, pairs: list[dict[str, str]], embedder: Embedder,
+              k: int) -> list[Result]:
+    """Ask each first question, rewrite its follow-up, retrieve both ways."""
+    answerer = Answerer(index_dir, embedder=embedder)
+    rewriter = QueryRewriter(RetrieverStats(answerer.retriever))
+    out = []
+    for p in pairs:
+        first = Turn.from_response(answerer.ask(p["first"], k=k))
+        rw = rewriter.rewrite(p["follow_up"], [first.exchange()])
+        raw = answerer.retriever.search(p["follow_up"], k=k)
+        used = answerer.retriever.search(rw.query, k=k) if rw.rewritten else raw
+        out.append(Result(p["kind"], p.get("corpus", ""), p["follow_up"], rw.query, rw.rewritten,
+                          rank_of(p["gold_url"], raw), rank_of(p["gold_url"], used)))
+    return out
+
+
+def _rate(xs: list[bool]) -> str:
+    return f"{sum(xs)}/{len(xs)} ({100 * sum(xs) / len(xs):.0f}%)" if xs else "-"
+
+
+def _mrr(ranks: list[int]) -> str:
+    return f"{sum(1 / r for r in ranks if r) / len(ranks):.3f}" if ranks else "-"
+
+
+def table(results: list[Result], k: int) -> str:
+    """Markdown summary: follow-ups (raw vs rewritten) and new topics (left alone?)."""
+    lines = [f"| pairs | n | rewritten | gold in top {k}: raw | gold in top {k}: as searched "
+             "| MRR raw | MRR as searched |", "|---|---|---|---|---|---|---|"]
+    groups = [(k, c) for k in ("follow_up", "new_topic")
+              for c in [*sorted({r.corpus for r in results}), "all"]]
+    for kind, corpus in groups:
+        rs = [r for r in results if r.kind == kind and corpus in (r.corpus, "all")]
+        if not rs or (corpus == "all" and len({r.corpus for r in rs}) < 2):
+            continue
+        label = f"{'follow-ups' if kind == 'follow_up' else 'new topics'} ({corpus})"
+        lines.append(
+            f"| {label} | {len(rs)} | {_rate([r.rewritten for r in rs])} | "
+            f"{_rate([r.raw_rank > 0 for r in rs])} | {_rate([r.used_rank > 0 for r in rs])} | "
+            f"{_mrr([r.raw_rank for r in rs])} | {_mrr([r.used_rank for r in rs])} |")
+    return "\n".join(lines)
+
+
+def detail(results: list[Result]) -> str:
+    """One row per pair."""
+    lines = ["| kind | follow-up | rank raw | rank searched | searched for |",
+             "|---|---|---|---|---|"]
+    for r in results:
+        q = r.query if r.rewritten else "(as typed)"
+        lines.append(f"| {r.kind} | {r.follow_up} | {r.raw_rank or '-'} | "
+                     f"{r.used_rank or '-'} | {q} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Command line."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("index_dirs", nargs="+", type=Path)
+    ap.add_argument("--pairs", type=Path, default=ROOT / "bench" / "followups.jsonl")
+    ap.add_argument("-k", type=int, default=5)
+    ap.add_argument("--detail", action="store_true", help="Also print one row per pair.")
+    args = ap.parse_args()
+    pairs = [json.loads(line) for line in args.pairs.read_text().splitlines() if line.strip()]
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    embedder = Embedder()
+    t0 = time.perf_counter()
+    results: list[Result] = []
+    todo = list(pairs)
+    for index_dir in args.index_dirs:
+        urls = index_urls(index_dir)
+        mine = [p for p in todo if p["gold_url"] in urls]
+        todo = [p for p in todo if p["gold_url"] not in urls]
+        results += run_index(index_dir, mine, embedder, args.k)
+        print(f"{index_dir}: {len(mine)} pairs", flush=True)
+    print()
+    print(table(results, args.k))
+    if args.detail:
+        print()
+        print(detail(results))
+    skipped = f"; {len(todo)} pairs skipped (gold article in none of the indexes)" if todo else ""
+    print(f"\n{len(results)} pairs in {time.perf_counter() - t0:.1f} s{skipped}")
+
+
+if __name__ == "__main__":
+    main()
