@@ -131,7 +131,9 @@ def _filters(since: str | None, until: str | None, source: str | None) -> Any:
 @click.option("--since", help="Only articles on or after this date.")
 @click.option("--until", help="Only articles on or before this date.")
 @click.option("--source", help="Only articles whose source contains this text.")
-@click.option("--reader", default="sentence", show_default=True, help="Reader: sentence.")
+@click.option("--reader", default="auto", show_default=True,
+              help="auto (the trained span reader when shipped, else sentence), span, sentence, "
+              "or a QA model folder / Hugging Face id.")
 @index_option
 def ask(question: str, as_json: bool, k: int, since: str | None, until: str | None,
         source: str | None, reader: str, index_dir: Path) -> None:
@@ -191,7 +193,8 @@ def stats(as_json: bool, index_dir: Path) -> None:
 @click.option("--limit", type=int, default=0, help="Only the first N questions.")
 @click.option("--fusion", default="linear", show_default=True,
               type=click.Choice(["linear", "rrf", "dense", "bm25"]))
-@click.option("--reader", default="sentence", show_default=True)
+@click.option("--reader", default="auto", show_default=True,
+              help="auto, span, sentence, or a QA model folder / Hugging Face id.")
 @index_option
 def eval_(questions: Path, k: int, as_of_question_date: bool, as_json: bool, out: Path | None,
           limit: int, fusion: str, reader: str, index_dir: Path) -> None:

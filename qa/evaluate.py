@@ -95,7 +95,7 @@ class Evaluator:
     """
 
     def __init__(self, index_dir: Path, k: int = 20, fusion: str = "linear",
-                 reader: str = "sentence", as_of_question_date: bool = False) -> None:
+                 reader: str = "auto", as_of_question_date: bool = False) -> None:
         self.k = k
         self.as_of = as_of_question_date
         retriever = Retriever(index_dir, fusion=fusion)

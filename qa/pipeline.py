@@ -56,13 +56,23 @@ class Response:
         }
 
 
-def make_reader(name: str) -> Reader:
-    """Reader by name (``sentence``; the trained span reader once shipped)."""
-    if name == "sentence":
-        return SentenceReader()
-    from qa.errors import UsageError
+READERS = ("auto", "span", "sentence")
 
-    raise UsageError(f"unknown reader {name!r}: choose sentence")
+
+def make_reader(name: str) -> Reader:
+    """Reader by name.
+
+    ``span`` is the trained extractive reader (``qa/models/reader``); ``sentence`` the baseline;
+    ``auto`` the span reader when its weights ship with this install, else the baseline. Any
+    other value naming an existing folder or a Hugging Face model id loads that QA model.
+    """
+    from qa.span_reader import SpanReader, shipped_reader_available
+
+    if name == "sentence" or (name == "auto" and not shipped_reader_available()):
+        return SentenceReader()
+    if name in ("auto", "span"):
+        return SpanReader()
+    return SpanReader(model=name)
 
 
 class Answerer:
@@ -72,16 +82,19 @@ class Answerer:
         index_dir: Index folder.
         embedder: Query embedder (default: the offline MiniLM).
         reader: A Reader or a reader name.
-        threshold: Confidence under which the response says there is no answer.
+        threshold: Confidence under which the response says there is no answer (default:
+            the reader's own calibrated threshold).
     """
 
     def __init__(self, index_dir: Path, embedder: EmbedderLike | None = None,
-                 reader: Reader | str = "sentence", threshold: float = 0.5,
+                 reader: Reader | str = "auto", threshold: float | None = None,
                  retriever: Retriever | None = None) -> None:
         self.embedder = embedder or Embedder()
         self.retriever = retriever or Retriever(index_dir, self.embedder)
         self.reader = make_reader(reader) if isinstance(reader, str) else reader
-        self.threshold = threshold
+        # Each reader's confidence has its own calibration, hence its own threshold.
+        self.threshold = threshold if threshold is not None else float(
+            getattr(self.reader, "threshold", 0.5))
 
     def warm_up(self) -> None:
         """Load models and index now instead of on the first question."""

@@ -49,11 +49,15 @@ class SentenceReader:
     Args:
         max_passages: How many top passages to read.
         weights: Scoring/calibration constants.
+        threshold: Confidence under which the pipeline says there is no answer.
     """
 
-    def __init__(self, max_passages: int = 5, weights: SentenceWeights | None = None) -> None:
+    def __init__(self, max_passages: int = 5, weights: SentenceWeights | None = None,
+                 threshold: float = 0.5) -> None:
         self.max_passages = max_passages
         self.weights = weights or SentenceWeights()
+        # 0.5: below it the fitted probability that the sentence holds the answer is < 1/2.
+        self.threshold = threshold
 
     def features(
         self, question: str, passages: Sequence[Hit]

