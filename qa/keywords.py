@@ -26,15 +26,6 @@ def _stemmer() -> object:
     return Stemmer.Stemmer("english")
 
 
-def keyword_text(title: str, text: str) -> str:
-    """What BM25 indexes for a passage: its article's title, then the passage.
-
-    The title names the story's subject, which questions repeat and later paragraphs often
-    only refer to ("he", "the company"); the dense side embeds the title for the same reason.
-    """
-    return f"{title}\n{text}" if title else text
-
-
 def tokenize(text: str) -> list[str]:
     """Lower-case words, English stop words removed, Snowball-stemmed."""
     stop = _stopwords()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.keywords import keyword_text, tokenize
+from qa.keywords import tokenize
 from qa.types import Article, Passage
 
 SCHEMA_VERSION = "1"
@@ -93,12 +93,9 @@ class Store:
 
     def backfill_tokens(self) -> int:
         """Store keyword tokens for passages written before they were kept; returns how many."""
-        rows = self.db.execute(
-            "SELECT p.rowid, a.title, p.text FROM passages p JOIN articles a "
-            "ON a.id = p.article_id WHERE p.tokens IS NULL").fetchall()
-        self.db.executemany(
-            "UPDATE passages SET tokens=? WHERE rowid=?",
-            [(" ".join(tokenize(keyword_text(title, text))), rowid) for rowid, title, text in rows])
+        rows = self.db.execute("SELECT rowid, text FROM passages WHERE tokens IS NULL").fetchall()
+        self.db.executemany("UPDATE passages SET tokens=? WHERE rowid=?",
+                            [(" ".join(tokenize(text)), rowid) for rowid, text in rows])
         return len(rows)
 
     def close(self) -> None:
@@ -188,8 +185,7 @@ class Store:
                 # Keyword tokens are kept so that each new generation's BM25 build need not
                 # tokenise the whole corpus again.
                 (p.id, p.article_id, p.paragraph, p.start, p.end, p.text, h,
-                 v.astype(np.float16).tobytes(), gen,
-                 " ".join(tokenize(keyword_text(article.title, p.text))))
+                 v.astype(np.float16).tobytes(), gen, " ".join(tokenize(p.text)))
                 for p, v, h in zip(passages, vecs, embed_hashes, strict=True)
             ],
         )
@@ -249,7 +245,6 @@ class Store:
         """(rowid, keyword tokens, vec) of passages visible at ``gen``, in rowid order."""
         q = f"SELECT rowid, tokens, text, vec FROM passages WHERE {VISIBLE} ORDER BY rowid"
         for rowid, tokens, text, vec in self.db.execute(q, {"gen": gen}):
-            # Writers backfill tokens first; the fallback only serves very old stores.
             yield rowid, (tokens.split() if tokens is not None else tokenize(text)), vec
 
     def garbage_collect(self, gen: int) -> None:
