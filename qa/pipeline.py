@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qa.embed import Embedder, EmbedderLike
+from qa.embed import EmbedderLike
+from qa.index import embedder_for
 from qa.read import Reader, SentenceReader
 from qa.retrieve import Filters, Retriever
 from qa.types import Answer, Citation, Hit
@@ -80,7 +81,7 @@ class Answerer:
 
     Args:
         index_dir: Index folder.
-        embedder: Query embedder (default: the offline MiniLM).
+        embedder: Query embedder (default: the model the index was built with).
         reader: A Reader or a reader name.
         threshold: Confidence under which the response says there is no answer (default:
             the reader's own calibrated threshold).
@@ -89,7 +90,7 @@ class Answerer:
     def __init__(self, index_dir: Path, embedder: EmbedderLike | None = None,
                  reader: Reader | str = "auto", threshold: float | None = None,
                  retriever: Retriever | None = None) -> None:
-        self.embedder = embedder or Embedder()
+        self.embedder = embedder or embedder_for(index_dir)
         self.retriever = retriever or Retriever(index_dir, self.embedder)
         self.reader = make_reader(reader) if isinstance(reader, str) else reader
         # Each reader's confidence has its own calibration, hence its own threshold.

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from qa.embed import Embedder, EmbedderLike
+from qa.embed import EmbedderLike
 from qa.generation import Generation, gen_dir, load_generation
-from qa.index import check_model, open_store
+from qa.index import check_model, embedder_for, open_store
 from qa.store import Store
 from qa.types import Hit, Passage, content_id
 
@@ -56,7 +56,7 @@ class Retriever:
 
     Args:
         index_dir: Index folder.
-        embedder: Query embedder (the same model the index was built with).
+        embedder: Query embedder (default: the model the index was built with).
         fusion: ``linear`` (default), ``rrf``, ``dense`` or ``bm25``.
         bm25_weight: Weight of the normalised BM25 score in linear fusion.
         candidates: Candidates taken from each side before fusion.
@@ -67,7 +67,7 @@ class Retriever:
                  fusion: str = "linear", bm25_weight: float = 0.25, candidates: int = 100,
                  rrf_k: int = 60) -> None:
         self.index_dir = index_dir
-        self.embedder: EmbedderLike = embedder or Embedder()
+        self.embedder: EmbedderLike = embedder or embedder_for(index_dir)
         self.fusion = fusion
         self.bm25_weight = bm25_weight
         self.candidates = candidates

