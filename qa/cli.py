@@ -171,10 +171,21 @@ def chat(corpus: Path, index_dir: Path) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--check", is_flag=True,
+              help="Verify that FAISS, BM25 and SQLite agree; exit 1 on any inconsistency.")
 @index_option
-def stats(as_json: bool, index_dir: Path) -> None:
+def stats(as_json: bool, check: bool, index_dir: Path) -> None:
     """Show what the index holds."""
     from qa.index import open_store
+
+    if check:
+        from qa.check import check_index
+
+        problems = check_index(index_dir)
+        for line in problems:
+            click.echo(f"newsqa: inconsistent index: {line}", err=True)
+        if problems:
+            raise SystemExit(1)
 
     store = open_store(index_dir)
     gen = store.current_gen

@@ -479,3 +479,20 @@ def test_queries_use_the_model_the_index_was_built_with(corpus: Path, tmp_path: 
     monkeypatch.setenv("NEWSQA_MODEL", "some/other-model")
     assert embedder_for(root).name == "hash-64"
     assert embedder_for(tmp_path / "fresh").name == "some/other-model"
+
+
+def test_check_finds_passages_missing_from_the_store(corpus: Path, tmp_path: Path) -> None:
+    import sqlite3
+
+    from qa.check import check_index
+
+    root = tmp_path / "index"
+    make_indexer(root).update([corpus])
+    assert check_index(root) == []
+    db = sqlite3.connect(root / "store-1.sqlite")
+    db.execute("DELETE FROM passages WHERE rowid = (SELECT MIN(rowid) FROM passages)")
+    db.commit()
+    db.close()
+    problems = check_index(root)
+    assert any("FAISS vectors" in p for p in problems)
+    assert any("no stored passage" in p for p in problems)

@@ -1,0 +1,54 @@
+"""Integrity check of an index folder (``newsqa stats --check``).
+
+Every passage visible in the current generation must have its vector (FAISS) and its keyword
+entry (BM25), every search document must map to a stored passage, and the counts must agree.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qa.errors import QAError
+from qa.generation import gen_dir, load_generation
+from qa.index import open_store
+
+
+def check_index(root: Path) -> list[str]:
+    """Problems found in the index folder (empty when consistent).
+
+    Raises:
+        IndexNotFound: when the folder holds no index.
+    """
+    store = open_store(root)
+    try:
+        gen = store.current_gen
+        if gen == 0:
+            return ["no generation committed yet: run `newsqa index`"]
+        try:
+            g = load_generation(gen_dir(root, store.path.name, gen))
+        except QAError as exc:
+            return [str(exc)]
+        articles, passages = store.counts(gen)
+        problems = []
+        sizes = {"FAISS vectors": g.dense.ntotal, "BM25 documents": g.keywords.size,  # type: ignore[attr-defined]
+                 "id map": g.size}
+        for name, n in sizes.items():
+            if n != passages:
+                problems.append(f"{name}: {n}, but {passages} passages are stored")
+        ids = [int(i) for i in g.ids]
+        if len(set(ids)) != len(ids):
+            problems.append("the id map lists a passage twice")
+        found = store.passages_by_rowid(ids) if ids else {}
+        if len(found) != len(set(ids)):
+            problems.append(f"{len(set(ids)) - len(found)} search documents have no stored passage")
+        dim = int(store.get_meta("embed_dim", "0") or 0)
+        if dim and g.dense.d != dim:  # type: ignore[attr-defined]
+            problems.append(f"vectors are {g.dense.d}-d but the index records {dim}-d")  # type: ignore[attr-defined]
+        q = ("SELECT COUNT(DISTINCT p.article_id) FROM passages p WHERE p.added_gen <= :g "
+             "AND (p.deleted_gen IS NULL OR p.deleted_gen > :g)")
+        with_passages = int(store.db.execute(q, {"g": gen}).fetchone()[0])
+        if with_passages != articles:
+            problems.append(f"{articles} articles but {with_passages} have passages")
+        return problems
+    finally:
+        store.close()
