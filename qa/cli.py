@@ -1,4 +1,4 @@
-"""Command line: ``newsqa index | ask | import | chat | stats | eval``.
+"""Command line: ``newsqa index | ask | import | chat | stats | eval | watch``.
 
 Only this module (and qa/tui) turns errors into output: one line on stderr, exit 1 (2 for
 usage errors).
@@ -230,6 +230,45 @@ def eval_(questions: Path, k: int, as_of_question_date: bool, as_json: bool, out
         click.echo(json.dumps(metrics))
     else:
         print_eval(metrics)
+
+
+@cli.command()
+@click.argument("folder", required=False, type=click.Path(path_type=Path))
+@click.option("--debounce", default=0.5, show_default=True, type=click.FloatRange(0.0, 60.0),
+              help="Seconds of quiet after a change before re-indexing.")
+@index_option
+def watch(folder: Path | None, debounce: float, index_dir: Path) -> None:
+    """Keep the index in step with FOLDER (default: corpus/) as files change; Ctrl+C stops."""
+    import threading
+
+    from qa.index import Indexer, IndexReport, embedder_for
+    from qa.watch import Watcher, status_line
+
+    folder = folder or Path("corpus")
+    if not folder.is_dir():
+        raise UsageError(f"no such folder: {folder}")
+    embedder = embedder_for(index_dir)
+    embedder.embed(["warm up"])  # load the model once, so that every run is fast
+
+    def on_report(report: IndexReport) -> None:
+        for line in report.skips:
+            click.echo(f"  skipped {line}", err=True)
+        click.echo(status_line(report))
+
+    def on_error(exc: BaseException) -> None:
+        click.echo(f"newsqa: watch: {exc} (will retry)", err=True)
+
+    watcher = Watcher(folder, Indexer(index_dir, embedder), debounce=debounce,
+                      on_report=on_report, on_error=on_error)
+    click.echo(f"watching {folder} -> {index_dir} (debounce {debounce:g} s); Ctrl+C stops")
+    watcher.start()
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        watcher.stop()
+    click.echo(f"stopped watching {folder} after {watcher.runs} run(s)")
 
 
 if __name__ == "__main__":
