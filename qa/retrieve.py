@@ -121,6 +121,11 @@ class Retriever:
         return _Snapshot(store.path.name, generation, dates, [r[1] for r in rows],
                          [r[2] for r in rows])
 
+    def _loaded_store(self) -> Store:
+        """The store ``search`` just refreshed (no second generation check per query)."""
+        assert self._store is not None
+        return self._store
+
     @property
     def generation(self) -> int:
         """The generation searched now."""
@@ -211,7 +216,7 @@ class Retriever:
         """Turn fused document numbers into Hits, collapsing identical passages."""
         chosen: list[tuple[int, float, list[str]]] = []
         by_text: dict[str, int] = {}
-        rows = self.store.passages_by_rowid(
+        rows = self._loaded_store().passages_by_rowid(
             [int(snap.gen.ids[d]) for d, _ in fused[: max(k * 4, k + 20)]])
         for doc, score in fused:
             row = rows.get(int(snap.gen.ids[doc]))
@@ -232,7 +237,7 @@ class Retriever:
     def _with_urls(self, hits: list[Hit]) -> list[Hit]:
         """Attach the other URLs of each hit's article and of its collapsed duplicates."""
         ids = {h.passage.article_id for h in hits} | {d for h in hits for d in h.duplicates}
-        urls = self.store.urls(sorted(ids))
+        urls = self._loaded_store().urls(sorted(ids))
         out = []
         for h in hits:
             every = [u for a in (h.passage.article_id, *h.duplicates) for u in urls.get(a, [])]
