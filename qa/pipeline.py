@@ -118,13 +118,13 @@ class Answerer:
         answers = self.reader.read(question, hits)
         t2 = time.perf_counter()
         best = answers[0] if answers and answers[0].confidence >= self.threshold else None
-        citations = [_citation(i + 1, h, best) for i, h in enumerate(hits)]
+        citations = [citation_for(i + 1, h, best) for i, h in enumerate(hits)]
         timings = {"retrieve": (t1 - t0) * 1000, "read": (t2 - t1) * 1000,
                    "total": (t2 - t0) * 1000}
         return Response(question, best, answers, citations, hits, timings, question)
 
 
-def _citation(n: int, hit: Hit, answer: Answer | None) -> Citation:
+def citation_for(n: int, hit: Hit, answer: Answer | None) -> Citation:
     """Citation for a hit; offsets are the answer's when the answer came from this hit."""
     p = hit.passage
     holds = answer is not None and answer.hit.passage.id == p.id

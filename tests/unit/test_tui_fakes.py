@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from qa.pipeline import Response
+from qa.pipeline import Response, citation_for
 from qa.retrieve import Filters
 from qa.tui import ArticleView, IndexInfo, create_app
 from qa.tui.app import NewsQAApp
-from qa.types import Answer, Citation, Hit, Passage, Span
+from qa.types import Answer, Hit, Passage, Span
 
 URL = ("https://www.themoscowtimes.com/2018/01/30/"
        "putin-stages-syria-peace-conference-boycotted-by-assad-opponents-a60333")
@@ -46,17 +46,6 @@ def _hit(paragraph: int, rank: int, score: float) -> Hit:
                url=URL, source="The Moscow Times", dense_score=score)
 
 
-def _citation(n: int, hit: Hit, answer: Answer | None) -> Citation:
-    p = hit.passage
-    holds = answer is not None and answer.hit.passage.id == p.id
-    start = answer.span.start if holds and answer else None
-    end = answer.span.end if holds and answer else None
-    return Citation(n=n, article_id=p.article_id, title=hit.title, date=hit.date, url=hit.url,
-                    source=hit.source, paragraph=p.paragraph, passage_id=p.id, passage=p.text,
-                    start=start, end=end, article_start=p.start + (start or 0),
-                    article_end=p.start + (end or 0))
-
-
 def make_response(question: str, answered: bool = True) -> Response:
     """A response citing three passages; the answer (if any) is in the second one."""
     hits = [_hit(0, 0, 0.71), _hit(3, 1, 0.69), _hit(17, 2, 0.52)]
@@ -72,7 +61,7 @@ def make_response(question: str, answered: bool = True) -> Response:
         guess = hits[0].passage.text
         answers = [Answer(text=guess, sentence=guess, confidence=0.21, hit=hits[0],
                           span=Span(0, len(guess)), sentence_span=Span(0, len(guess)))]
-    citations = [_citation(i + 1, h, answer) for i, h in enumerate(hits)]
+    citations = [citation_for(i + 1, h, answer) for i, h in enumerate(hits)]
     return Response(question, answer, answers, citations, hits, {"total": 12.0}, question)
 
 
