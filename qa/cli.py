@@ -1,4 +1,4 @@
-"""Command line: ``newsqa index | ask | import | chat | stats | eval | watch``.
+"""Command line: ``newsqa index | add | ask | import | chat | stats | eval | watch``.
 
 Only this module (and qa/tui) turns errors into output: one line on stderr, exit 1 (2 for
 usage errors).
@@ -115,6 +115,33 @@ def index(paths: tuple[Path, ...], rebuild: bool, strict: bool, model: str | Non
 def import_(files: tuple[Path, ...], strict: bool, index_dir: Path) -> None:
     """Stream JSONL / SQuAD files straight into the index (adds; never prunes)."""
     _run_index(index_dir, files, False, strict, prune=False)
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--corpus", type=click.Path(path_type=Path), default=Path("corpus"),
+              show_default=True, help="Folder the new articles are saved in.")
+@click.option("--timeout", default=20.0, show_default=True, type=click.FloatRange(0.1, 600),
+              help="Seconds allowed per web request.")
+@click.option("--no-index", is_flag=True, help="Only save into the corpus; index later.")
+@index_option
+def add(sources: tuple[str, ...], corpus: Path, timeout: float, no_index: bool,
+        index_dir: Path) -> None:
+    """Add article pages or RSS/Atom feeds (URLs) or article files to the corpus, then index."""
+    from qa.add import Adder
+
+    report = Adder(corpus, timeout=timeout).add_all(sources)
+    error = report.error()
+    if error and len(report.outcomes) == 1:
+        raise QAError(error)  # one source, one line
+    for outcome in report.outcomes:
+        click.echo(outcome.line(), err=outcome.status == "failed")
+    click.echo(report.summary())
+    if report.new_paths and not no_index:
+        # Only the new files, never pruning: the rest of the index stays as it is.
+        _run_index(index_dir, tuple(report.new_paths), False, False, prune=False)
+    if error:
+        raise QAError(error)
 
 
 def _filters(since: str | None, until: str | None, source: str | None) -> Any:

@@ -39,3 +39,12 @@ class ModelLoadError(QAError):
 
 class UsageError(QAError):
     """Bad arguments that the CLI parser could not catch (dates, files)."""
+
+
+class FetchError(QAError):
+    """A web page or feed could not be fetched, or holds no usable article (``newsqa add``)."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
