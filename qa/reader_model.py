@@ -45,6 +45,8 @@ class SpanPrediction:
         text: ``context[start:end]``.
         score: start logit + end logit of the span.
         null_score: CLS start + end logit (lowest over the context's windows).
+        log_prob: log P(start) + log P(end) of the span under the window's softmax over
+            [CLS] and the context tokens (best over windows); a scale-free confidence signal.
     """
 
     start: int
@@ -52,6 +54,7 @@ class SpanPrediction:
     text: str
     score: float
     null_score: float
+    log_prob: float = 0.0
 
 
 def base_model_path() -> Path:
@@ -79,6 +82,16 @@ def bf16_supported() -> bool:
         return out.dtype == torch.bfloat16 and float(out[0, 0]) == 4.0
     except RuntimeError:
         return False
+
+
+def reader_bf16() -> bool:
+    """bf16 for reader inference: ``NEWSQA_READER_DTYPE`` = auto (default), bf16 or fp32."""
+    import os
+
+    choice = os.environ.get("NEWSQA_READER_DTYPE", "auto").lower()
+    if choice == "fp32":
+        return False
+    return bf16_supported()
 
 
 def autocast(enabled: bool) -> torch.autocast:
@@ -115,6 +128,21 @@ def load_qa_model(spec: str | Path | None = None) -> tuple[Any, Any]:
         "train and export one with `python -m qa.reader_train` "
         "(or `python -m qa.reader_train export --ckpt ... --dest ...`)"
     )
+
+
+def load_reader_meta(spec: str | Path | None = None) -> dict[str, Any]:
+    """The reader's ``reader.json`` (training, held-out scores, calibration); {} when absent."""
+    import json
+
+    folder = DEFAULT_READER_DIR if spec is None else Path(spec)
+    path = folder / META_FILE
+    if not path.is_file():
+        return {}
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ReaderLoadError(f"reader metadata {path} is unreadable; re-export it") from exc
+    return meta if isinstance(meta, dict) else {}
 
 
 def _load_hub_model(name: str) -> tuple[Any, Any]:
@@ -262,12 +290,14 @@ def _window_spans(
     offsets: Sequence[tuple[int, int]],
     seq_ids: Sequence[int | None],
     max_answer_tokens: int,
-) -> list[tuple[int, int, float]]:
-    """Candidate (char_start, char_end, score) spans of one window, context tokens only."""
+) -> list[tuple[int, int, float, float]]:
+    """Candidate (char_start, char_end, score, log_prob) spans of one window, context only."""
     ctx = [i for i, s in enumerate(seq_ids) if s == 1]
     if not ctx:
         return []
     lo, hi = ctx[0], ctx[-1]  # the context is one contiguous run: [CLS] q [SEP] c [SEP]
+    lse_s = _logsumexp(np.concatenate([start[:1], start[lo : hi + 1]]))
+    lse_e = _logsumexp(np.concatenate([end[:1], end[lo : hi + 1]]))
     k = min(_N_BEST_PER_WINDOW, hi - lo + 1)
     top_s = np.argsort(start[lo : hi + 1])[::-1][:k] + lo
     top_e = np.argsort(end[lo : hi + 1])[::-1][:k] + lo
@@ -276,8 +306,14 @@ def _window_spans(
         for j in top_e:
             if j < i or j - i + 1 > max_answer_tokens:
                 continue
-            spans.append((offsets[i][0], offsets[j][1], float(start[i] + end[j])))
+            score = float(start[i] + end[j])
+            spans.append((offsets[i][0], offsets[j][1], score, score - lse_s - lse_e))
     return spans
+
+
+def _logsumexp(x: np.ndarray) -> float:
+    peak = float(x.max())
+    return peak + math.log(float(np.exp(x - peak).sum()))
 
 
 def predict_pairs(
@@ -303,29 +339,33 @@ def predict_pairs(
     questions = truncate_questions(tokenizer, [q for q, _ in pairs], max_query_tokens)
     contexts = [c for _, c in pairs]
     enc = encode_windows(tokenizer, questions, contexts, max_length, stride)
-    starts, ends = _window_logits(model, enc, batch_size, bf16_supported())
-    best: list[dict[tuple[int, int], float]] = [{} for _ in pairs]
+    starts, ends = _window_logits(model, enc, batch_size, reader_bf16())
+    best: list[dict[tuple[int, int], tuple[float, float]]] = [{} for _ in pairs]
     nulls = [math.inf] * len(pairs)
     for w, p in enumerate(enc["overflow_to_sample_mapping"]):
         nulls[p] = min(nulls[p], float(starts[w][0] + ends[w][0]))
         spans = _window_spans(
             starts[w], ends[w], enc["offset_mapping"][w], enc.sequence_ids(w), max_answer_tokens
         )
-        for c_start, c_end, score in spans:
+        for c_start, c_end, score, log_prob in spans:
             # The same span seen in two overlapping windows keeps its best score.
-            if score > best[p].get((c_start, c_end), -math.inf):
-                best[p][(c_start, c_end)] = score
+            if score > best[p].get((c_start, c_end), (-math.inf, 0.0))[0]:
+                best[p][(c_start, c_end)] = (score, log_prob)
     return [_top_spans(best[p], contexts[p], nulls[p], top_n) for p in range(len(pairs))]
 
 
 def _top_spans(
-    candidates: dict[tuple[int, int], float], context: str, null_score: float, top_n: int
+    candidates: dict[tuple[int, int], tuple[float, float]],
+    context: str,
+    null_score: float,
+    top_n: int,
 ) -> list[SpanPrediction]:
     """The ``top_n`` best candidates as SpanPrediction objects."""
-    ranked = sorted(candidates.items(), key=lambda kv: kv[1], reverse=True)[:top_n]
+    ranked = sorted(candidates.items(), key=lambda kv: kv[1][0], reverse=True)[:top_n]
     return [
-        SpanPrediction(start=s, end=e, text=context[s:e], score=score, null_score=null_score)
-        for (s, e), score in ranked
+        SpanPrediction(start=s, end=e, text=context[s:e], score=score, null_score=null_score,
+                       log_prob=log_prob)
+        for (s, e), (score, log_prob) in ranked
     ]
 
 

@@ -1,22 +1,34 @@
 """The trained extractive reader: exact answer spans from the top passages.
 
 Reads the top passages of the hybrid retriever in one batch with the QA model of
-:mod:`qa.reader_model`, scores every candidate span, merges the same answer found in several
-passages (syndicated copies, overlapping passages) into one answer that cites all of them, and
-turns scores into a confidence with a softmax over the candidates plus a "no answer" option
-(the model's null score), so that off-topic questions come out low.
+:mod:`qa.reader_model`, scores every candidate span, and merges the same answer found in
+several passages (syndicated copies, overlapping passages) into one answer that cites all of
+them.
+
+Confidence is a logistic model of "this span is exactly right" on features of the span that
+are absolute, not relative to the other candidates (span logit, its log-probability in the
+window, its margin over the no-answer logit), fitted on questions held apart from SQuAD
+*train*, with unanswerable pairs made from paragraphs of the same articles
+(``python -m qa.reader_calibrate``). The fitted weights and the no-answer threshold live in
+the reader's ``reader.json``; a reader without them falls back to a softmax against the
+null option.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from qa.metrics import normalize_answer
 from qa.text import sentence_spans
-from qa.types import Answer, Hit, Span
+from qa.types import Answer, Hit, Passage, Span
+
+# How the reader's span score and the retriever's fused score are combined to rank answers
+# across passages. Chosen on held-out train questions (see README "Reader").
+COMBINE_MODES = ("reader", "linear", "calibrated")
 
 
 def shipped_reader_available() -> bool:
@@ -26,27 +38,83 @@ def shipped_reader_available() -> bool:
     return (DEFAULT_READER_DIR / WEIGHTS_FILE).is_file()
 
 
+@dataclass(frozen=True)
+class Calibration:
+    """Logistic confidence model of the top span and the no-answer threshold.
+
+    Attributes:
+        weights: Coefficients of (score, log_prob, margin over null).
+        bias: Intercept.
+        threshold: Confidence under which the product says "no answer".
+    """
+
+    weights: tuple[float, float, float]
+    bias: float
+    threshold: float
+
+    def probability(self, score: float, log_prob: float, null_score: float) -> float:
+        """Calibrated probability that a span with these features is right."""
+        x = (score, log_prob, score - null_score)
+        z = self.bias + sum(w * v for w, v in zip(self.weights, x, strict=True))
+        return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> Calibration | None:
+        """The calibration recorded in a reader's ``reader.json`` (None when absent)."""
+        cal = meta.get("calibration")
+        if not isinstance(cal, dict):
+            return None
+        w = [float(v) for v in cal["weights"]]
+        return cls(weights=(w[0], w[1], w[2]), bias=float(cal["bias"]),
+                   threshold=float(cal["threshold"]))
+
+
 class SpanReader:
     """Extractive span reader.
 
     Args:
         model: None for the shipped reader, a folder, or a Hugging Face model id (online).
         max_passages: Top passages read per question.
-        retrieval_weight: Weight of the passage's fused retrieval score (relative to the best
-            hit) added to the span logit score.
+        combine: How answers from different passages are ranked: ``reader`` (span score
+            only), ``linear`` (span score + ``retrieval_weight`` x the passage's fused
+            retrieval score relative to the best hit) or ``calibrated`` (the calibrated
+            probability).
+        retrieval_weight: Weight of the retrieval evidence for ``linear``.
         spans_per_passage: Candidate spans kept per passage.
-        threshold: Confidence under which the pipeline answers "no answer in the corpus".
+        threshold: Confidence under which the pipeline answers "no answer in the corpus"
+            (default: the reader's calibrated threshold, else 0.3).
     """
 
     def __init__(self, model: str | Path | None = None, max_passages: int = 5,
-                 retrieval_weight: float = 2.0, spans_per_passage: int = 5,
-                 threshold: float = 0.3) -> None:
+                 combine: str = "linear", retrieval_weight: float = 2.0,
+                 spans_per_passage: int = 5, threshold: float | None = None) -> None:
+        if combine not in COMBINE_MODES:
+            raise ValueError(f"combine must be one of {COMBINE_MODES}, not {combine!r}")
         self.spec = model
         self.max_passages = max_passages
+        self.combine = combine
         self.retrieval_weight = retrieval_weight
         self.spans_per_passage = spans_per_passage
-        self.threshold = threshold
+        self._threshold = threshold
         self._loaded: tuple[Any, Any] | None = None
+        self._calibration: Calibration | None = None
+
+    @property
+    def threshold(self) -> float:
+        """The no-answer threshold (loads the reader's metadata on first use)."""
+        if self._threshold is not None:
+            return self._threshold
+        cal = self.calibration
+        return cal.threshold if cal else 0.3
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The fitted confidence model, when the reader has one."""
+        if self._calibration is None:
+            from qa.reader_model import load_reader_meta
+
+            self._calibration = Calibration.from_meta(load_reader_meta(self.spec))
+        return self._calibration
 
     def load(self) -> tuple[Any, Any]:
         """Load (once) and return ``(model, tokenizer)``.
@@ -78,34 +146,59 @@ class SpanReader:
         model, tokenizer = self.load()
         preds = extract_spans(model, tokenizer, question, [h.passage.text for h in hits],
                               top_n=self.spans_per_passage)
+        cal = self.calibration
         top = max(h.score for h in hits) or 1.0
-        null = min((p.null_score for ps in preds for p in ps), default=0.0)
-        merged: dict[str, list[tuple[float, Hit, Span]]] = {}
+        merged: dict[str, list[_Found]] = {}
         for hit, spans in zip(hits, preds, strict=True):
             prior = self.retrieval_weight * (hit.score / top - 1.0)
             for sp in spans:
+                prob = cal.probability(sp.score, sp.log_prob, sp.null_score) if cal else 0.0
+                rank = {"reader": sp.score, "linear": sp.score + prior, "calibrated": prob}
                 key = normalize_answer(sp.text) or sp.text
-                merged.setdefault(key, []).append((sp.score + prior, hit, Span(sp.start, sp.end)))
-        return self._rank(merged, null)
+                merged.setdefault(key, []).append(
+                    _Found(rank[self.combine], prob, sp.score, sp.null_score, hit,
+                           Span(sp.start, sp.end)))
+        return self._rank(merged, cal is not None)
 
-    def _rank(self, merged: dict[str, list[tuple[float, Hit, Span]]],
-              null: float) -> list[Answer]:
-        """One Answer per distinct text; softmax confidence against the null option."""
-        best = {k: max(v, key=lambda x: x[0]) for k, v in merged.items()}
-        peak = max([null, *(b[0] for b in best.values())])
-        mass = {k: sum(math.exp(s - peak) for s, _, _ in v) for k, v in merged.items()}
-        total = sum(mass.values()) + math.exp(null - peak)
+    def _rank(self, merged: dict[str, list[_Found]], calibrated: bool) -> list[Answer]:
+        """One Answer per distinct text, best occurrence first, with its confidence."""
+        best = {k: max(v, key=lambda f: f.rank) for k, v in merged.items()}
+        conf = (
+            {k: max(f.prob for f in v) for k, v in merged.items()}
+            if calibrated else _softmax_confidence(merged)
+        )
         answers = []
-        for key, (score, hit, span) in best.items():
-            text = hit.passage.text
-            s_start, s_end = _sentence_around(text, span)
-            others = tuple(dict.fromkeys(h for _, h, _ in merged[key] if h is not hit))
+        for key, found in best.items():
+            text = found.hit.passage.text
+            s_start, s_end = _sentence_around(text, found.span)
+            others = tuple(dict.fromkeys(f.hit for f in merged[key] if f.hit is not found.hit))
             answers.append(Answer(
-                text=text[span.start : span.end], sentence=text[s_start:s_end],
-                confidence=mass[key] / total, hit=hit, span=span,
-                sentence_span=Span(s_start, s_end), score=score, extra_hits=others))
+                text=text[found.span.start : found.span.end], sentence=text[s_start:s_end],
+                confidence=conf[key], hit=found.hit, span=found.span,
+                sentence_span=Span(s_start, s_end), score=found.rank, extra_hits=others))
         answers.sort(key=lambda a: -a.score)
         return answers
+
+
+@dataclass(frozen=True)
+class _Found:
+    """One occurrence of a candidate answer in one passage."""
+
+    rank: float
+    prob: float
+    score: float
+    null: float
+    hit: Hit
+    span: Span
+
+
+def _softmax_confidence(merged: dict[str, list[_Found]]) -> dict[str, float]:
+    """Uncalibrated fallback: softmax over all candidates plus the null option."""
+    null = min((f.null for v in merged.values() for f in v), default=0.0)
+    peak = max([null, *(f.score for v in merged.values() for f in v)])
+    mass = {k: sum(math.exp(f.score - peak) for f in v) for k, v in merged.items()}
+    total = sum(mass.values()) + math.exp(null - peak)
+    return {k: m / total for k, m in mass.items()}
 
 
 def _sentence_around(text: str, span: Span) -> tuple[int, int]:
@@ -114,3 +207,10 @@ def _sentence_around(text: str, span: Span) -> tuple[int, int]:
     first = next((a for a, b in sents if a <= span.start < b), span.start)
     last = next((b for a, b in sents if a < span.end <= b), span.end)
     return min(first, span.start), max(last, span.end)
+
+
+def context_hit(context: str, title: str = "", ident: str = "gold") -> Hit:
+    """A stand-in hit for a given paragraph (reader-only evaluation: gold paragraph given)."""
+    passage = Passage(id=ident, article_id=ident, paragraph=0, start=0, end=len(context),
+                      text=context, title=title)
+    return Hit(passage=passage, score=1.0, rank=1, title=title, date="", url="", source="")

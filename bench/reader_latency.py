@@ -1,0 +1,98 @@
+"""Span-reader latency for the top 5 passages, and F1 of each inference variant.
+
+Usage: python bench/reader_latency.py [--index bench/out/idx-squad-dev] [--questions 200]
+                                      [--f1-questions 1000] [--threads 2]
+
+Variants: bf16 autocast (where the CPU supports it), float32, and int8 dynamic quantisation
+of the Linear layers (float32 activations). Latency: one ``SpanReader.read`` call per
+question over its top-5 retrieved passages from the index (SQuAD dev-v1.1 paragraphs), after
+a warm-up; p50/p95 in ms. F1: reader-only on the first N dev-v1.1 questions, gold paragraph
+given. Output: a table and bench/out/reader_latency.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from qa.metrics import max_over_truths, percentile  # noqa: E402
+from qa.reader_eval import load_gold_questions  # noqa: E402
+from qa.reader_model import bf16_supported  # noqa: E402
+from qa.retrieve import Retriever  # noqa: E402
+from qa.span_reader import SpanReader, context_hit  # noqa: E402
+
+DEV = ROOT.parent / "shared/data/squad/dev-v1.1.json.gz"
+OUT = ROOT / "bench" / "out"
+
+
+def variant_reader(name: str, base: tuple[Any, Any]) -> SpanReader:
+    """A SpanReader sharing the loaded model, set up for the variant."""
+    model, tokenizer = base
+    os.environ["NEWSQA_READER_DTYPE"] = "bf16" if name == "bf16" else "fp32"
+    if name == "int8":
+        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear},
+                                                       dtype=torch.qint8)
+    reader = SpanReader()
+    reader._loaded = (model, tokenizer)
+    return reader
+
+
+def latency(reader: SpanReader, retrieved: list[tuple[str, list[Any]]]) -> tuple[float, float]:
+    """p50/p95 ms of one read over each question's top passages."""
+    reader.read(*retrieved[0])
+    times = []
+    for question, hits in retrieved:
+        t0 = time.perf_counter()
+        reader.read(question, hits)
+        times.append((time.perf_counter() - t0) * 1000)
+    return percentile(times, 50), percentile(times, 95)
+
+
+def f1(reader: SpanReader, n: int) -> float:
+    """Reader-only F1 (gold paragraph) on the first ``n`` dev-v1.1 questions."""
+    qs = load_gold_questions(DEV)[:n]
+    total = 0.0
+    for q in qs:
+        answers = reader.read(q.question, [context_hit(q.context)])
+        total += max_over_truths("f1", answers[0].text if answers else "", q.answers)
+    return 100 * total / max(1, len(qs))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--index", type=Path, default=OUT / "idx-squad-dev")
+    ap.add_argument("--questions", type=int, default=200)
+    ap.add_argument("--f1-questions", type=int, default=1000)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    retriever = Retriever(args.index)
+    qs = load_gold_questions(DEV)[: args.questions]
+    retrieved = [(q.question, retriever.search(q.question, k=5)) for q in qs]
+    base = SpanReader().load()
+    names = (["bf16"] if bf16_supported() else []) + ["fp32", "int8"]
+    lines = [f"reader latency, top 5 passages, {len(qs)} questions, {args.threads} threads; "
+             f"F1 on {args.f1_questions} dev-v1.1 questions (gold paragraph)",
+             f"{'variant':8} {'p50 ms':>8} {'p95 ms':>8} {'F1':>6}"]
+    for name in names:
+        reader = variant_reader(name, base)
+        p50, p95 = latency(reader, retrieved)
+        score = f1(reader, args.f1_questions) if args.f1_questions else float("nan")
+        lines.append(f"{name:8} {p50:8.1f} {p95:8.1f} {score:6.1f}")
+        print(lines[-1], flush=True)
+    print("\n".join(lines))
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "reader_latency.txt").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
