@@ -217,7 +217,9 @@ def stats(as_json: bool, check: bool, index_dir: Path) -> None:
     store = open_store(index_dir)
     gen = store.current_gen
     articles, passages = store.counts(gen)
+    clusters, copies = store.near_duplicates(gen)
     info = {"articles": articles, "passages": passages, "generation": gen,
+            "near_dup_clusters": clusters, "near_dup_copies": copies,
             "embed_model": store.get_meta("embed_model"),
             "embed_dim": int(store.get_meta("embed_dim", "0") or 0),
             "updated_at": store.get_meta("updated_at"), "index_dir": str(index_dir)}

@@ -51,7 +51,8 @@ def print_index_report(r: IndexReport) -> None:
         err_console.print(f"[yellow]skipped[/] {line}", highlight=False)
     console.print(
         f"added {r.added}, updated {r.updated}, removed {r.removed}, unchanged {r.unchanged}, "
-        f"skipped {r.skipped}, duplicates {r.duplicates}; passages embedded "
+        f"skipped {r.skipped}, duplicates {r.duplicates}, near-duplicate copies "
+        f"{r.near_duplicates}; passages embedded "
         f"{r.passages_embedded} (reused {r.passages_reused}, truncated {r.truncated}); "
         f"{r.seconds:.1f} s\n"
         f"index: {r.articles} articles, {r.passages} passages (generation {r.generation})",
@@ -78,11 +79,16 @@ def print_response(resp: Response) -> None:
         console.print(f"confidence {ans.confidence:.2f}", style="dim")
     if resp.citations:
         console.print()
+    # Duplicates and near-duplicate copies collapsed into a hit: list every URL carrying it.
+    others = {h.passage.id: h.other_urls for h in resp.hits}
     for c in resp.citations:
         mark = "*" if ans is not None and c.passage_id == ans.hit.passage.id else " "
         console.print(
             f"{mark}[{c.n}] {c.title} - {c.date or 'undated'} - {c.url or c.source or '-'} "
             f"(paragraph {c.paragraph})", highlight=False, soft_wrap=True)
+        if others.get(c.passage_id):
+            console.print(f"     also at: {', '.join(others[c.passage_id])}", highlight=False,
+                          soft_wrap=True, style="dim")
 
 
 def print_eval(m: dict[str, Any]) -> None:

@@ -28,6 +28,7 @@ from qa.embed import DEFAULT_MODEL, Embedder, EmbedderLike
 from qa.errors import IndexMismatch, IndexNotFound, QAError
 from qa.generation import atomic_write_text, build_generation, remove_old_generations
 from qa.ingest import Ingestor, Skipped
+from qa.neardup import NearDupIndex
 from qa.store import FileState, Store
 from qa.types import Article, content_id
 
@@ -45,6 +46,7 @@ class IndexReport:
     unchanged: int = 0
     skipped: int = 0
     duplicates: int = 0
+    near_duplicates: int = 0
     passages_embedded: int = 0
     passages_reused: int = 0
     truncated: int = 0
@@ -176,6 +178,7 @@ class Indexer:
         target = current + 1
         store.garbage_collect(current)
         store.backfill_tokens()
+        NearDupIndex(store.db).backfill()  # stores written before near-duplicates were kept
         store.db.commit()
         # The index folder may sit inside the corpus folder: never index our own files.
         own = self.root.resolve()
@@ -286,10 +289,13 @@ class Indexer:
         report.passages_embedded += len(todo)
         report.passages_reused += len(texts) - len(todo)
         offset = 0
+        neardup = NearDupIndex(store.db)
         for article, passages in zip(unique, chunks, strict=True):
             n = len(passages)
             store.add_article(article, passages, vecs[offset : offset + n],
                               hashes[offset : offset + n], target)
+            # A few indexed band lookups; copies added in this batch see each other.
+            report.near_duplicates += neardup.add(article.id, article.text) != article.id
             offset += n
         store.db.commit()  # each batch is durable: an interrupted run resumes from here
         return len(unique)
@@ -316,6 +322,8 @@ class Indexer:
     def _finish(self, store: Store, target: int, report: IndexReport) -> None:
         """Build the new generation if anything changed, then commit it as current."""
         if store.current_gen == 0 or store.pending_changes(target):
+            # Same transaction as the new current_gen: readers never see half-done clusters.
+            NearDupIndex(store.db).recluster_after_deletions(target)
             build_generation(store, self.root, target, self.embedder.dim)
             store.set_meta("current_gen", str(target))
             store.set_meta("updated_at", time.strftime("%Y-%m-%dT%H:%M:%S"))

@@ -4,13 +4,19 @@ Fusion (measured in bench/retrieval.py, table in README): each side's top candid
 scored on a common scale, the BM25 score divided by the query's best BM25 score and the cosine
 taken as is, and combined as ``w * bm25_norm + (1 - w) * cosine``; reciprocal rank fusion is
 kept as an option for comparison.
+
+Hits are collapsed before the top k are taken: identical passages of different articles into
+one hit (``Hit.duplicates``), and the matching passages of near-duplicate copies of one story
+(same cluster in :mod:`qa.neardup`) into the best-ranked one (``Hit.copies``), so that k
+distinct passages come back and each cites every URL that carries it.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +25,7 @@ import numpy.typing as npt
 from qa.embed import EmbedderLike
 from qa.generation import Generation, gen_dir, load_generation
 from qa.index import check_model, embedder_for, open_store
+from qa.neardup import PASSAGE_OVERLAP, NearDupIndex, overlap
 from qa.store import Store
 from qa.types import Hit, Passage, content_id
 
@@ -44,6 +51,18 @@ class _Snapshot:
     dates: npt.NDArray[np.int64]
     sources: list[str]
     article_ids: list[str]
+    clusters: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Chosen:
+    """A passage kept as a hit while collapsing, with what was folded into it."""
+
+    doc: int
+    score: float
+    row: sqlite3.Row
+    duplicates: list[str] = field(default_factory=list)
+    copies: list[str] = field(default_factory=list)
 
 
 def _date_key(iso: str) -> int:
@@ -119,7 +138,7 @@ class Retriever:
         rows = [meta.get(int(i), ("", "", "")) for i in generation.ids]
         dates = np.asarray([_date_key(r[0]) for r in rows], dtype=np.int64)
         return _Snapshot(store.path.name, generation, dates, [r[1] for r in rows],
-                         [r[2] for r in rows])
+                         [r[2] for r in rows], NearDupIndex(store.db).clusters(gen_no))
 
     def _loaded_store(self) -> Store:
         """The store ``search`` just refreshed (no second generation check per query)."""
@@ -141,7 +160,8 @@ class Retriever:
             filters: Optional date/source filters.
 
         Returns:
-            Hits best first; identical passages from duplicate articles collapsed into one.
+            Hits best first; identical passages from duplicate articles, and the same
+            passage of near-duplicate copies, collapsed into one.
         """
         snap = self._refresh()
         t0 = time.perf_counter()
@@ -213,44 +233,74 @@ class Retriever:
 
     def _hits(self, snap: _Snapshot, fused: list[tuple[int, float]], dense: dict[int, float],
               sparse: dict[int, float], k: int) -> list[Hit]:
-        """Turn fused document numbers into Hits, collapsing identical passages."""
-        chosen: list[tuple[int, float, list[str]]] = []
-        by_text: dict[str, int] = {}
-        rows = self._loaded_store().passages_by_rowid(
-            [int(snap.gen.ids[d]) for d, _ in fused[: max(k * 4, k + 20)]])
-        for doc, score in fused:
-            row = rows.get(int(snap.gen.ids[doc]))
-            if row is None:
-                continue
-            key = content_id(" ".join(str(row["text"]).split()))
-            if key in by_text:
-                chosen[by_text[key]][2].append(str(row["article_id"]))
-                continue
-            by_text[key] = len(chosen)
-            chosen.append((doc, score, []))
-            if len(chosen) >= k:
-                break
-        hits = [self._hit(snap, rows[int(snap.gen.ids[d])], s, r, dense.get(d), sparse.get(d),
-                          tuple(dups)) for r, (d, s, dups) in enumerate(chosen)]
+        """Turn fused document numbers into Hits, collapsing identical passages and copies."""
+        chosen = self._collapse(snap, fused, k)
+        hits = [self._hit(c, rank, dense.get(c.doc), sparse.get(c.doc))
+                for rank, c in enumerate(chosen)]
         return self._with_urls(hits)
 
+    def _collapse(self, snap: _Snapshot, fused: list[tuple[int, float]],
+                  k: int) -> list[_Chosen]:
+        """The first k distinct passages; rows are read a page at a time until k are found."""
+        chosen: list[_Chosen] = []
+        by_text: dict[str, _Chosen] = {}
+        page = max(k * 4, k + 20)
+        for start in range(0, len(fused), page):
+            part = fused[start : start + page]
+            rows = self._loaded_store().passages_by_rowid([int(snap.gen.ids[d]) for d, _ in part])
+            for doc, score in part:
+                row = rows.get(int(snap.gen.ids[doc]))
+                if row is None:
+                    continue
+                key = content_id(" ".join(str(row["text"]).split()))
+                if key in by_text:
+                    by_text[key].duplicates.append(str(row["article_id"]))
+                    continue
+                twin = self._copy_of(snap, row, chosen)
+                if twin is not None:
+                    twin.copies.append(str(row["article_id"]))
+                    continue
+                by_text[key] = _Chosen(doc, score, row)
+                chosen.append(by_text[key])
+                if len(chosen) >= k:
+                    return chosen
+        return chosen
+
+    @staticmethod
+    def _copy_of(snap: _Snapshot, row: sqlite3.Row, chosen: list[_Chosen]) -> _Chosen | None:
+        """The kept hit from another copy of the same story that holds the same passage.
+
+        Only passages that overlap are folded: another paragraph of a copy is new evidence and
+        stays a hit of its own, as another paragraph of the same article would.
+        """
+        aid = str(row["article_id"])
+        cluster = snap.clusters.get(aid)
+        if cluster is None:
+            return None
+        for c in chosen:
+            other = str(c.row["article_id"])
+            if (other != aid and snap.clusters.get(other) == cluster
+                    and overlap(str(c.row["text"]), str(row["text"])) >= PASSAGE_OVERLAP):
+                return c
+        return None
+
     def _with_urls(self, hits: list[Hit]) -> list[Hit]:
-        """Attach the other URLs of each hit's article and of its collapsed duplicates."""
-        ids = {h.passage.article_id for h in hits} | {d for h in hits for d in h.duplicates}
+        """Attach the other URLs of each hit's article, its duplicates and its copies."""
+        ids = {a for h in hits for a in (h.passage.article_id, *h.duplicates, *h.copies)}
         urls = self._loaded_store().urls(sorted(ids))
         out = []
         for h in hits:
-            every = [u for a in (h.passage.article_id, *h.duplicates) for u in urls.get(a, [])]
+            every = [u for a in (h.passage.article_id, *h.duplicates, *h.copies)
+                     for u in urls.get(a, [])]
             others = tuple(dict.fromkeys(u for u in every if u and u != h.url))
             out.append(replace(h, other_urls=others) if others else h)
         return out
 
     @staticmethod
-    def _hit(snap: _Snapshot, row: object, score: float, rank: int, dense: float | None,
-             bm25: float | None, dups: tuple[str, ...]) -> Hit:
-        r = row  # sqlite3.Row
-        passage = Passage(id=r["id"], article_id=r["article_id"], paragraph=r["paragraph"],  # type: ignore[index]
-                          start=r["start"], end=r["end"], text=r["text"], title=r["title"])  # type: ignore[index]
-        return Hit(passage=passage, score=score, rank=rank, title=r["title"], date=r["date"],  # type: ignore[index]
-                   url=r["url"], source=r["source"], dense_score=dense, bm25_score=bm25,  # type: ignore[index]
-                   duplicates=dups)
+    def _hit(c: _Chosen, rank: int, dense: float | None, bm25: float | None) -> Hit:
+        r = c.row
+        passage = Passage(id=r["id"], article_id=r["article_id"], paragraph=r["paragraph"],
+                          start=r["start"], end=r["end"], text=r["text"], title=r["title"])
+        return Hit(passage=passage, score=c.score, rank=rank, title=r["title"], date=r["date"],
+                   url=r["url"], source=r["source"], dense_score=dense, bm25_score=bm25,
+                   duplicates=tuple(c.duplicates), copies=tuple(dict.fromkeys(c.copies)))

@@ -7,6 +7,9 @@ an interrupted run can resume without redoing work. Readers only ever use the ro
 the committed ``current_gen`` (added <= gen and not deleted <= gen), together with the derived
 FAISS/BM25 files of that same generation, so a crash at any moment leaves the previous
 generation complete and correct.
+
+Near-duplicate signatures, band buckets and clusters live in ``neardup``/``neardup_bands``
+(see :mod:`qa.neardup`); their rows go when their article is physically dropped.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.keywords import tokenize
+from qa.neardup import NearDupIndex
 from qa.types import Article, Passage
 
 SCHEMA_VERSION = "1"
@@ -48,6 +52,16 @@ CREATE INDEX IF NOT EXISTS file_articles_article ON file_articles(article_id);
 CREATE TABLE IF NOT EXISTS article_urls (
     article_id TEXT NOT NULL, url TEXT NOT NULL, PRIMARY KEY (article_id, url)
 );
+CREATE TABLE IF NOT EXISTS neardup (
+    seq INTEGER PRIMARY KEY, article_id TEXT NOT NULL UNIQUE, sig BLOB NOT NULL,
+    cluster TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS neardup_cluster ON neardup(cluster);
+CREATE TABLE IF NOT EXISTS neardup_bands (
+    band INTEGER NOT NULL, hash INTEGER NOT NULL, article_id TEXT NOT NULL,
+    PRIMARY KEY (band, hash, article_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS neardup_pending (cluster TEXT PRIMARY KEY);
 """
 
 VISIBLE = "added_gen <= :gen AND (deleted_gen IS NULL OR deleted_gen > :gen)"
@@ -220,8 +234,10 @@ class Store:
     def delete_article(self, article_id: str, gen: int) -> None:
         """Remove an article at generation ``gen`` (rows never visible are dropped at once)."""
         for table, key in (("articles", "id"), ("passages", "article_id")):
-            self.db.execute(f"DELETE FROM {table} WHERE {key}=? AND added_gen>=?",
-                            (article_id, gen))
+            cur = self.db.execute(f"DELETE FROM {table} WHERE {key}=? AND added_gen>=?",
+                                  (article_id, gen))
+            if table == "articles" and cur.rowcount:
+                NearDupIndex(self.db).drop([article_id], recluster=True)
             self.db.execute(
                 f"UPDATE {table} SET deleted_gen=? WHERE {key}=? AND {LIVE}", (gen, article_id)
             )
@@ -249,6 +265,8 @@ class Store:
 
     def garbage_collect(self, gen: int) -> None:
         """Physically drop rows deleted at or before ``gen`` (invisible to it)."""
+        q = "SELECT id FROM articles WHERE deleted_gen IS NOT NULL AND deleted_gen <= ?"
+        NearDupIndex(self.db).drop([r[0] for r in self.db.execute(q, (gen,)).fetchall()])
         for table in ("articles", "passages"):
             self.db.execute(f"DELETE FROM {table} WHERE deleted_gen IS NOT NULL "
                             "AND deleted_gen <= ?", (gen,))
@@ -266,6 +284,12 @@ class Store:
             if self.db.execute(q, (gen, gen)).fetchone():
                 return True
         return False
+
+    def near_duplicates(self, gen: int) -> tuple[int, int]:
+        """(clusters of two or more articles, articles beyond the first in each) at ``gen``."""
+        clusters = NearDupIndex(self.db).clusters(gen)
+        groups = len(set(clusters.values()))
+        return groups, len(clusters) - groups
 
     def passages_by_rowid(self, rowids: Sequence[int]) -> dict[int, sqlite3.Row]:
         """Passage rows joined with their article metadata, by rowid."""

@@ -68,7 +68,12 @@ class Passage:
 
 @dataclass(frozen=True)
 class Hit:
-    """A retrieved passage with its scores and its article's metadata."""
+    """A retrieved passage with its scores and its article's metadata.
+
+    ``duplicates`` are articles holding the identical passage; ``copies`` are near-duplicate
+    articles (syndicated copies of the same story, see :mod:`qa.neardup`) whose matching
+    passage was collapsed into this hit. ``other_urls`` holds every URL of all of them.
+    """
 
     passage: Passage
     score: float
@@ -81,10 +86,11 @@ class Hit:
     bm25_score: float | None = None
     duplicates: tuple[str, ...] = ()
     other_urls: tuple[str, ...] = ()
+    copies: tuple[str, ...] = ()
 
     @property
     def urls(self) -> tuple[str, ...]:
-        """The hit's URL and every other URL of the same or a collapsed identical article."""
+        """The hit's URL and every URL of its article, its duplicates and its copies."""
         return (self.url, *self.other_urls)
 
 
