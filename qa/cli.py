@@ -242,13 +242,19 @@ def stats(as_json: bool, check: bool, index_dir: Path) -> None:
               type=click.Choice(["linear", "rrf", "dense", "bm25"]))
 @click.option("--reader", default="auto", show_default=True,
               help="auto, span, sentence, or a QA model folder / Hugging Face id.")
+@click.option("--reader-only", is_flag=True,
+              help="Score the span reader alone with the gold paragraph given (SQuAD files): "
+              "EM/F1, HasAns/NoAns, reliability and reader latency. No index needed.")
 @index_option
 def eval_(questions: Path, k: int, as_of_question_date: bool, as_json: bool, out: Path | None,
-          limit: int, fusion: str, reader: str, index_dir: Path) -> None:
+          limit: int, fusion: str, reader: str, reader_only: bool, index_dir: Path) -> None:
     """Score retrieval (recall@k, MRR) and answers (EM/F1) on a question file."""
     from qa.cli_output import print_eval
     from qa.evaluate import Evaluator, load_questions
 
+    if reader_only:
+        _eval_reader_only(questions, reader, limit, out, as_json)
+        return
     items = load_questions(questions)
     if limit:
         items = items[:limit]
@@ -259,6 +265,23 @@ def eval_(questions: Path, k: int, as_of_question_date: bool, as_json: bool, out
         click.echo(json.dumps(metrics))
     else:
         print_eval(metrics)
+
+
+def _eval_reader_only(questions: Path, reader: str, limit: int, out: Path | None,
+                      as_json: bool) -> None:
+    from qa.cli_output import print_reader_eval
+    from qa.reader_eval import ReaderEvaluator, load_gold_questions
+    from qa.span_reader import SpanReader
+
+    if reader == "sentence":
+        raise UsageError("--reader-only scores the span reader; use --reader auto|span|PATH")
+    items = load_gold_questions(questions)[: limit or None]
+    evaluator = ReaderEvaluator(SpanReader(None if reader in ("auto", "span") else reader))
+    metrics = evaluator.run(items, out=out)
+    if as_json:
+        click.echo(json.dumps(metrics))
+    else:
+        print_reader_eval(metrics)
 
 
 @cli.command()

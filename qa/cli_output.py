@@ -73,16 +73,17 @@ def print_response(resp: Response) -> None:
         rel_start = ans.span.start - ans.sentence_span.start
         rel_end = ans.span.end - ans.sentence_span.start
         sentence.stylize("bold black on yellow", rel_start, rel_end)
-        cite = resp.answer_citation
         console.print(Text.assemble(("Answer: ", "bold"), (ans.text, "bold green")))
-        console.print(Text.assemble('"', sentence, '"', f" [{cite.n if cite else '?'}]"))
+        numbers = ", ".join(str(n) for n in resp.answer_citations()) or "?"
+        console.print(Text.assemble('"', sentence, '"', f" [{numbers}]"))
         console.print(f"confidence {ans.confidence:.2f}", style="dim")
     if resp.citations:
         console.print()
     # Duplicates and near-duplicate copies collapsed into a hit: list every URL carrying it.
     others = {h.passage.id: h.other_urls for h in resp.hits}
+    holding = set(resp.answer_citations())
     for c in resp.citations:
-        mark = "*" if ans is not None and c.passage_id == ans.hit.passage.id else " "
+        mark = "*" if c.n in holding else " "
         console.print(
             f"{mark}[{c.n}] {c.title} - {c.date or 'undated'} - {c.url or c.source or '-'} "
             f"(paragraph {c.paragraph})", highlight=False, soft_wrap=True)
@@ -98,4 +99,16 @@ def print_eval(m: dict[str, Any]) -> None:
     table.add_column("value", justify="right")
     for key, value in m.items():
         table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    console.print(table)
+
+
+def print_reader_eval(m: dict[str, Any]) -> None:
+    """Reader-only metrics, then the reliability table (confidence bins vs accuracy)."""
+    print_eval({k: v for k, v in m.items() if k != "reliability"})
+    table = Table(title="reliability (accuracy = exact match of the top span)")
+    for col in ("confidence bin", "questions", "mean confidence", "accuracy"):
+        table.add_column(col, justify="right")
+    for b in m["reliability"]:
+        table.add_row(f"{b['lo']:.1f}-{b['hi']:.1f}", str(b["n"]), f"{b['confidence']:.3f}",
+                      f"{b['accuracy']:.3f}")
     console.print(table)

@@ -36,6 +36,15 @@ class Response:
                 return c
         return None
 
+    def answer_citations(self) -> list[int]:
+        """Numbers of every citation holding the answer (the same answer merged across
+        passages and syndicated copies), the answer's own first."""
+        if self.answer is None:
+            return []
+        held = [self.answer.hit.passage.id, *(h.passage.id for h in self.answer.extra_hits)]
+        by_id = {c.passage_id: c.n for c in self.citations}
+        return list(dict.fromkeys(by_id[p] for p in held if p in by_id))
+
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` shape documented in the README."""
         cite = self.answer_citation
@@ -43,14 +52,15 @@ class Response:
         if self.answer is not None:
             answer = {"text": self.answer.text, "sentence": self.answer.sentence,
                       "confidence": round(self.answer.confidence, 4),
-                      "citation": cite.n if cite else None}
+                      "citation": cite.n if cite else None,
+                      "citations": self.answer_citations()}
         return {
             "question": self.question,
             "answer": answer,
             "citations": [
                 {"n": c.n, "article_id": c.article_id, "title": c.title, "date": c.date,
                  "url": c.url, "source": c.source, "paragraph": c.paragraph,
-                 "start": c.start, "end": c.end, "passage": c.passage}
+                 "start": c.start, "end": c.end, "passage": c.passage, "urls": list(c.urls)}
                 for c in self.citations
             ],
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
@@ -133,4 +143,5 @@ def citation_for(n: int, hit: Hit, answer: Answer | None) -> Citation:
     return Citation(n=n, article_id=p.article_id, title=hit.title, date=hit.date, url=hit.url,
                     source=hit.source, paragraph=p.paragraph, passage_id=p.id, passage=p.text,
                     start=start, end=end,
-                    article_start=p.start + (start or 0), article_end=p.start + (end or 0))
+                    article_start=p.start + (start or 0), article_end=p.start + (end or 0),
+                    urls=hit.urls)

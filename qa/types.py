@@ -119,6 +119,8 @@ class Citation:
     end: int | None
     article_start: int
     article_end: int
+    # Every URL carrying this passage: exact duplicates and near-duplicate copies included.
+    urls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from qa.chunk import Chunker, tiktoken_counter
 from qa.embed import Embedder, HashEmbedder
 from qa.index import Indexer, open_store
 from qa.pipeline import Answerer
+from qa.span_reader import shipped_reader_available
 
 pytestmark = pytest.mark.integration
 
@@ -74,6 +75,47 @@ def test_unrelated_question_has_no_answer(reference_index: Path, real_embedder: 
     observed = response.answers[0].confidence if response.answers else None
     assert response.answer is None, f"confidence {observed}"
     assert response.to_json()["answer"] is None
+
+
+shipped = pytest.mark.skipif(not shipped_reader_available(),
+                             reason="no trained reader in qa/models/reader")
+
+
+@shipped
+def test_shipped_reader_answers_with_the_exact_span(reference_index: Path,
+                                                    real_embedder: Embedder) -> None:
+    response = Answerer(reference_index, embedder=real_embedder, reader="span").ask(
+        "Who boycotted the Sochi conference?")
+    answer = response.answer
+    assert answer is not None
+    assert "opposition" in answer.text
+    # A span, not the whole sentence; the sentence is still shown around it.
+    assert len(answer.text) < len(answer.sentence) and answer.text in answer.sentence
+    assert 0.0 < answer.confidence <= 1.0
+    cite = response.answer_citation
+    assert cite is not None and cite.url == REFERENCE_URL
+    assert cite.passage[cite.start : cite.end] == answer.text
+
+
+@shipped
+@pytest.mark.parametrize("question", [
+    "What is the boiling point of tungsten?",
+    "Who won the 2018 FIFA World Cup final?",
+])
+def test_shipped_reader_says_no_answer_when_the_corpus_has_none(
+        reference_index: Path, real_embedder: Embedder, question: str) -> None:
+    response = Answerer(reference_index, embedder=real_embedder, reader="span").ask(question)
+    observed = [(a.text, round(a.confidence, 3)) for a in response.answers[:3]]
+    assert response.answer is None, observed
+
+
+def test_sentence_reader_stays_selectable(reference_index: Path,
+                                          real_embedder: Embedder) -> None:
+    response = Answerer(reference_index, embedder=real_embedder, reader="sentence").ask(
+        "Who boycotted the Sochi conference?")
+    assert response.answer is not None
+    assert response.answer.text == response.answer.sentence
+    assert "main opposition faction" in response.answer.text
 
 
 def _plain(title: str, date: str, paragraphs: list[str], url: str) -> str:
@@ -225,6 +267,23 @@ def test_cli(tmp_path: Path, reference_article: Path) -> None:
     assert metrics["questions"] == 3
     assert metrics["recall@5"] == 1.0  # two paragraphs: the gold one is always in the top 5
     assert 0.0 <= metrics["mrr"] <= 1.0 and 0.0 <= metrics["f1"] <= 100.0
+
+    if not shipped_reader_available():
+        return
+    v2 = json.loads(json.dumps(SQUAD))
+    v2["data"][0]["paragraphs"][1]["qas"].append(
+        {"id": "q4", "question": "Who designed the lantern of the lighthouse?", "answers": [],
+         "is_impossible": True})
+    squad.write_text(json.dumps(v2))
+    reader_only = newsqa("eval", str(squad), "--reader-only", "--json", cwd=tmp_path)
+    assert reader_only.returncode == 0, reader_only.stderr
+    m = json.loads(reader_only.stdout)
+    assert {"em", "f1", "has_ans_f1", "no_ans_acc", "latency_ms_p50"} <= set(m)
+    assert (m["questions"], m["has_ans"], m["no_ans"]) == (4, 3, 1)
+    assert m["has_ans_f1"] >= 60.0  # easy questions on their own paragraph
+    assert sum(b["n"] for b in m["reliability"]) == 4
+    wrong = newsqa("eval", str(reference_article), "--reader-only", cwd=tmp_path)
+    assert wrong.returncode != 0 and "not a SQuAD json file" in wrong.stderr
 
 
 # -- real news ------------------------------------------------------------------------------
