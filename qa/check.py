@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from qa.dense_index import dense_problems
 from qa.errors import QAError
 from qa.generation import gen_dir, load_generation
 from qa.index import open_store
@@ -29,9 +30,10 @@ def check_index(root: Path) -> list[str]:
         except QAError as exc:
             return [str(exc)]
         articles, passages = store.counts(gen)
-        problems = []
-        sizes = {"FAISS vectors": g.dense.ntotal, "BM25 documents": g.keywords.size,  # type: ignore[attr-defined]
-                 "id map": g.size}
+        # Vector count, dimension and the IVF lists, whatever the FAISS type.
+        dim = int(store.get_meta("embed_dim", "0") or 0)
+        problems = dense_problems(g.dense, g.spec, passages, dim)
+        sizes = {"BM25 documents": g.keywords.size, "id map": g.size}
         for name, n in sizes.items():
             if n != passages:
                 problems.append(f"{name}: {n}, but {passages} passages are stored")
@@ -41,9 +43,6 @@ def check_index(root: Path) -> list[str]:
         found = store.passages_by_rowid(ids) if ids else {}
         if len(found) != len(set(ids)):
             problems.append(f"{len(set(ids)) - len(found)} search documents have no stored passage")
-        dim = int(store.get_meta("embed_dim", "0") or 0)
-        if dim and g.dense.d != dim:  # type: ignore[attr-defined]
-            problems.append(f"vectors are {g.dense.d}-d but the index records {dim}-d")  # type: ignore[attr-defined]
         q = ("SELECT COUNT(DISTINCT p.article_id) FROM passages p WHERE p.added_gen <= :g "
              "AND (p.deleted_gen IS NULL OR p.deleted_gen > :g)")
         with_passages = int(store.db.execute(q, {"g": gen}).fetchone()[0])

@@ -1,9 +1,10 @@
 """Derived search files of one index generation: FAISS vectors + BM25, written atomically.
 
 A generation folder ``gen-N`` holds ``ids.npy`` (document number -> passage rowid),
-``dense.faiss`` (inner product over unit vectors), the BM25 files and ``manifest.json`` written
-last. The folder is built under a temporary name and renamed into place, so a folder named
-``gen-N`` with a manifest is always complete.
+``dense.faiss`` (inner product over unit vectors; flat or IVF by size, see qa.dense_index), the
+BM25 files and ``manifest.json`` written last, which records the FAISS type and its settings.
+The folder is built under a temporary name and renamed into place, so a folder named ``gen-N``
+with a manifest is always complete.
 """
 
 from __future__ import annotations
@@ -12,17 +13,20 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
+from qa.dense_index import DenseSpec, build_dense, choose_kind, configure, ivf_centroids
 from qa.errors import CorruptIndex
 from qa.keywords import KeywordIndex
 from qa.store import Store
 
 MANIFEST = "manifest.json"
+# IVF list centroids, reused by the next generation so that it need not run k-means again.
+CENTROIDS = "ivf-centroids.npy"
 
 
 def gen_dir(root: Path, store_name: str, gen: int) -> Path:
@@ -58,6 +62,7 @@ class Generation:
     ids: npt.NDArray[np.int64]
     dense: object
     keywords: KeywordIndex
+    spec: DenseSpec = field(default_factory=DenseSpec)
 
     @property
     def size(self) -> int:
@@ -76,8 +81,6 @@ def build_generation(store: Store, root: Path, gen: int, dim: int) -> Path:
     Returns:
         The finished generation folder.
     """
-    import faiss
-
     final = gen_dir(root, store.path.name, gen)
     tmp = final.with_name(final.name + f".tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -90,15 +93,15 @@ def build_generation(store: Store, root: Path, gen: int, dim: int) -> Path:
         tokens.append(toks)
         vec_blobs.append(blob)
     vecs = np.frombuffer(b"".join(vec_blobs), dtype=np.float16).reshape(-1, dim)
-    index = faiss.IndexFlatIP(dim)
-    if len(rowids):
-        index.add(np.ascontiguousarray(vecs, dtype=np.float32))
-    faiss.write_index(index, str(tmp / "dense.faiss"))
+    del vec_blobs
+    spec = _write_dense(np.ascontiguousarray(vecs, dtype=np.float32), tmp,
+                        gen_dir(root, store.path.name, store.current_gen))
     np.save(tmp / "ids.npy", np.asarray(rowids, dtype=np.int64))
     kw = KeywordIndex()
     kw.build(tokens)
     kw.save(tmp / "bm25")
-    manifest = {"gen": gen, "passages": len(rowids), "dim": dim, "built": time.time()}
+    manifest = {"gen": gen, "passages": len(rowids), "dim": dim, "built": time.time(),
+                "dense": spec.to_json()}
     (tmp / MANIFEST).write_text(json.dumps(manifest))
     for f in tmp.rglob("*"):
         if f.is_file():
@@ -118,15 +121,36 @@ def load_generation(folder: Path) -> Generation:
         manifest = json.loads((folder / MANIFEST).read_text())
         ids = np.load(folder / "ids.npy")
         dense = faiss.read_index(str(folder / "dense.faiss"))
+        spec = DenseSpec.from_json(manifest.get("dense"))
+        configure(dense, spec)
         kw = KeywordIndex()
         kw.load(folder / "bm25", int(manifest["passages"]))
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
         raise CorruptIndex(
             f"index files in {folder} are unreadable ({exc}): run `newsqa index --rebuild`"
         ) from exc
     if ids.shape[0] != manifest["passages"] or dense.ntotal != ids.shape[0]:
         raise CorruptIndex(f"index files in {folder} disagree: run `newsqa index --rebuild`")
-    return Generation(int(manifest["gen"]), ids, dense, kw)
+    return Generation(int(manifest["gen"]), ids, dense, kw, spec)
+
+
+def _write_dense(vecs: npt.NDArray[np.float32], tmp: Path, previous: Path) -> DenseSpec:
+    """Build and save the FAISS index; IVF reuses the previous generation's lists."""
+    import faiss
+
+    kind = choose_kind(len(vecs))
+    centroids, trained_on = None, 0
+    if kind == "ivf" and (previous / CENTROIDS).exists():
+        try:
+            old = DenseSpec.from_json(json.loads((previous / MANIFEST).read_text()).get("dense"))
+            centroids, trained_on = np.load(previous / CENTROIDS), old.trained_on
+        except (OSError, ValueError, KeyError, TypeError):
+            centroids = None  # unreadable: train afresh
+    index, spec = build_dense(vecs, kind, centroids, trained_on)
+    faiss.write_index(index, str(tmp / "dense.faiss"))
+    if spec.kind == "ivf":
+        np.save(tmp / CENTROIDS, ivf_centroids(index))
+    return spec
 
 
 def remove_old_generations(root: Path, store_name: str, keep: set[int]) -> None:

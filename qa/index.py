@@ -348,12 +348,13 @@ def estimate_records(files: Sequence[Path]) -> int:
     return total
 
 
-def embedder_for(root: Path, default: str | None = None) -> Embedder:
+def embedder_for(root: Path, default: str | None = None) -> EmbedderLike:
     """The embedder an index folder was built with (queries must use the same model).
 
     Args:
         root: Index folder (may not exist yet).
         default: Model for a new index; ``NEWSQA_MODEL`` or the offline MiniLM when None.
+            ``hash-N`` is the fast fake embedder of the tests (subprocess runs of the CLI).
     """
     import os
 
@@ -361,11 +362,21 @@ def embedder_for(root: Path, default: str | None = None) -> Embedder:
     try:
         store = open_store(root)
     except QAError:
-        return Embedder(name)
+        return _embedder(name)
     try:
-        return Embedder(store.get_meta("embed_model") or name)
+        return _embedder(store.get_meta("embed_model") or name)
     finally:
         store.close()
+
+
+def _embedder(name: str) -> EmbedderLike:
+    """The embedder of a model name (``hash-N``: the tests' fake, so that CLI runs stay fast)."""
+    from qa.embed import HashEmbedder
+
+    size = name.removeprefix("hash-")
+    if name.startswith("hash-") and size.isdigit():
+        return HashEmbedder(int(size))
+    return Embedder(name)
 
 
 def check_model(store: Store, name: str, dim: int) -> None:

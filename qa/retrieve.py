@@ -192,18 +192,14 @@ class Retriever:
 
     def _dense(self, snap: _Snapshot, query: str, n: int,
                mask: npt.NDArray[np.bool_] | None) -> dict[int, float]:
-        import faiss
+        from qa import dense_index
 
         qv = self.embedder.embed([query])
-        index = snap.gen.dense
-        if mask is not None:
-            allowed = np.flatnonzero(mask).astype(np.int64)
-            if not len(allowed):
-                return {}
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))  # type: ignore[call-arg]
-            scores, idx = index.search(qv, min(n, len(allowed)), params=params)  # type: ignore[attr-defined]
-        else:
-            scores, idx = index.search(qv, n)  # type: ignore[attr-defined]
+        allowed = None if mask is None else np.flatnonzero(mask).astype(np.int64)
+        if allowed is not None and not len(allowed):
+            return {}
+        # Filtered search per index type (flat, IVF, HNSW) keeps recall: see qa.dense_index.
+        scores, idx = dense_index.search(snap.gen.dense, snap.gen.spec, qv, n, allowed)
         return {int(i): float(s) for i, s in zip(idx[0], scores[0], strict=True) if i >= 0}
 
     def _sparse(self, snap: _Snapshot, query: str, n: int,
