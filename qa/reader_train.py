@@ -448,6 +448,9 @@ def train(args: argparse.Namespace) -> None:
     model = build_model(args.seed)
     optim, sched = make_optimizer(model, args, int(total))
     step = restore(out / CHECKPOINT_FILE, model, optim, sched) if args.resume else 0
+    if args.init and not args.resume:
+        # Continue training an earlier run's weights with a fresh optimiser and schedule.
+        model.load_state_dict(load_checkpoint(Path(args.init))["model"], strict=False)
     print(f"steps {step}->{total} ({per_epoch}/epoch), bf16={args.bf16}", flush=True)
     step = run_loop(model, feats, lengths, optim, sched, args, step, int(total), per_epoch)
     if step < total:
@@ -567,6 +570,9 @@ def parse_train_args(argv: Sequence[str]) -> argparse.Namespace:
         "--no-export", action="store_true", help="skip held-out eval + export at the end"
     )
     p.add_argument("--resume", action="store_true", help="continue exactly from OUT/checkpoint.pt")
+    p.add_argument(
+        "--init", default="", help="start from the model weights of this checkpoint.pt"
+    )
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--max-steps", type=int, default=0, help="cap on optimiser steps (0 = none)")
     p.add_argument(
