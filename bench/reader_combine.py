@@ -40,6 +40,8 @@ VARIANTS: list[tuple[str, str, float]] = [
     ("span + 2 x retrieval", "linear", 2.0),
     ("span + 4 x retrieval", "linear", 4.0),
     ("span + 8 x retrieval", "linear", 8.0),
+    ("span + 16 x retrieval", "linear", 16.0),
+    ("span + 32 x retrieval", "linear", 32.0),
     ("calibrated probability", "calibrated", 0.0),
 ]
 

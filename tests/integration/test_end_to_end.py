@@ -77,17 +77,21 @@ def test_unrelated_question_has_no_answer(reference_index: Path, real_embedder: 
     assert response.to_json()["answer"] is None
 
 
-shipped = pytest.mark.skipif(not shipped_reader_available(),
-                             reason="no trained reader in qa/models/reader")
+# The shipped reader when there is one, else the committed (unshipped) candidate, so that the
+# span reader's behaviour is always tested.
+CANDIDATE = ROOT / "models" / "reader-candidate"
+SPAN_READER = "span" if shipped_reader_available() else str(CANDIDATE)
 
 
-@shipped
-def test_shipped_reader_answers_with_the_exact_span(reference_index: Path,
-                                                    real_embedder: Embedder) -> None:
-    response = Answerer(reference_index, embedder=real_embedder, reader="span").ask(
+@pytest.mark.xfail(not shipped_reader_available(), strict=False,
+                   reason="the unshipped epoch-1 candidate abstains on the reference question")
+def test_span_reader_answers_with_the_exact_span(reference_index: Path,
+                                                 real_embedder: Embedder) -> None:
+    response = Answerer(reference_index, embedder=real_embedder, reader=SPAN_READER).ask(
         "Who boycotted the Sochi conference?")
     answer = response.answer
-    assert answer is not None
+    observed = [(a.text, round(a.confidence, 3)) for a in response.answers[:3]]
+    assert answer is not None, observed
     assert "opposition" in answer.text
     # A span, not the whole sentence; the sentence is still shown around it.
     assert len(answer.text) < len(answer.sentence) and answer.text in answer.sentence
@@ -97,14 +101,26 @@ def test_shipped_reader_answers_with_the_exact_span(reference_index: Path,
     assert cite.passage[cite.start : cite.end] == answer.text
 
 
-@shipped
+def test_span_reader_answers_a_plain_fact_with_its_span(reference_index: Path,
+                                                        real_embedder: Embedder) -> None:
+    response = Answerer(reference_index, embedder=real_embedder, reader=SPAN_READER).ask(
+        "How many Syrians did the Kremlin invite to Sochi?")
+    answer = response.answer
+    assert answer is not None
+    assert "1,600" in answer.text and len(answer.text) < 30
+    assert "main opposition faction" in answer.sentence
+    cite = response.answer_citation
+    assert cite is not None and cite.passage[cite.start : cite.end] == answer.text
+
+
 @pytest.mark.parametrize("question", [
     "What is the boiling point of tungsten?",
     "Who won the 2018 FIFA World Cup final?",
 ])
-def test_shipped_reader_says_no_answer_when_the_corpus_has_none(
+def test_span_reader_says_no_answer_when_the_corpus_has_none(
         reference_index: Path, real_embedder: Embedder, question: str) -> None:
-    response = Answerer(reference_index, embedder=real_embedder, reader="span").ask(question)
+    response = Answerer(reference_index, embedder=real_embedder, reader=SPAN_READER).ask(
+        question)
     observed = [(a.text, round(a.confidence, 3)) for a in response.answers[:3]]
     assert response.answer is None, observed
 
@@ -268,14 +284,13 @@ def test_cli(tmp_path: Path, reference_article: Path) -> None:
     assert metrics["recall@5"] == 1.0  # two paragraphs: the gold one is always in the top 5
     assert 0.0 <= metrics["mrr"] <= 1.0 and 0.0 <= metrics["f1"] <= 100.0
 
-    if not shipped_reader_available():
-        return
     v2 = json.loads(json.dumps(SQUAD))
     v2["data"][0]["paragraphs"][1]["qas"].append(
         {"id": "q4", "question": "Who designed the lantern of the lighthouse?", "answers": [],
          "is_impossible": True})
     squad.write_text(json.dumps(v2))
-    reader_only = newsqa("eval", str(squad), "--reader-only", "--json", cwd=tmp_path)
+    reader_only = newsqa("eval", str(squad), "--reader-only", "--json", "--reader", SPAN_READER,
+                         cwd=tmp_path)
     assert reader_only.returncode == 0, reader_only.stderr
     m = json.loads(reader_only.stdout)
     assert {"em", "f1", "has_ans_f1", "no_ans_acc", "latency_ms_p50"} <= set(m)
