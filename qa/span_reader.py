@@ -79,14 +79,16 @@ class SpanReader:
             only), ``linear`` (span score + ``retrieval_weight`` x the passage's fused
             retrieval score relative to the best hit) or ``calibrated`` (the calibrated
             probability).
-        retrieval_weight: Weight of the retrieval evidence for ``linear``.
+        retrieval_weight: Weight of the retrieval evidence for ``linear`` (16: best of
+            0/1/2/4/8/16/32 and the calibrated ranking on held-out train questions,
+            ``bench/reader_combine.py``).
         spans_per_passage: Candidate spans kept per passage.
         threshold: Confidence under which the pipeline answers "no answer in the corpus"
             (default: the reader's calibrated threshold, else 0.3).
     """
 
     def __init__(self, model: str | Path | None = None, max_passages: int = 5,
-                 combine: str = "linear", retrieval_weight: float = 2.0,
+                 combine: str = "linear", retrieval_weight: float = 16.0,
                  spans_per_passage: int = 5, threshold: float | None = None) -> None:
         if combine not in COMBINE_MODES:
             raise ValueError(f"combine must be one of {COMBINE_MODES}, not {combine!r}")
