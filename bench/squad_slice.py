@@ -24,7 +24,8 @@ def main() -> None:
     ap.add_argument("--articles", type=int, default=50)
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
-    data = json.load(gzip.open(TRAIN))["data"]
+    with gzip.open(TRAIN) as f:
+        data = json.load(f)["data"]
     random.seed(args.seed)
     picked = random.sample(data, args.articles)
     args.out.write_text(json.dumps({"version": "train-slice", "data": picked}))

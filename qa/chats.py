@@ -109,7 +109,8 @@ class Turn:
         """Inverse of :meth:`to_json`."""
         d: dict[str, Any] = json.loads(text)
         d["span"] = tuple(d.get("span", (0, 0)))
-        d["citations"] = tuple(Citation(**c) for c in d.get("citations", []))
+        d["citations"] = tuple(
+            Citation(**{**c, "urls": tuple(c.get("urls", ()))}) for c in d.get("citations", []))
         return cls(**d)
 
 
