@@ -188,12 +188,14 @@ def ask(question: str, as_json: bool, k: int, since: str | None, until: str | No
 @cli.command()
 @click.option("--corpus", type=click.Path(path_type=Path), default=Path("corpus"),
               show_default=True, help="Folder offered for indexing when there is no index.")
+@click.option("--reader", default="auto", show_default=True,
+              help="auto, span, sentence, or a QA model folder / Hugging Face id.")
 @index_option
-def chat(corpus: Path, index_dir: Path) -> None:
+def chat(corpus: Path, reader: str, index_dir: Path) -> None:
     """Chat with the index in a terminal app (F1 for keys)."""
     from qa.tui import run_chat
 
-    run_chat(index_dir, corpus)
+    run_chat(index_dir, corpus, reader)
 
 
 @cli.command()

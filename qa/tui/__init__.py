@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
@@ -48,13 +49,17 @@ def create_app(answerer_factory: AnswererFactory | None = None,
                      poll_seconds)
 
 
-def run_chat(index_dir: Path, corpus_dir: Path = Path("corpus")) -> None:
+def run_chat(index_dir: Path, corpus_dir: Path = Path("corpus"), reader: str = "auto") -> None:
     """Run the app in this terminal; returns when the person quits.
+
+    ``reader`` names the reader as for ``newsqa ask --reader``.
 
     Worker threads still loading a model or indexing are not waited for: the index keeps its
     last complete generation, so the process exits at once.
     """
-    app = create_app(index_dir=index_dir, corpus_dir=corpus_dir)
+    factory = default_answerer if reader == "auto" else functools.partial(
+        default_answerer, reader=reader)
+    app = create_app(factory, index_dir=index_dir, corpus_dir=corpus_dir)
     app.run()
     busy = [t for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()
             and not t.daemon]

@@ -64,11 +64,11 @@ class ArticleView:
     text: str
 
 
-def default_answerer(index_dir: Path) -> AnswererLike:
-    """The real pipeline on ``index_dir`` (models load in ``warm_up``)."""
+def default_answerer(index_dir: Path, reader: str = "auto") -> AnswererLike:
+    """The real pipeline on ``index_dir`` with the named reader (models load in ``warm_up``)."""
     from qa.pipeline import Answerer
 
-    return Answerer(index_dir)
+    return Answerer(index_dir, reader=reader)
 
 
 def read_index_info(index_dir: Path) -> IndexInfo | None:
