@@ -14,21 +14,33 @@ from qa.generation import gen_dir, load_generation
 from qa.index import open_store
 
 
-def check_index(root: Path) -> list[str]:
+def check_index(root: Path, attempts: int = 3) -> list[str]:
     """Problems found in the index folder (empty when consistent).
+
+    A writer may commit (and retire the generation being checked) meanwhile: the check then
+    starts again on the new current generation, up to ``attempts`` times.
 
     Raises:
         IndexNotFound: when the folder holds no index.
     """
+    for _ in range(attempts - 1):
+        problems, moved = _check_once(root)
+        if not moved:
+            return problems
+    return _check_once(root)[0]
+
+
+def _check_once(root: Path) -> tuple[list[str], bool]:
+    """Problems of the current generation, and whether it stopped being current meanwhile."""
     store = open_store(root)
     try:
         gen = store.current_gen
         if gen == 0:
-            return ["no generation committed yet: run `newsqa index`"]
+            return ["no generation committed yet: run `newsqa index`"], False
         try:
             g = load_generation(gen_dir(root, store.path.name, gen))
         except QAError as exc:
-            return [str(exc)]
+            return [str(exc)], store.current_gen != gen
         articles, passages = store.counts(gen)
         # Vector count, dimension and the IVF lists, whatever the FAISS type.
         dim = int(store.get_meta("embed_dim", "0") or 0)
@@ -48,6 +60,6 @@ def check_index(root: Path) -> list[str]:
         with_passages = int(store.db.execute(q, {"g": gen}).fetchone()[0])
         if with_passages != articles:
             problems.append(f"{articles} articles but {with_passages} have passages")
-        return problems
+        return problems, False
     finally:
         store.close()

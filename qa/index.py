@@ -144,7 +144,10 @@ class Indexer:
                 report = self._run(store, paths, progress, prune)
                 if fresh is not None:
                     atomic_write_text(self.root / "HEAD", json.dumps({"store": fresh}))
-                remove_old_generations(self.root, store.path.name, {store.current_gen})
+                # The previous generation stays on disk: a reader that resolved it just before
+                # this commit may still be loading its files.
+                remove_old_generations(self.root, store.path.name,
+                                       {store.current_gen, store.current_gen - 1})
                 self._remove_stale_stores(store.path.name)
             finally:
                 store.close()

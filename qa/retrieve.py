@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qa.embed import EmbedderLike
+from qa.errors import CorruptIndex
 from qa.generation import Generation, gen_dir, load_generation
 from qa.index import check_model, embedder_for, open_store
 from qa.neardup import PASSAGE_OVERLAP, NearDupIndex, overlap
@@ -111,8 +112,21 @@ class Retriever:
                 check_model(self._store, self.embedder.name, self.embedder.dim)
             gen = self._store.current_gen
             if self._snap is None or self._snap.gen.gen != gen or not self._same_store():
-                self._snap = self._load_snapshot()
+                self._snap = self._load_snapshot_retrying()
             return self._snap
+
+    def _load_snapshot_retrying(self, attempts: int = 3) -> _Snapshot:
+        """Load the current generation; retry when a writer replaced it while we loaded."""
+        assert self._store is not None
+        for attempt in range(attempts):
+            gen = self._store.current_gen
+            try:
+                return self._load_snapshot()
+            except CorruptIndex:
+                # Only a generation that is no longer current may vanish under us.
+                if attempt == attempts - 1 or self._store.current_gen == gen:
+                    raise
+        raise AssertionError("unreachable")
 
     def _same_store(self) -> bool:
         from qa.index import read_head

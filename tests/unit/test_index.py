@@ -187,9 +187,9 @@ def test_add_modify_delete(corpus: Path, tmp_path: Path) -> None:
     assert n == passages
     assert store.db.execute("SELECT COUNT(*) FROM articles").fetchone()[0] == 3
     store.close()
-    # Old generation folders are removed.
+    # Older generation folders are removed; the previous one stays for readers still loading it.
     gens = sorted(p.name for p in (root / "gens").iterdir())
-    assert gens == [f"store-1-gen-{removed.generation}"]
+    assert gens == [f"store-1-gen-{removed.generation - 1}", f"store-1-gen-{removed.generation}"]
 
 
 def test_duplicate_content_in_two_files_is_stored_once(corpus: Path, tmp_path: Path) -> None:
