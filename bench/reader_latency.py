@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from qa.metrics import max_over_truths, percentile  # noqa: E402
-from qa.reader_eval import load_gold_questions  # noqa: E402
+from qa.reader_eval import GoldQuestion, load_gold_questions  # noqa: E402
 from qa.reader_model import bf16_supported  # noqa: E402
 from qa.retrieve import Retriever  # noqa: E402
 from qa.span_reader import SpanReader, context_hit  # noqa: E402
@@ -57,9 +57,8 @@ def latency(reader: SpanReader, retrieved: list[tuple[str, list[Any]]]) -> tuple
     return percentile(times, 50), percentile(times, 95)
 
 
-def f1(reader: SpanReader, n: int) -> float:
-    """Reader-only F1 (gold paragraph) on the first ``n`` dev-v1.1 questions."""
-    qs = load_gold_questions(DEV)[:n]
+def f1(reader: SpanReader, qs: list[GoldQuestion]) -> float:
+    """Reader-only F1 (gold paragraph) on the given dev-v1.1 questions."""
     total = 0.0
     for q in qs:
         answers = reader.read(q.question, [context_hit(q.context)])
@@ -76,7 +75,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     retriever = Retriever(args.index)
-    qs = load_gold_questions(DEV)[: args.questions]
+    dev = load_gold_questions(DEV)
+    qs = dev[: args.questions]
     retrieved = [(q.question, retriever.search(q.question, k=5)) for q in qs]
     base = SpanReader().load()
     names = (["bf16"] if bf16_supported() else []) + ["fp32", "int8"]
@@ -86,7 +86,7 @@ def main() -> None:
     for name in names:
         reader = variant_reader(name, base)
         p50, p95 = latency(reader, retrieved)
-        score = f1(reader, args.f1_questions) if args.f1_questions else float("nan")
+        score = f1(reader, dev[: args.f1_questions]) if args.f1_questions else float("nan")
         lines.append(f"{name:8} {p50:8.1f} {p95:8.1f} {score:6.1f}")
         print(lines[-1], flush=True)
     print("\n".join(lines))

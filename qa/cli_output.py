@@ -63,6 +63,7 @@ def print_index_report(r: IndexReport) -> None:
 def print_response(resp: Response) -> None:
     """Answer in its sentence, confidence, then numbered citations."""
     ans = resp.answer
+    holding = resp.answer_citations()
     if ans is None:
         console.print("[bold yellow]No answer in the corpus.[/]")
         if resp.answers:
@@ -74,14 +75,13 @@ def print_response(resp: Response) -> None:
         rel_end = ans.span.end - ans.sentence_span.start
         sentence.stylize("bold black on yellow", rel_start, rel_end)
         console.print(Text.assemble(("Answer: ", "bold"), (ans.text, "bold green")))
-        numbers = ", ".join(str(n) for n in resp.answer_citations()) or "?"
+        numbers = ", ".join(str(n) for n in holding) or "?"
         console.print(Text.assemble('"', sentence, '"', f" [{numbers}]"))
         console.print(f"confidence {ans.confidence:.2f}", style="dim")
     if resp.citations:
         console.print()
     # Duplicates and near-duplicate copies collapsed into a hit: list every URL carrying it.
     others = {h.passage.id: h.other_urls for h in resp.hits}
-    holding = set(resp.answer_citations())
     for c in resp.citations:
         mark = "*" if c.n in holding else " "
         console.print(

@@ -16,6 +16,7 @@ null option.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -99,7 +100,6 @@ class SpanReader:
         self.spans_per_passage = spans_per_passage
         self._threshold = threshold
         self._loaded: tuple[Any, Any] | None = None
-        self._calibration: Calibration | None = None
 
     @property
     def threshold(self) -> float:
@@ -109,14 +109,12 @@ class SpanReader:
         cal = self.calibration
         return cal.threshold if cal else 0.3
 
-    @property
+    @functools.cached_property
     def calibration(self) -> Calibration | None:
-        """The fitted confidence model, when the reader has one."""
-        if self._calibration is None:
-            from qa.reader_model import load_reader_meta
+        """The fitted confidence model, when the reader has one (read once, even when absent)."""
+        from qa.reader_model import load_reader_meta
 
-            self._calibration = Calibration.from_meta(load_reader_meta(self.spec))
-        return self._calibration
+        return Calibration.from_meta(load_reader_meta(self.spec))
 
     def load(self) -> tuple[Any, Any]:
         """Load (once) and return ``(model, tokenizer)``.
