@@ -33,7 +33,9 @@ def main() -> None:
     urls = doc_urls(r, snap.gen.ids)
     # Batch the query embeddings (the product embeds one query at a time; same vectors).
     qvecs = r.embedder.embed([q.question for q in qs], batch_size=256)
-    scores, idx = snap.gen.dense.search(qvecs, n)  # type: ignore[attr-defined]
+    # A freshly built index is one full segment: search it directly, batched.
+    assert snap.gen.delta is None, "run on a freshly built index (newsqa index --rebuild)"
+    scores, idx = snap.gen.base.dense.search(qvecs, n)
     sides = []
     for i, q in enumerate(qs):
         dense = {int(d): float(s) for d, s in zip(idx[i], scores[i], strict=True) if d >= 0}

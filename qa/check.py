@@ -1,7 +1,8 @@
 """Integrity check of an index folder (``newsqa stats --check``).
 
 Every passage visible in the current generation must have its vector (FAISS) and its keyword
-entry (BM25), every search document must map to a stored passage, and the counts must agree.
+entry (BM25), every search document must map to a passage visible in that generation (a
+delta generation's deleted base documents excluded), and the counts must agree.
 """
 
 from __future__ import annotations
@@ -42,19 +43,27 @@ def _check_once(root: Path) -> tuple[list[str], bool]:
         except QAError as exc:
             return [str(exc)], store.current_gen != gen
         articles, passages = store.counts(gen)
-        # Vector count, dimension and the IVF lists, whatever the FAISS type.
+        # Vector count, dimension and the IVF lists, whatever the FAISS type, per segment.
         dim = int(store.get_meta("embed_dim", "0") or 0)
-        problems = dense_problems(g.dense, g.spec, passages, dim)
-        sizes = {"BM25 documents": g.keywords.size, "id map": g.size}
-        for name, n in sizes.items():
-            if n != passages:
-                problems.append(f"{name}: {n}, but {passages} passages are stored")
-        ids = [int(i) for i in g.ids]
+        problems = []
+        for seg in (g.base, g.delta):
+            if seg is not None:
+                problems += dense_problems(seg.dense, seg.spec, seg.size, dim)
+                if seg.keywords.size != seg.size:
+                    problems.append(f"BM25 documents: {seg.keywords.size}, but {seg.size} "
+                                    f"search documents in {seg.folder.name}")
+        if g.passages != passages:
+            problems.append(f"search documents: {g.passages}, but {passages} passages are stored")
+        ids = [int(i) for i in g.ids[g.live_docs()]]
         if len(set(ids)) != len(ids):
             problems.append("the id map lists a passage twice")
         found = store.passages_by_rowid(ids) if ids else {}
         if len(found) != len(set(ids)):
             problems.append(f"{len(set(ids)) - len(found)} search documents have no stored passage")
+        visible = store.visible_rowids(gen, set(ids))
+        if len(visible) != len(set(ids)):
+            problems.append(f"{len(set(ids)) - len(visible)} search documents are passages "
+                            "deleted in this generation")
         q = ("SELECT COUNT(DISTINCT p.article_id) FROM passages p WHERE p.added_gen <= :g "
              "AND (p.deleted_gen IS NULL OR p.deleted_gen > :g)")
         with_passages = int(store.db.execute(q, {"g": gen}).fetchone()[0])

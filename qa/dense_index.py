@@ -107,12 +107,13 @@ def ivf_nprobe(nlist: int) -> int:
 
 
 def build_dense(
-    vecs: Vectors, kind: str, centroids: Vectors | None = None, trained_on: int = 0
+    vecs: npt.NDArray[np.floating[Any]], kind: str, centroids: Vectors | None = None,
+    trained_on: int = 0,
 ) -> tuple[Any, DenseSpec]:
     """Build a FAISS inner-product index of ``kind`` over unit vectors.
 
     Args:
-        vecs: ``(n, d)`` float32 vectors; row i gets FAISS id i.
+        vecs: ``(n, d)`` unit vectors (float16 or float32); row i gets FAISS id i.
         kind: ``flat``, ``ivf`` or ``hnsw``.
         centroids: IVF list centroids of an earlier generation to reuse (skips k-means).
         trained_on: How many vectors ``centroids`` were trained on.
@@ -124,17 +125,24 @@ def build_dense(
     n, d = vecs.shape
     if kind == "flat" or n == 0:
         index = faiss.IndexFlatIP(d)
-        index.add(vecs)
+        add_chunked(index, vecs)
         return index, DenseSpec("flat")
     if kind == "hnsw":
         index = faiss.IndexHNSWFlat(d, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        index.add(vecs)
+        add_chunked(index, vecs)
         index.hnsw.efSearch = HNSW_EF_SEARCH
         return index, DenseSpec("hnsw", ef_search=HNSW_EF_SEARCH)
     return _build_ivf(vecs, centroids, trained_on)
 
 
-def _build_ivf(vecs: Vectors, centroids: Vectors | None, trained_on: int) -> tuple[Any, DenseSpec]:
+def add_chunked(index: Any, vecs: npt.NDArray[np.floating[Any]], chunk: int = 65_536) -> None:
+    """Add vectors of any float type in float32 chunks (no full float32 copy in memory)."""
+    for start in range(0, vecs.shape[0], chunk):
+        index.add(np.ascontiguousarray(vecs[start : start + chunk], dtype=np.float32))
+
+
+def _build_ivf(vecs: npt.NDArray[np.floating[Any]], centroids: Vectors | None,
+               trained_on: int) -> tuple[Any, DenseSpec]:
     faiss = _faiss()
     n, d = vecs.shape
     # The lists stay good while the corpus keeps roughly its size; retrain when it doubles.
@@ -153,8 +161,8 @@ def _build_ivf(vecs: Vectors, centroids: Vectors | None, trained_on: int) -> tup
     rng = np.random.default_rng(SEED)
     size = min(n, TRAIN_PER_LIST * nlist)
     sample = vecs if size == n else vecs[np.sort(rng.choice(n, size, replace=False))]
-    index.train(sample)
-    index.add(vecs)
+    index.train(np.ascontiguousarray(sample, dtype=np.float32))
+    add_chunked(index, vecs)
     ivf.nprobe = ivf_nprobe(nlist)
     return index, DenseSpec("ivf", nlist=nlist, nprobe=ivf.nprobe, trained_on=trained_on)
 
@@ -177,15 +185,28 @@ def configure(index: Any, spec: DenseSpec) -> None:
 
 
 def search(
-    index: Any, spec: DenseSpec, qv: Vectors, n: int, allowed: npt.NDArray[np.int64] | None = None
+    index: Any, spec: DenseSpec, qv: Vectors, n: int, allowed: npt.NDArray[np.int64] | None = None,
+    excluded: npt.NDArray[np.int64] | None = None,
 ) -> tuple[Vectors, npt.NDArray[np.int64]]:
     """Top-``n`` inner products, optionally only among the FAISS ids in ``allowed``.
 
     Filters keep the recall of the unfiltered search: IVF probes more lists the fewer
     vectors the filter leaves (all of them, i.e. an exact search, for selective filters);
-    HNSW scans its flat vector storage exactly below ``HNSW_EXACT_BELOW``.
+    HNSW scans its flat vector storage exactly below ``HNSW_EXACT_BELOW``. ``excluded`` ids
+    (passages deleted since the index was built) are skipped; with ``allowed`` given, the
+    caller removes them from it.
     """
     faiss = _faiss()
+    if allowed is None and excluded is not None and len(excluded):
+        inner = faiss.IDSelectorBatch(excluded)
+        sel = faiss.IDSelectorNot(inner)
+        params: Any = (faiss.SearchParametersIVF(sel=sel, nprobe=spec.nprobe)
+                       if spec.kind == "ivf" else faiss.SearchParameters(sel=sel))
+        if spec.kind == "hnsw":
+            params = faiss.SearchParametersHNSW(sel=sel, efSearch=spec.ef_search)
+        scores, idx = index.search(qv, n, params=params)
+        del inner  # the selectors must outlive the search (SWIG does not keep them alive)
+        return scores, idx
     if allowed is None:
         scores, idx = index.search(qv, n)
         return scores, idx
@@ -194,7 +215,7 @@ def search(
     sel = faiss.IDSelectorBatch(allowed)
     if spec.kind == "ivf":
         nprobe = min(spec.nlist, math.ceil(spec.nprobe / max(share, 1e-9)))
-        params: Any = faiss.SearchParametersIVF(sel=sel, nprobe=nprobe)
+        params = faiss.SearchParametersIVF(sel=sel, nprobe=nprobe)
     elif spec.kind == "hnsw" and share < HNSW_EXACT_BELOW:
         # The graph's vectors sit in a flat index: search it with the filter, exactly.
         index = faiss.downcast_index(index.storage)

@@ -283,7 +283,7 @@ class RetrieverStats:
     @property
     def size(self) -> int:
         """Passages in the index searched now."""
-        return int(self._generation().size)
+        return int(self._generation().passages)
 
     def doc_freq(self, word: str) -> int:
         """Passages holding a stem of ``word`` (BM25 vocabulary); 0 when unknown."""
@@ -294,7 +294,7 @@ class RetrieverStats:
         with self._lock:
             if key in self._cache:
                 return self._cache[key]
-        scores = gen.keywords.scores(word)
+        scores = gen.keyword_scores(word)
         n = int(np.count_nonzero(scores)) if scores is not None else 0
         with self._lock:
             self._cache[key] = n

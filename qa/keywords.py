@@ -1,9 +1,17 @@
-"""Keyword side of retrieval: tokenisation and a BM25 index (bm25s) over passages."""
+"""Keyword side of retrieval: tokenisation and a BM25 index (bm25s) over passages.
+
+A generation's base segment is a bm25s index; the few passages added since (its delta segment,
+see qa.generation) are scored by :class:`DeltaKeywords` with the base's collection statistics,
+so that scores from both segments are on one scale and can be fused together.
+"""
 
 from __future__ import annotations
 
 import functools
+import json
+import math
 import re
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +66,19 @@ class KeywordIndex:
         self._bm25 = bm25
         self.size = len(token_lists)
 
+    def build_ids(self, docs: list[npt.NDArray[np.int32]], vocab: dict[str, int]) -> None:
+        """Index documents given as token-id arrays over ``vocab`` (term -> id).
+
+        The same index as :meth:`build` on the token lists, in a fraction of the memory.
+        """
+        import bm25s
+
+        bm25 = bm25s.BM25(k1=self.k1, b=self.b)
+        if docs:
+            bm25.index((docs, vocab), show_progress=False)
+        self._bm25 = bm25
+        self.size = len(docs)
+
     def save(self, folder: Path) -> None:
         """Write the index files into ``folder``."""
         if self._bm25 is not None and self.size:
@@ -72,6 +93,17 @@ class KeywordIndex:
             bm25s.BM25.load(str(folder), mmap=False, show_progress=False) if size else None
         )
 
+    def doc_freq(self, term: str) -> int:
+        """Number of documents holding ``term`` (0 for unknown terms)."""
+        if self._bm25 is None or not self.size:
+            return 0
+        t = self._bm25.vocab_dict.get(term)  # type: ignore[attr-defined]
+        indptr = self._bm25.scores["indptr"]  # type: ignore[attr-defined]
+        # bm25s keeps one sparse column per vocabulary entry: its length is the term's df.
+        if t is None or t + 1 >= len(indptr):
+            return 0
+        return int(indptr[t + 1] - indptr[t])
+
     def scores(self, query: str) -> npt.NDArray[np.float32]:
         """BM25 score of every document for ``query`` (zeros when nothing matches)."""
         tokens = tokenize(query)
@@ -83,3 +115,72 @@ class KeywordIndex:
             return np.zeros(self.size, dtype=np.float32)
         out = self._bm25.get_scores_from_ids(ids)  # type: ignore[attr-defined]
         return np.asarray(out, dtype=np.float32)
+
+
+class DeltaKeywords:
+    """BM25 (Lucene variant, as bm25s) over a small delta segment, scored with base statistics.
+
+    A term's IDF counts the documents of base and delta together, and lengths are normalised
+    by the base's average length, so a delta passage scores as it would had it been in the
+    base when the base was built.
+
+    Args:
+        k1: BM25 term-frequency saturation (same as the base's).
+        b: BM25 length normalisation (same as the base's).
+    """
+
+    FILE = "delta-tokens.json"
+
+    def __init__(self, k1: float = 1.2, b: float = 0.75) -> None:
+        self.k1 = k1
+        self.b = b
+        self.docs: list[Counter[str]] = []
+        self.lengths: npt.NDArray[np.float32] = np.zeros(0, dtype=np.float32)
+        self.avgdl = 1.0
+        self._base: KeywordIndex | None = None
+        self._postings: dict[str, list[int]] = {}
+
+    @property
+    def size(self) -> int:
+        return len(self.docs)
+
+    def build(self, token_lists: list[list[str]], base: KeywordIndex | None,
+              avgdl: float) -> None:
+        """Index the delta documents against ``base`` (avgdl: the base's mean length)."""
+        self.docs = [Counter(toks) for toks in token_lists]
+        self.lengths = np.asarray([len(t) for t in token_lists], dtype=np.float32)
+        self.avgdl = avgdl if avgdl > 0 else float(self.lengths.mean()) if self.size else 1.0
+        self._base = base
+        self._postings = {}
+        for i, doc in enumerate(self.docs):
+            for term in doc:
+                self._postings.setdefault(term, []).append(i)
+
+    def save(self, folder: Path) -> None:
+        """Write the token lists (the delta is small: it is re-indexed on load)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        docs = [[t for t, n in d.items() for _ in range(n)] for d in self.docs]
+        (folder / self.FILE).write_text(json.dumps({"avgdl": self.avgdl, "docs": docs}))
+
+    def load(self, folder: Path, base: KeywordIndex) -> None:
+        """Read what ``save`` wrote and index it against ``base``."""
+        data = json.loads((folder / self.FILE).read_text())
+        self.build([list(map(str, d)) for d in data["docs"]], base, float(data["avgdl"]))
+
+    def scores(self, query: str) -> npt.NDArray[np.float32]:
+        """BM25 score of every delta document for ``query``."""
+        out = np.zeros(self.size, dtype=np.float32)
+        if not self.size:
+            return out
+        n = (self._base.size if self._base else 0) + self.size
+        norm = self.k1 * (1 - self.b + self.b * self.lengths / self.avgdl)
+        # A repeated query term counts again, as in bm25s.
+        for term in tokenize(query):
+            docs = self._postings.get(term)
+            if not docs:
+                continue
+            df = len(docs) + (self._base.doc_freq(term) if self._base else 0)
+            idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+            tf = np.asarray([self.docs[i][term] for i in docs], dtype=np.float32)
+            out[docs] += idf * tf / (tf + norm[docs])
+        return out

@@ -273,9 +273,13 @@ class NearDupIndex:
             "SELECT a.id, a.text FROM articles a LEFT JOIN neardup n ON n.article_id = a.id "
             "WHERE n.article_id IS NULL AND a.deleted_gen IS NULL ORDER BY a.rowid"
         )
+        done = self.db.execute("SELECT value FROM meta WHERE key='neardup_signed'").fetchone()
+        if done:
+            return 0  # every article added since is signed on insert: skip the full scan
         rows = self.db.execute(q).fetchall()
         for aid, text in rows:
             self.add(str(aid), str(text))
+        self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('neardup_signed', '1')")
         return len(rows)
 
     def clusters(self, gen: int) -> dict[str, str]:

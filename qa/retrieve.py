@@ -142,17 +142,38 @@ class Retriever:
         assert self._store is not None
         store = self._store
         gen_no = store.current_gen
-        generation = load_generation(gen_dir(self.index_dir, store.path.name, gen_no))
+        old = self._snap if self._snap is not None and self._snap.store_name == store.path.name \
+            else None
+        generation = load_generation(gen_dir(self.index_dir, store.path.name, gen_no),
+                                     old.gen.base if old else None)
+        if old is not None and old.gen.base is generation.base:
+            # Same base (a delta was committed): only the delta's rows are read again.
+            nb = generation.base.size
+            base_meta = (old.dates[:nb], old.sources[:nb], old.article_ids[:nb])
+        else:
+            base_meta = self._doc_meta(store, generation.base.ids, generation.base_gen)
+        dates, sources, aids = base_meta
+        if generation.delta is not None:
+            d_dates, d_sources, d_aids = self._doc_meta(store, generation.delta.ids, gen_no)
+            dates = np.concatenate([dates, d_dates])
+            sources, aids = sources + d_sources, aids + d_aids
+        return _Snapshot(store.path.name, generation, dates, sources, aids,
+                         NearDupIndex(store.db).clusters(gen_no))
+
+    @staticmethod
+    def _doc_meta(store: Store, ids: npt.NDArray[np.int64],
+                  gen: int) -> tuple[npt.NDArray[np.int64], list[str], list[str]]:
+        """(date keys, sources, article ids) of the passages ``ids`` stored at ``gen``."""
         q = (
             "SELECT p.rowid, a.date, a.source, a.id FROM passages p JOIN articles a "
-            "ON a.id = p.article_id WHERE p.added_gen <= :gen "
-            "AND (p.deleted_gen IS NULL OR p.deleted_gen > :gen)"
+            "ON a.id = p.article_id WHERE p.added_gen <= :gen"
         )
-        meta = {r[0]: (r[1], r[2], r[3]) for r in store.db.execute(q, {"gen": gen_no})}
-        rows = [meta.get(int(i), ("", "", "")) for i in generation.ids]
+        if len(ids) < 5000:  # a delta: look its rows up instead of scanning every passage
+            q += f" AND p.rowid IN ({','.join(str(int(i)) for i in ids) or 'NULL'})"
+        meta = {r[0]: (r[1], r[2], r[3]) for r in store.db.execute(q, {"gen": gen})}
+        rows = [meta.get(int(i), ("", "", "")) for i in ids]
         dates = np.asarray([_date_key(r[0]) for r in rows], dtype=np.int64)
-        return _Snapshot(store.path.name, generation, dates, [r[1] for r in rows],
-                         [r[2] for r in rows], NearDupIndex(store.db).clusters(gen_no))
+        return dates, [r[1] for r in rows], [r[2] for r in rows]
 
     def _loaded_store(self) -> Store:
         """The store ``search`` just refreshed (no second generation check per query)."""
@@ -180,7 +201,7 @@ class Retriever:
         snap = self._refresh()
         t0 = time.perf_counter()
         mask = self._mask(snap, filters) if filters and filters.active() else None
-        n = min(self.candidates, snap.gen.size)
+        n = min(self.candidates, snap.gen.passages)
         if n == 0:
             return []
         dense = self._dense(snap, query, n, mask) if self.fusion != "bm25" else {}
@@ -206,19 +227,16 @@ class Retriever:
 
     def _dense(self, snap: _Snapshot, query: str, n: int,
                mask: npt.NDArray[np.bool_] | None) -> dict[int, float]:
-        from qa import dense_index
-
         qv = self.embedder.embed([query])
         allowed = None if mask is None else np.flatnonzero(mask).astype(np.int64)
         if allowed is not None and not len(allowed):
             return {}
         # Filtered search per index type (flat, IVF, HNSW) keeps recall: see qa.dense_index.
-        scores, idx = dense_index.search(snap.gen.dense, snap.gen.spec, qv, n, allowed)
-        return {int(i): float(s) for i, s in zip(idx[0], scores[0], strict=True) if i >= 0}
+        return dict(snap.gen.dense_search(qv, n, allowed))
 
     def _sparse(self, snap: _Snapshot, query: str, n: int,
                 mask: npt.NDArray[np.bool_] | None) -> dict[int, float]:
-        scores = snap.gen.keywords.scores(query)
+        scores = snap.gen.keyword_scores(query)
         if mask is not None:
             scores = np.where(mask, scores, 0.0)
         n = min(n, len(scores))

@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from test_import_kill import ENV, article
+from test_import_kill import ENV, LAYOUTS, article
 
 from qa.check import check_index
 from qa.embed import HashEmbedder
@@ -36,7 +36,13 @@ def _import(root: Path, feed: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
-def test_readers_see_only_complete_generations(tmp_path: Path) -> None:
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_readers_see_only_complete_generations(
+    tmp_path: Path, layout: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in LAYOUTS[layout].items():
+        monkeypatch.setitem(ENV, key, value)
+        monkeypatch.setenv(key, value)  # the in-process checks see the same settings
     rng = random.Random(7)
     records = [article(rng, i) for i in range(PER_BATCH * (BATCHES + 1))]
     feeds = []

@@ -299,7 +299,17 @@ def stored_twice(root: Path) -> list[str]:
         store.close()
 
 
-def test_import_survives_sigkill_at_random_moments(tmp_path: Path) -> None:
+# "delta": every generation after the base is a delta over it (qa.generation), so kills land
+# while delta folders are written and the base folder must outlive them.
+LAYOUTS = {"full": {}, "delta": {"NEWSQA_DELTA_MIN": "0", "NEWSQA_DELTA_SHARE": "100"}}
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_import_survives_sigkill_at_random_moments(
+    tmp_path: Path, layout: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in LAYOUTS[layout].items():
+        monkeypatch.setitem(ENV, key, value)
     full, base, records = write_feeds(tmp_path)
     # Reference: one uninterrupted import, which also shows the progress bar's rate and ETA.
     reference = tmp_path / "reference"
@@ -327,6 +337,11 @@ def test_import_survives_sigkill_at_random_moments(tmp_path: Path) -> None:
     assert stored_twice(root) == []
     assert not building(root), "no half-written generation folder is left behind"
     assert answers(root, records[-1]) == final["generation"]
+    store = open_store(root)
+    kind = json.loads((gen_dir(root, store.path.name, store.current_gen) / "manifest.json")
+                      .read_text()).get("kind")
+    store.close()
+    assert kind == layout
 
 
 def kill_repeatedly(

@@ -88,12 +88,14 @@ def check_consistent(root: Path, dim: int = 64) -> tuple[int, int]:
         snap = r._refresh()
         gen = snap.gen
         articles, passages = r.store.counts(gen.gen)
-        assert gen.size == passages
-        assert gen.dense.ntotal == passages
-        assert gen.keywords.size == passages
-        rows = r.store.passages_by_rowid([int(i) for i in gen.ids])
+        assert gen.passages == passages
+        segments = [s for s in (gen.base, gen.delta) if s is not None]
+        assert sum(s.dense.ntotal for s in segments) == gen.size
+        assert sum(s.keywords.size for s in segments) == gen.size
+        live = gen.ids[gen.live_docs()]
+        rows = r.store.passages_by_rowid([int(i) for i in live])
         assert len(rows) == passages, "every FAISS doc id maps to a passage row"
-        assert len(set(gen.ids.tolist())) == passages
+        assert len(set(live.tolist())) == passages
         return articles, passages
     finally:
         if r._store is not None:
@@ -175,8 +177,9 @@ def test_add_modify_delete(corpus: Path, tmp_path: Path) -> None:
     assert "Museum opens a dinosaur exhibition" not in hit_titles(root, "dinosaur skeleton fossil")
     r = Retriever(root, HashEmbedder(64))
     snap = r._refresh()
-    assert snap.gen.keywords.scores("dinosaur skeleton fossil").max() == 0.0
-    ids = {row["article_id"] for row in r.store.passages_by_rowid(snap.gen.ids.tolist()).values()}
+    assert snap.gen.keyword_scores("dinosaur skeleton fossil").max() == 0.0
+    live = snap.gen.ids[snap.gen.live_docs()].tolist()
+    ids = {row["article_id"] for row in r.store.passages_by_rowid(live).values()}
     titles_in_gen = {r.store.article(a)["title"] for a in ids}
     assert "Museum opens a dinosaur exhibition" not in titles_in_gen
     r.store.close()
@@ -494,5 +497,5 @@ def test_check_finds_passages_missing_from_the_store(corpus: Path, tmp_path: Pat
     db.commit()
     db.close()
     problems = check_index(root)
-    assert any("FAISS vectors" in p for p in problems)
+    assert any("search documents: " in p and "passages are stored" in p for p in problems)
     assert any("no stored passage" in p for p in problems)
