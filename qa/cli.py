@@ -301,8 +301,8 @@ def watch(folder: Path | None, debounce: float, index_dir: Path) -> None:
     folder = folder or Path("corpus")
     if not folder.is_dir():
         raise UsageError(f"no such folder: {folder}")
-    embedder = embedder_for(index_dir)
-    embedder.embed(["warm up"])  # load the model once, so that every run is fast
+    indexer = Indexer(index_dir, embedder_for(index_dir))
+    indexer.warm_up()  # load the models once, so that every run is fast
 
     def on_report(report: IndexReport) -> None:
         for line in report.skips:
@@ -312,7 +312,7 @@ def watch(folder: Path | None, debounce: float, index_dir: Path) -> None:
     def on_error(exc: BaseException) -> None:
         click.echo(f"newsqa: watch: {exc} (will retry)", err=True)
 
-    watcher = Watcher(folder, Indexer(index_dir, embedder), debounce=debounce,
+    watcher = Watcher(folder, indexer, debounce=debounce,
                       on_report=on_report, on_error=on_error)
     click.echo(f"watching {folder} -> {index_dir} (debounce {debounce:g} s); Ctrl+C stops")
     watcher.start()
