@@ -205,6 +205,7 @@ def chat(corpus: Path, reader: str, index_dir: Path) -> None:
 @index_option
 def stats(as_json: bool, check: bool, index_dir: Path) -> None:
     """Show what the index holds."""
+    from qa.generation import describe
     from qa.index import open_store
 
     if check:
@@ -225,11 +226,13 @@ def stats(as_json: bool, check: bool, index_dir: Path) -> None:
             "embed_model": store.get_meta("embed_model"),
             "embed_dim": int(store.get_meta("embed_dim", "0") or 0),
             "updated_at": store.get_meta("updated_at"), "index_dir": str(index_dir)}
+    info.update(describe(index_dir, store.path.name, gen))
+    store.close()
     if as_json:
         click.echo(json.dumps(info))
     else:
         for key, value in info.items():
-            click.echo(f"{key:12} {value}")
+            click.echo(f"{key:18} {value}")
 
 
 @cli.command(name="eval")

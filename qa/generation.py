@@ -381,6 +381,22 @@ def _load_delta(folder: Path, base: Segment, passages: int) -> Segment:
     return Segment(folder, ids, dense, kw, DenseSpec("flat"))
 
 
+def describe(root: Path, store_name: str, gen: int) -> dict[str, Any]:
+    """How generation ``gen`` is laid out (for ``newsqa stats``); {} when unreadable."""
+    try:
+        m = json.loads((gen_dir(root, store_name, gen) / MANIFEST).read_text())
+        base_folder = _base_of(gen_dir(root, store_name, gen))
+        assert base_folder is not None
+        base = json.loads((base_folder / MANIFEST).read_text())
+    except (OSError, ValueError, AssertionError):
+        return {}
+    delta = m.get("kind") == "delta"
+    return {"layout": "delta" if delta else "full", "base_generation": int(base["gen"]),
+            "faiss": str(base.get("dense", {}).get("kind", "flat")),
+            "delta_passages": int(m.get("delta_passages", 0)),
+            "deleted_passages": int(m.get("deleted", 0))}
+
+
 # ---------------------------------------------------------------------------------- retention
 def remove_old_generations(root: Path, store_name: str, keep: set[int]) -> None:
     """Delete generation folders (and stale temporaries) not in ``keep`` nor their bases."""

@@ -234,3 +234,20 @@ def test_keyword_index_from_token_ids_equals_the_one_from_tokens() -> None:
     for query in ("kw3 harbour", "storm budget marker1 marker1", "river", "nothing matches"):
         assert np.allclose(by_tokens.scores(query), by_ids.scores(query)), query
     assert by_ids.doc_freq(tokenize("storm")[0]) == by_tokens.doc_freq(tokenize("storm")[0]) > 0
+
+
+def test_stats_shows_the_generation_layout(corpus: Path, tmp_path: Path, deltas: None) -> None:
+    from click.testing import CliRunner
+
+    from qa.cli import cli
+
+    root = tmp_path / "index"
+    make_indexer(root).update([corpus])
+    put(corpus, 50)
+    (corpus / "s0.txt").unlink()
+    make_indexer(root).update([corpus])
+    out = CliRunner().invoke(cli, ["stats", "--json", "--check", "--index-dir", str(root)])
+    assert out.exit_code == 0, out.output
+    info = json.loads(out.output)
+    assert (info["layout"], info["base_generation"], info["faiss"]) == ("delta", 1, "flat")
+    assert (info["delta_passages"], info["deleted_passages"], info["articles"]) == (3, 3, 12)
