@@ -1,10 +1,12 @@
 """Span-reader latency for the top 5 passages, and F1 of each inference variant.
 
 Usage: python bench/reader_latency.py [--index bench/out/idx-squad-dev] [--questions 200]
-                                      [--f1-questions 1000] [--threads 2]
+                                      [--f1-questions 1000] [--threads 2] [--reader DIR]
 
-Variants: bf16 autocast (where the CPU supports it), float32, and int8 dynamic quantisation
-of the Linear layers (float32 activations). Latency: one ``SpanReader.read`` call per
+Variants (where the CPU supports bf16): ``bf16``, Linear weights stored in bfloat16 at load
+and run under autocast (the default); ``bf16-autocast``, float32 weights cast by autocast on
+every call (the default until session 3); then float32, and int8 dynamic quantisation of the
+Linear layers (float32 activations). Latency: one ``SpanReader.read`` call per
 question over its top-5 retrieved passages from the index (SQuAD dev-v1.1 paragraphs), after
 a warm-up; p50/p95 in ms. F1: reader-only on the first N dev-v1.1 questions, gold paragraph
 given. Output: a table and bench/out/reader_latency.txt.
@@ -22,11 +24,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import copy  # noqa: E402
+
 import torch  # noqa: E402
 
 from qa.metrics import max_over_truths, percentile  # noqa: E402
 from qa.reader_eval import GoldQuestion, load_gold_questions  # noqa: E402
-from qa.reader_model import bf16_supported  # noqa: E402
+from qa.reader_model import _for_inference, bf16_supported  # noqa: E402
 from qa.retrieve import Retriever  # noqa: E402
 from qa.span_reader import SpanReader, context_hit  # noqa: E402
 
@@ -34,14 +38,21 @@ DEV = ROOT.parent / "shared/data/squad/dev-v1.1.json.gz"
 OUT = ROOT / "bench" / "out"
 
 
-def variant_reader(name: str, base: tuple[Any, Any]) -> SpanReader:
-    """A SpanReader sharing the loaded model, set up for the variant."""
+def variant_reader(name: str, base: tuple[Any, Any], spec: str | None) -> SpanReader:
+    """A SpanReader on a copy of the float32 model, set up for the variant.
+
+    ``bf16``: Linear weights stored in bf16 at load (the product's default where supported);
+    ``bf16-autocast``: float32 weights cast by autocast on every call (the earlier default).
+    """
     model, tokenizer = base
-    os.environ["NEWSQA_READER_DTYPE"] = "bf16" if name == "bf16" else "fp32"
+    model = copy.deepcopy(model)
+    os.environ["NEWSQA_READER_DTYPE"] = "fp32" if name in ("fp32", "int8") else "bf16"
     if name == "int8":
         model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear},
                                                        dtype=torch.qint8)
-    reader = SpanReader()
+    if name == "bf16":
+        model, tokenizer = _for_inference(model, tokenizer)
+    reader = SpanReader(spec)
     reader._loaded = (model, tokenizer)
     return reader
 
@@ -72,19 +83,21 @@ def main() -> None:
     ap.add_argument("--questions", type=int, default=200)
     ap.add_argument("--f1-questions", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--reader", default=None, help="reader folder (default: the shipped one)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     retriever = Retriever(args.index)
     dev = load_gold_questions(DEV)
     qs = dev[: args.questions]
     retrieved = [(q.question, retriever.search(q.question, k=5)) for q in qs]
-    base = SpanReader().load()
-    names = (["bf16"] if bf16_supported() else []) + ["fp32", "int8"]
+    os.environ["NEWSQA_READER_DTYPE"] = "fp32"  # load float32 weights; variants convert
+    base = SpanReader(args.reader).load()
+    names = (["bf16", "bf16-autocast"] if bf16_supported() else []) + ["fp32", "int8"]
     lines = [f"reader latency, top 5 passages, {len(qs)} questions, {args.threads} threads; "
              f"F1 on {args.f1_questions} dev-v1.1 questions (gold paragraph)",
              f"{'variant':8} {'p50 ms':>8} {'p95 ms':>8} {'F1':>6}"]
     for name in names:
-        reader = variant_reader(name, base)
+        reader = variant_reader(name, base, args.reader)
         p50, p95 = latency(reader, retrieved)
         score = f1(reader, dev[: args.f1_questions]) if args.f1_questions else float("nan")
         lines.append(f"{name:8} {p50:8.1f} {p95:8.1f} {score:6.1f}")

@@ -118,16 +118,36 @@ def load_qa_model(spec: str | Path | None = None) -> tuple[Any, Any]:
     elif isinstance(spec, Path) or Path(spec).exists():
         folder = Path(spec)
     else:
-        return _load_hub_model(str(spec))
+        return _for_inference(*_load_hub_model(str(spec)))
     if (folder / WEIGHTS_FILE).is_file():
-        return _load_delta_model(folder), load_base_tokenizer()
+        return _for_inference(_load_delta_model(folder), load_base_tokenizer())
     if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
-        return _load_hub_model(str(folder))
+        return _for_inference(*_load_hub_model(str(folder)))
     raise ReaderLoadError(
         f"reader weights not found: {folder / WEIGHTS_FILE} is missing; "
         "train and export one with `python -m qa.reader_train` "
         "(or `python -m qa.reader_train export --ckpt ... --dest ...`)"
     )
+
+
+def _for_inference(model: Any, tokenizer: Any) -> tuple[Any, Any]:
+    """Store the Linear weights in bfloat16 when inference runs under bf16 autocast.
+
+    Autocast casts every Linear weight to bf16 on each call; casting once at load gives the
+    same numbers without re-reading 22M float32 weights per question. LayerNorm and the
+    embeddings stay float32, as autocast computes them.
+    """
+    if reader_bf16():
+        for module in model.modules():
+            if isinstance(module, torch.nn.Linear):
+                module.to(torch.bfloat16)
+    return model, tokenizer
+
+
+def uses_bf16(model: Any) -> bool:
+    """Whether the model's Linear weights are stored in bfloat16 (needs autocast to run)."""
+    return any(isinstance(m, torch.nn.Linear) and m.weight.dtype == torch.bfloat16
+               for m in model.modules())
 
 
 def load_reader_meta(spec: str | Path | None = None) -> dict[str, Any]:
@@ -339,7 +359,7 @@ def predict_pairs(
     questions = truncate_questions(tokenizer, [q for q, _ in pairs], max_query_tokens)
     contexts = [c for _, c in pairs]
     enc = encode_windows(tokenizer, questions, contexts, max_length, stride)
-    starts, ends = _window_logits(model, enc, batch_size, reader_bf16())
+    starts, ends = _window_logits(model, enc, batch_size, reader_bf16() or uses_bf16(model))
     best: list[dict[tuple[int, int], tuple[float, float]]] = [{} for _ in pairs]
     nulls = [math.inf] * len(pairs)
     for w, p in enumerate(enc["overflow_to_sample_mapping"]):
