@@ -19,6 +19,7 @@ takes about a second), the next generation is built in full again (compaction).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -136,7 +137,7 @@ class Generation:
         else:
             base_allowed = allowed[allowed < nb]
             if len(self.deleted):
-                base_allowed = np.setdiff1d(base_allowed, self.deleted, assume_unique=True)
+                base_allowed = base_allowed[self._base_alive[base_allowed]]
             parts.append((self.base, 0, base_allowed))
         if self.delta is not None:
             parts.append((self.delta, nb, None if allowed is None else allowed[allowed >= nb] - nb))
@@ -149,6 +150,12 @@ class Generation:
             found += [(int(i) + offset, float(s))
                       for i, s in zip(idx[0], scores[0], strict=True) if i >= 0]
         return sorted(found, key=lambda x: -x[1])[:n]
+
+    @functools.cached_property
+    def _base_alive(self) -> npt.NDArray[np.bool_]:
+        alive = np.ones(self.base.size, dtype=bool)
+        alive[self.deleted] = False
+        return alive
 
     def keyword_scores(self, query: str) -> npt.NDArray[np.float32]:
         """BM25 score of every document number for ``query`` (0 for deleted ones)."""
