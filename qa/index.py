@@ -165,6 +165,17 @@ class Indexer:
 
     def _open_for_write(self, rebuild: bool) -> tuple[Store, str | None]:
         name = read_head(self.root)
+        first = self.root / "store-1.sqlite"
+        if name is None and not rebuild and first.exists():
+            # The very first run was interrupted before it wrote HEAD: resume its batches
+            # (readers still see no index until this run commits and writes HEAD).
+            store = Store(first)
+            check_model(store, self.embedder.name, self.embedder.dim)
+            if not store.get_meta("embed_model"):  # killed before the first commit
+                store.set_meta("embed_model", self.embedder.name)
+                store.set_meta("embed_dim", str(self.embedder.dim))
+                store.db.commit()
+            return store, first.name
         if name is None or rebuild or not (self.root / name).exists():
             n = 1 if name is None else int(Path(name).stem.split("-")[-1]) + 1
             fresh = f"store-{n}.sqlite"
@@ -244,9 +255,11 @@ class Indexer:
                 continue
             ids.append(item.id)
             if item.id in before or store.live_article(item.id):
-                # Same content already indexed (this file before, or another file).
-                report.unchanged += item.id in before
-                report.duplicates += item.id not in before
+                # Same content already indexed: this file before (or an interrupted run of
+                # it, which had not recorded the file yet), or another file.
+                same = item.id in before or store.article_origin(item.id) == item.origin
+                report.unchanged += same
+                report.duplicates += not same
                 store.add_url(item.id, item.url)
                 continue
             if store.revive_article(item.id):

@@ -183,6 +183,11 @@ class Store:
         return self.db.execute(q, (article_id,)).fetchone() is not None
 
     # -- articles and passages ---------------------------------------------------------------
+    def article_origin(self, article_id: str) -> str | None:
+        """The file an article was first read from (None when not stored)."""
+        row = self.db.execute("SELECT origin FROM articles WHERE id=?", (article_id,)).fetchone()
+        return None if row is None else str(row[0])
+
     def live_article(self, article_id: str) -> bool:
         """True when the article is stored and not marked deleted."""
         q = f"SELECT 1 FROM articles WHERE id=? AND {LIVE}"

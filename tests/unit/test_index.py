@@ -13,6 +13,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from qa.chunk import Chunker
@@ -499,3 +500,40 @@ def test_check_finds_passages_missing_from_the_store(corpus: Path, tmp_path: Pat
     problems = check_index(root)
     assert any("search documents: " in p and "passages are stored" in p for p in problems)
     assert any("no stored passage" in p for p in problems)
+
+
+class _FailingEmbedder(HashEmbedder):
+    """Fails on its n-th call, like a first import killed midway."""
+
+    def __init__(self, dim: int, fail_on: int) -> None:
+        super().__init__(dim)
+        self.calls, self.fail_on = 0, fail_on
+
+    def embed(self, texts: list[str], batch_size: int = 64) -> np.ndarray:  # type: ignore[override]
+        self.calls += 1
+        if self.calls == self.fail_on:
+            raise KeyboardInterrupt
+        return super().embed(texts, batch_size)
+
+
+def test_an_interrupted_first_import_resumes_instead_of_starting_over(tmp_path: Path) -> None:
+    from qa.errors import IndexNotFound
+
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text("".join(
+        json.dumps({"url": f"https://news.example/{i}", "title": f"Story {i}",
+                    "publish_date": "2023/04/11",
+                    "text": f"Paragraph about topic{i} and the harbour budget. " * 12}) + "\n"
+        for i in range(40)))
+    root = tmp_path / "index"
+    tiny = dict(chunker=Chunker(model_max_tokens=None), batch_passages=4)
+    with pytest.raises(KeyboardInterrupt):
+        Indexer(root, _FailingEmbedder(64, fail_on=4), **tiny).update([feed], prune=False)
+    with pytest.raises(IndexNotFound):  # nothing committed yet: readers see no index
+        open_store(root)
+    again = Indexer(root, HashEmbedder(64), **tiny).update([feed], prune=False)
+    assert 0 < again.added < 40, "the batches committed before the interruption are kept"
+    assert (again.added + again.unchanged, again.duplicates) == (40, 0)
+    articles, passages = check_consistent(root)
+    clean = Indexer(tmp_path / "clean", HashEmbedder(64), **tiny).update([feed], prune=False)
+    assert (articles, passages) == (clean.articles, clean.passages) == (40, clean.passages)
