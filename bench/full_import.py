@@ -80,14 +80,25 @@ def main() -> None:
     last = [0.0]
     t0 = time.perf_counter()
 
+    indexer = Indexer(args.index, embedder)
+    embedded = [0]
+    real_embed = embedder.embed
+
+    def counting_embed(texts: list[str], batch_size: int = 64) -> object:
+        embedded[0] += len(texts)
+        return real_embed(texts, batch_size)
+
+    embedder.embed = counting_embed  # type: ignore[method-assign,assignment]
+
     def progress(done: int, total: int | None) -> None:
         now = time.perf_counter()
         if now - last[0] > 60:
             last[0] = now
-            print(f"{done}/{total} articles, {done / (now - t0):.1f}/s, RSS {rss_mb():.0f} MB",
-                  flush=True)
+            secs = now - t0
+            print(f"{done}/{total} articles, {done / secs:.1f}/s, {embedded[0]} passages "
+                  f"embedded, {embedded[0] / secs:.1f}/s, RSS {rss_mb():.0f} MB", flush=True)
 
-    rep = Indexer(args.index, embedder).update([CORPUS], prune=False, progress=progress)
+    rep = indexer.update([CORPUS], prune=False, progress=progress)
     secs = time.perf_counter() - t0
     disk = sum(f.stat().st_size for f in args.index.rglob("*") if f.is_file())
     p50, p95, r10 = queries(args.index, embedder)
