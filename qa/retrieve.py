@@ -154,23 +154,27 @@ class Retriever:
             base_meta = self._doc_meta(store, generation.base.ids, generation.base_gen)
         dates, sources, aids = base_meta
         if generation.delta is not None:
-            d_dates, d_sources, d_aids = self._doc_meta(store, generation.delta.ids, gen_no)
+            d_dates, d_sources, d_aids = self._doc_meta(store, generation.delta.ids, gen_no,
+                                                        since=generation.base_gen)
             dates = np.concatenate([dates, d_dates])
             sources, aids = sources + d_sources, aids + d_aids
         return _Snapshot(store.path.name, generation, dates, sources, aids,
                          NearDupIndex(store.db).clusters(gen_no))
 
     @staticmethod
-    def _doc_meta(store: Store, ids: npt.NDArray[np.int64],
-                  gen: int) -> tuple[npt.NDArray[np.int64], list[str], list[str]]:
-        """(date keys, sources, article ids) of the passages ``ids`` stored at ``gen``."""
+    def _doc_meta(store: Store, ids: npt.NDArray[np.int64], gen: int,
+                  since: int = -1) -> tuple[npt.NDArray[np.int64], list[str], list[str]]:
+        """(date keys, sources, article ids) of the passages ``ids``, stored after ``since``.
+
+        A delta passes its base's generation as ``since``: the generation index then reads
+        only the delta's rows instead of scanning every passage.
+        """
         q = (
             "SELECT p.rowid, a.date, a.source, a.id FROM passages p JOIN articles a "
-            "ON a.id = p.article_id WHERE p.added_gen <= :gen"
+            "ON a.id = p.article_id WHERE p.added_gen > :since AND p.added_gen <= :gen"
         )
-        if len(ids) < 5000:  # a delta: look its rows up instead of scanning every passage
-            q += f" AND p.rowid IN ({','.join(str(int(i)) for i in ids) or 'NULL'})"
-        meta = {r[0]: (r[1], r[2], r[3]) for r in store.db.execute(q, {"gen": gen})}
+        meta = {r[0]: (r[1], r[2], r[3])
+                for r in store.db.execute(q, {"gen": gen, "since": since})}
         rows = [meta.get(int(i), ("", "", "")) for i in ids]
         dates = np.asarray([_date_key(r[0]) for r in rows], dtype=np.int64)
         return dates, [r[1] for r in rows], [r[2] for r in rows]
