@@ -537,3 +537,16 @@ def test_an_interrupted_first_import_resumes_instead_of_starting_over(tmp_path: 
     articles, passages = check_consistent(root)
     clean = Indexer(tmp_path / "clean", HashEmbedder(64), **tiny).update([feed], prune=False)
     assert (articles, passages) == (clean.articles, clean.passages) == (40, clean.passages)
+
+
+def test_passages_by_rowid_pages_past_sqlites_variable_limit(corpus: Path, tmp_path: Path) -> None:
+    root = tmp_path / "index"
+    make_indexer(root).update([corpus])
+    store = open_store(root)
+    try:
+        real = [int(r[0]) for r in store.db.execute("SELECT rowid FROM passages")]
+        # 300,000 ids: more than one statement may bind here (250,000); the real ones last.
+        asked = list(range(10**7, 10**7 + 300_000 - len(real))) + real
+        assert sorted(store.passages_by_rowid(asked)) == sorted(real)
+    finally:
+        store.close()
