@@ -229,9 +229,7 @@ def _write_full(store: Store, root: Path, gen: int, dim: int, tmp: Path) -> dict
 
 @dataclass
 class _DeltaPlan:
-    store: Store
     base_gen: int
-    base_folder: Path
     base_manifest: dict[str, Any]
     rows: list[tuple[int, list[str], bytes]]
     deleted: Ids
@@ -270,7 +268,7 @@ def _delta_plan(store: Store, root: Path, gen: int) -> _DeltaPlan | None:
     if len(deleted) > budget or store.count_added_since(base_gen, gen) + len(deleted) > budget:
         return None
     rows = list(store.passages_added_since(base_gen, gen))
-    return _DeltaPlan(store, base_gen, base_folder, base, rows, deleted)
+    return _DeltaPlan(base_gen, base, rows, deleted)
 
 
 def _write_delta(plan: _DeltaPlan, gen: int, dim: int, tmp: Path) -> dict[str, Any]:
