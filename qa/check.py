@@ -55,14 +55,15 @@ def _check_once(root: Path) -> tuple[list[str], bool]:
         if g.passages != passages:
             problems.append(f"search documents: {g.passages}, but {passages} passages are stored")
         ids = [int(i) for i in g.ids[g.live_docs()]]
-        if len(set(ids)) != len(ids):
+        unique = set(ids)
+        if len(unique) != len(ids):
             problems.append("the id map lists a passage twice")
         found = store.passages_by_rowid(ids) if ids else {}
-        if len(found) != len(set(ids)):
-            problems.append(f"{len(set(ids)) - len(found)} search documents have no stored passage")
-        visible = store.visible_rowids(gen, set(ids))
-        if len(visible) != len(set(ids)):
-            problems.append(f"{len(set(ids)) - len(visible)} search documents are passages "
+        if len(found) != len(unique):
+            problems.append(f"{len(unique) - len(found)} search documents have no stored passage")
+        visible = store.visible_rowids(gen, unique)
+        if len(visible) != len(unique):
+            problems.append(f"{len(unique) - len(visible)} search documents are passages "
                             "deleted in this generation")
         q = ("SELECT COUNT(DISTINCT p.article_id) FROM passages p WHERE p.added_gen <= :g "
              "AND (p.deleted_gen IS NULL OR p.deleted_gen > :g)")

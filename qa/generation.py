@@ -54,6 +54,11 @@ def gen_dir(root: Path, store_name: str, gen: int) -> Path:
     return root / "gens" / f"{Path(store_name).stem}-gen-{gen}"
 
 
+def gen_of(folder: Path) -> int:
+    """Generation number of a folder named by :func:`gen_dir`."""
+    return int(folder.name.rsplit("-gen-", 1)[1])
+
+
 def fsync_dir(path: Path) -> None:
     """Flush a directory entry (renames) to disk."""
     fd = os.open(path, os.O_RDONLY)
@@ -114,7 +119,7 @@ class Generation:
     @property
     def base_gen(self) -> int:
         """Generation number of the base segment."""
-        return int(self.base.folder.name.rsplit("-gen-", 1)[1])
+        return gen_of(self.base.folder)
 
     @property
     def passages(self) -> int:
@@ -412,7 +417,7 @@ def remove_old_generations(root: Path, store_name: str, keep: set[int]) -> None:
     for g in list(keep):
         base = _base_of(gen_dir(root, store_name, g))
         if base is not None:
-            keep.add(int(base.name.rsplit("-gen-", 1)[1]))
+            keep.add(gen_of(base))
     prefix = f"{Path(store_name).stem}-gen-"
     for d in gens.iterdir():
         suffix = d.name[len(prefix) :] if d.name.startswith(prefix) else ""

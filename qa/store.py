@@ -72,6 +72,8 @@ CREATE TABLE IF NOT EXISTS neardup_pending (cluster TEXT PRIMARY KEY);
 
 VISIBLE = "added_gen <= :gen AND (deleted_gen IS NULL OR deleted_gen > :gen)"
 LIVE = "deleted_gen IS NULL"
+# Visible at :gen and added after the base generation :base (a delta generation's rows).
+ADDED_SINCE = f"added_gen > :base AND {VISIBLE}"
 
 
 @dataclass(frozen=True)
@@ -285,16 +287,13 @@ class Store:
     def passages_added_since(self, base: int,
                              gen: int) -> Iterator[tuple[int, list[str], bytes]]:
         """(rowid, tokens, vec) of passages visible at ``gen`` added after ``base``."""
-        q = ("SELECT rowid, tokens, text, vec FROM passages WHERE added_gen > :base "
-             "AND added_gen <= :gen AND (deleted_gen IS NULL OR deleted_gen > :gen) "
-             "ORDER BY rowid")
+        q = f"SELECT rowid, tokens, text, vec FROM passages WHERE {ADDED_SINCE} ORDER BY rowid"
         for rowid, tokens, text, vec in self.db.execute(q, {"base": base, "gen": gen}):
             yield rowid, (tokens.split() if tokens is not None else tokenize(text)), vec
 
     def count_added_since(self, base: int, gen: int) -> int:
         """How many passages :meth:`passages_added_since` would yield."""
-        q = ("SELECT COUNT(*) FROM passages WHERE added_gen > :base AND added_gen <= :gen "
-             "AND (deleted_gen IS NULL OR deleted_gen > :gen)")
+        q = f"SELECT COUNT(*) FROM passages WHERE {ADDED_SINCE}"
         return int(self.db.execute(q, {"base": base, "gen": gen}).fetchone()[0])
 
     def deleted_since(self, base: int, gen: int) -> list[int]:

@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from test_import_kill import ENV, LAYOUTS, article
+from test_import_kill import ENV, LAYOUTS, article, use_layout
 
 from qa.check import check_index
 from qa.embed import HashEmbedder
@@ -40,9 +40,7 @@ def _import(root: Path, feed: Path) -> None:
 def test_readers_see_only_complete_generations(
     tmp_path: Path, layout: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for key, value in LAYOUTS[layout].items():
-        monkeypatch.setitem(ENV, key, value)
-        monkeypatch.setenv(key, value)  # the in-process checks see the same settings
+    use_layout(monkeypatch, layout)
     rng = random.Random(7)
     records = [article(rng, i) for i in range(PER_BATCH * (BATCHES + 1))]
     feeds = []

@@ -304,12 +304,18 @@ def stored_twice(root: Path) -> list[str]:
 LAYOUTS = {"full": {}, "delta": {"NEWSQA_DELTA_MIN": "0", "NEWSQA_DELTA_SHARE": "100"}}
 
 
+def use_layout(monkeypatch: pytest.MonkeyPatch, layout: str) -> None:
+    """Set the layout's variables for the CLI subprocesses and for in-process checks."""
+    for key, value in LAYOUTS[layout].items():
+        monkeypatch.setitem(ENV, key, value)
+        monkeypatch.setenv(key, value)
+
+
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
 def test_import_survives_sigkill_at_random_moments(
     tmp_path: Path, layout: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for key, value in LAYOUTS[layout].items():
-        monkeypatch.setitem(ENV, key, value)
+    use_layout(monkeypatch, layout)
     full, base, records = write_feeds(tmp_path)
     # Reference: one uninterrupted import, which also shows the progress bar's rate and ETA.
     reference = tmp_path / "reference"
