@@ -564,7 +564,9 @@ def parse_train_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--data", default=str(DEFAULT_DATA), help="gzipped SQuAD v1.1 train json")
     p.add_argument("--out", default="runs/reader", help="run folder (checkpoint, held-out titles)")
     p.add_argument(
-        "--export-dir", default=str(DEFAULT_READER_DIR), help="where the final reader goes"
+        "--export-dir",
+        default=None,
+        help=f"where the final reader goes (default {DEFAULT_READER_DIR}; on --resume, the run's)",
     )
     p.add_argument(
         "--no-export", action="store_true", help="skip held-out eval + export at the end"
@@ -612,6 +614,8 @@ def parse_train_args(argv: Sequence[str]) -> argparse.Namespace:
     if args.max_length - args.max_query - 3 <= args.stride:
         p.error("--stride must be smaller than the context room (max_length - max_query - 3)")
     args.bf16 = (not args.no_bf16) and bf16_supported()
+    if args.export_dir is None and not args.resume:
+        args.export_dir = str(DEFAULT_READER_DIR)
     return args
 
 
@@ -633,6 +637,10 @@ def resumed_args(args: argparse.Namespace) -> argparse.Namespace:
             "adaptive_threads",
         )
     }
+    if keep["export_dir"] is None:
+        # Not given again: the export goes where the original command said, not to the
+        # shipped reader's folder (a resumed candidate must not replace it silently).
+        keep["export_dir"] = saved.get("export_dir") or str(DEFAULT_READER_DIR)
     return argparse.Namespace(**{**saved, **keep, "resume": True})
 
 
