@@ -51,8 +51,10 @@ def main() -> None:
     x = np.array([[c[0], c[2]] for c in chosen])
     y = np.array([float(c[3]) for c in chosen])
     coef = fit_logistic(x, y)
-    print(f"best retrieval weight {w}; conf_coverage={coef[0]:.3f} conf_cosine={coef[1]:.3f} "
-          f"conf_bias={coef[2]:.3f}")
+    print(
+        f"best retrieval weight {w}; conf_coverage={coef[0]:.3f} conf_cosine={coef[1]:.3f} "
+        f"conf_bias={coef[2]:.3f}"
+    )
     p = 1 / (1 + np.exp(-(x @ coef[:2] + coef[2])))
     print(f"{'confidence':>12}{'n':>6}{'accuracy':>10}")
     for lo in np.arange(0, 1, 0.1):

@@ -54,8 +54,10 @@ def index_urls(index_dir: Path) -> set[str]:
     store = open_store(index_dir)
     try:
         gen = store.current_gen
-        q = ("SELECT url FROM articles WHERE added_gen <= ? AND "
-             "(deleted_gen IS NULL OR deleted_gen > ?)")
+        q = (
+            "SELECT url FROM articles WHERE added_gen <= ? AND "
+            "(deleted_gen IS NULL OR deleted_gen > ?)"
+        )
         urls = {r[0] for r in store.db.execute(q, (gen, gen)) if r[0]}
         # Other URLs of duplicate articles (indexes built since article_urls exists).
         with contextlib.suppress(sqlite3.OperationalError):
@@ -70,8 +72,9 @@ def rank_of(url: str, hits: list[Hit]) -> int:
     return next((i + 1 for i, h in enumerate(hits) if url in getattr(h, "urls", (h.url,))), 0)
 
 
-def run_index(index_dir: Path, pairs: list[dict[str, str]], embedder: Embedder,
-              k: int) -> list[Result]:
+def run_index(
+    index_dir: Path, pairs: list[dict[str, str]], embedder: Embedder, k: int
+) -> list[Result]:
     """Ask each first question, rewrite its follow-up, retrieve both ways."""
     answerer = Answerer(index_dir, embedder=embedder)
     rewriter = QueryRewriter(RetrieverStats(answerer.retriever))
@@ -81,8 +84,17 @@ def run_index(index_dir: Path, pairs: list[dict[str, str]], embedder: Embedder,
         rw = rewriter.rewrite(p["follow_up"], [first.exchange()])
         raw = answerer.retriever.search(p["follow_up"], k=k)
         used = answerer.retriever.search(rw.query, k=k) if rw.rewritten else raw
-        out.append(Result(p["kind"], p.get("corpus", ""), p["follow_up"], rw.query, rw.rewritten,
-                          rank_of(p["gold_url"], raw), rank_of(p["gold_url"], used)))
+        out.append(
+            Result(
+                p["kind"],
+                p.get("corpus", ""),
+                p["follow_up"],
+                rw.query,
+                rw.rewritten,
+                rank_of(p["gold_url"], raw),
+                rank_of(p["gold_url"], used),
+            )
+        )
     return out
 
 
@@ -96,10 +108,16 @@ def _mrr(ranks: list[int]) -> str:
 
 def table(results: list[Result], k: int) -> str:
     """Markdown summary: follow-ups (raw vs rewritten) and new topics (left alone?)."""
-    lines = [f"| pairs | n | rewritten | gold in top {k}: raw | gold in top {k}: as searched "
-             "| MRR raw | MRR as searched |", "|---|---|---|---|---|---|---|"]
-    groups = [(k, c) for k in ("follow_up", "new_topic")
-              for c in [*sorted({r.corpus for r in results}), "all"]]
+    lines = [
+        f"| pairs | n | rewritten | gold in top {k}: raw | gold in top {k}: as searched "
+        "| MRR raw | MRR as searched |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    groups = [
+        (k, c)
+        for k in ("follow_up", "new_topic")
+        for c in [*sorted({r.corpus for r in results}), "all"]
+    ]
     for kind, corpus in groups:
         rs = [r for r in results if r.kind == kind and corpus in (r.corpus, "all")]
         if not rs or (corpus == "all" and len({r.corpus for r in rs}) < 2):
@@ -108,18 +126,22 @@ def table(results: list[Result], k: int) -> str:
         lines.append(
             f"| {label} | {len(rs)} | {_rate([r.rewritten for r in rs])} | "
             f"{_rate([r.raw_rank > 0 for r in rs])} | {_rate([r.used_rank > 0 for r in rs])} | "
-            f"{_mrr([r.raw_rank for r in rs])} | {_mrr([r.used_rank for r in rs])} |")
+            f"{_mrr([r.raw_rank for r in rs])} | {_mrr([r.used_rank for r in rs])} |"
+        )
     return "\n".join(lines)
 
 
 def detail(results: list[Result]) -> str:
     """One row per pair."""
-    lines = ["| kind | follow-up | rank raw | rank searched | searched for |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| kind | follow-up | rank raw | rank searched | searched for |",
+        "|---|---|---|---|---|",
+    ]
     for r in results:
         q = r.query if r.rewritten else "(as typed)"
-        lines.append(f"| {r.kind} | {r.follow_up} | {r.raw_rank or '-'} | "
-                     f"{r.used_rank or '-'} | {q} |")
+        lines.append(
+            f"| {r.kind} | {r.follow_up} | {r.raw_rank or '-'} | {r.used_rank or '-'} | {q} |"
+        )
     return "\n".join(lines)
 
 

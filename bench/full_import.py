@@ -142,6 +142,7 @@ def main() -> None:
     secs = time.perf_counter() - t0
     disk = sum(f.stat().st_size for f in args.index.rglob("*") if f.is_file())
     p50, p95, r10 = queries(args.index, embedder)
+    run_rate = rep.passages_embedded / secs
     rows = [
         ("articles in index / added this run", f"{rep.articles} / {rep.added}"),
         ("passages in index / embedded this run", f"{rep.passages} / {rep.passages_embedded}"),
@@ -158,7 +159,7 @@ def main() -> None:
         ),
         (
             "ratio to raw encode: first passages / spread",
-            f"{rep.passages_embedded / secs / raw:.2f} / {rep.passages_embedded / secs / spread:.2f}",
+            f"{run_rate / raw:.2f} / {run_rate / spread:.2f}",
         ),
         ("peak RSS (MB)", f"{rss_mb():.0f}"),
         (

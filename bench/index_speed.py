@@ -49,8 +49,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--articles", type=int, default=2000)
     ap.add_argument("--work", type=Path, default=Path("bench/out/index-speed"))
-    ap.add_argument("--incremental-only", action="store_true",
-                    help="Reuse the index of an earlier run; measure steps 3-4 only.")
+    ap.add_argument(
+        "--incremental-only",
+        action="store_true",
+        help="Reuse the index of an earlier run; measure steps 3-4 only.",
+    )
     args = ap.parse_args()
     if args.incremental_only:
         incremental(args.work, Embedder())
@@ -59,8 +62,10 @@ def main() -> None:
     corpus = write_corpus(args.work / "corpus", args.articles)
     embedder = Embedder()
     embedder.embed(["warm up"])
-    rows: list[tuple[str, str]] = [("articles", str(args.articles)),
-                                   ("precision", "bf16" if embedder.bf16 else "fp32")]
+    rows: list[tuple[str, str]] = [
+        ("articles", str(args.articles)),
+        ("precision", "bf16" if embedder.bf16 else "fp32"),
+    ]
 
     articles = [a for a in Ingestor().read_file(corpus) if not isinstance(a, Skipped)]
     chunker = Chunker()
@@ -71,9 +76,12 @@ def main() -> None:
     embedder.embed(texts)
     raw_s = time.perf_counter() - t
     raw_rate = len(texts) / raw_s
-    rows += [("passages", str(len(texts))), ("chunking (s)", f"{chunk_s:.1f}"),
-             ("raw encode passages/s", f"{raw_rate:.1f}"),
-             ("truncated passages", str(embedder.count_truncated(texts)))]
+    rows += [
+        ("passages", str(len(texts))),
+        ("chunking (s)", f"{chunk_s:.1f}"),
+        ("raw encode passages/s", f"{raw_rate:.1f}"),
+        ("truncated passages", str(embedder.count_truncated(texts))),
+    ]
 
     index_dir = args.work / "index"
     indexer = Indexer(index_dir, embedder)
@@ -81,15 +89,19 @@ def main() -> None:
     rep = indexer.update([corpus.parent])
     full_s = time.perf_counter() - t
     rate = rep.passages_embedded / full_s
-    rows += [("newsqa index passages/s", f"{rate:.1f}"),
-             ("ratio to raw encode", f"{rate / raw_rate:.2f}"),
-             ("full index (s)", f"{full_s:.1f}"), ("peak RSS (MB)", f"{peak_rss_mb():.0f}")]
+    rows += [
+        ("newsqa index passages/s", f"{rate:.1f}"),
+        ("ratio to raw encode", f"{rate / raw_rate:.2f}"),
+        ("full index (s)", f"{full_s:.1f}"),
+        ("peak RSS (MB)", f"{peak_rss_mb():.0f}"),
+    ]
 
     print_rows(rows + incremental(args.work, embedder, indexer, echo=False))
 
 
-def incremental(work: Path, embedder: Embedder, indexer: Indexer | None = None,
-                echo: bool = True) -> list[tuple[str, str]]:
+def incremental(
+    work: Path, embedder: Embedder, indexer: Indexer | None = None, echo: bool = True
+) -> list[tuple[str, str]]:
     """Steps 3-4: re-index the unchanged corpus, then add one new article."""
     corpus = work / "corpus"
     index_dir = work / "index"
@@ -103,17 +115,22 @@ def incremental(work: Path, embedder: Embedder, indexer: Indexer | None = None,
     rows = [("re-index unchanged (s)", f"{time.perf_counter() - t:.2f}")]
     assert rep.passages_embedded == 0 and rep.added == 0
     new = corpus / "new-article.txt"
-    new.write_text("Zorblatt Quantum Glacier Melts Early\n\nMarch 3, 2022\n\n"
-                   "Scientists said the Zorblatt glacier in Patagonia lost a third of its ice "
-                   "in a single season, surprising researchers who expected decades of slow "
-                   "retreat.\n\nThe team blamed an unusual heat dome.\n", encoding="utf-8")
+    new.write_text(
+        "Zorblatt Quantum Glacier Melts Early\n\nMarch 3, 2022\n\n"
+        "Scientists said the Zorblatt glacier in Patagonia lost a third of its ice "
+        "in a single season, surprising researchers who expected decades of slow "
+        "retreat.\n\nThe team blamed an unusual heat dome.\n",
+        encoding="utf-8",
+    )
     t = time.perf_counter()
     indexer.update([corpus])
     one_s = time.perf_counter() - t
     hits = Retriever(index_dir, embedder).search("Which glacier lost a third of its ice?", k=1)
     found = bool(hits) and "Zorblatt" in hits[0].title
-    rows += [("one new article indexed (s)", f"{one_s:.2f}"),
-             ("new article answerable", str(found))]
+    rows += [
+        ("one new article indexed (s)", f"{one_s:.2f}"),
+        ("new article answerable", str(found)),
+    ]
     if echo:
         print_rows(rows)
     return rows

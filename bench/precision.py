@@ -29,7 +29,8 @@ def main() -> None:
     store = open_store(args.index_dir)
     rows = store.db.execute(
         "SELECT a.title, p.text, a.url FROM passages p JOIN articles a ON a.id = p.article_id "
-        "WHERE p.deleted_gen IS NULL ORDER BY p.rowid").fetchall()
+        "WHERE p.deleted_gen IS NULL ORDER BY p.rowid"
+    ).fetchall()
     texts = [f"{t}\n{x}" for t, x, _ in rows]
     urls = np.array([u for _, _, u in rows])
     qs = load_questions(args.questions)
@@ -46,8 +47,10 @@ def main() -> None:
         rate = len(texts) / (time.perf_counter() - t)
         qv = emb.embed(questions, batch_size=256)
         top = np.argsort(-(qv @ pv.T), axis=1)[:, :20]
-        ranks = [next((i + 1 for i, d in enumerate(row) if urls[d] in q.gold_urls), 99)
-                 for row, q in zip(top, qs, strict=True)]
+        ranks = [
+            next((i + 1 for i, d in enumerate(row) if urls[d] in q.gold_urls), 99)
+            for row, q in zip(top, qs, strict=True)
+        ]
         results[name] = (pv, rate, [np.mean([r <= k for r in ranks]) for k in (1, 5, 20)])
     print("| precision | passages/s | recall@1 | recall@5 | recall@20 | min cosine to fp32 |")
     print("|---|---|---|---|---|---|")

@@ -73,8 +73,10 @@ def main() -> None:
     retriever = Retriever(OUT / "idx-reader-combine")
     # Every variant reads the same passages: run the model once per question.
     reader_model.extract_spans = _cached(reader_model.extract_spans)
-    readers = {name: SpanReader(args.reader, combine=mode, retrieval_weight=w)
-               for name, mode, w in VARIANTS}
+    readers = {
+        name: SpanReader(args.reader, combine=mode, retrieval_weight=w)
+        for name, mode, w in VARIANTS
+    }
     shared = next(iter(readers.values())).load()
     for r in readers.values():
         r._loaded = shared
@@ -88,10 +90,13 @@ def main() -> None:
             scores[name][0] += max_over_truths("em", pred, q.answers)
             scores[name][1] += max_over_truths("f1", pred, q.answers)
     n = len(questions)
-    lines = [f"held-out open retrieval: {n} questions, top {args.k} passages",
-             f"{'ranking':28} {'EM':>6} {'F1':>6}"]
-    lines += [f"{name:28} {100 * em / n:6.1f} {100 * f1 / n:6.1f}"
-              for name, (em, f1) in scores.items()]
+    lines = [
+        f"held-out open retrieval: {n} questions, top {args.k} passages",
+        f"{'ranking':28} {'EM':>6} {'F1':>6}",
+    ]
+    lines += [
+        f"{name:28} {100 * em / n:6.1f} {100 * f1 / n:6.1f}" for name, (em, f1) in scores.items()
+    ]
     print("\n".join(lines))
     (OUT / "reader_combine.txt").write_text("\n".join(lines) + "\n")
 
@@ -99,14 +104,14 @@ def main() -> None:
 def _cached(fn: Any) -> Any:
     """extract_spans with hashable arguments, so lru_cache can memoise it."""
 
-    def call(model: Any, tokenizer: Any, question: str, contexts: tuple[str, ...],
-             **kw: Any) -> Any:
+    def call(
+        model: Any, tokenizer: Any, question: str, contexts: tuple[str, ...], **kw: Any
+    ) -> Any:
         return fn(model, tokenizer, question, list(contexts), **kw)
 
     cached = functools.lru_cache(maxsize=4)(call)
 
-    def wrapper(model: Any, tokenizer: Any, question: str, contexts: list[str],
-                **kw: Any) -> Any:
+    def wrapper(model: Any, tokenizer: Any, question: str, contexts: list[str], **kw: Any) -> Any:
         return cached(model, tokenizer, question, tuple(contexts), **kw)
 
     return wrapper

@@ -48,8 +48,7 @@ def variant_reader(name: str, base: tuple[Any, Any], spec: str | None) -> SpanRe
     model = copy.deepcopy(model)
     os.environ["NEWSQA_READER_DTYPE"] = "fp32" if name in ("fp32", "int8") else "bf16"
     if name == "int8":
-        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear},
-                                                       dtype=torch.qint8)
+        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
     if name == "bf16":
         model, tokenizer = _for_inference(model, tokenizer)
     reader = SpanReader(spec)
@@ -93,9 +92,11 @@ def main() -> None:
     os.environ["NEWSQA_READER_DTYPE"] = "fp32"  # load float32 weights; variants convert
     base = SpanReader(args.reader).load()
     names = (["bf16", "bf16-autocast"] if bf16_supported() else []) + ["fp32", "int8"]
-    lines = [f"reader latency, top 5 passages, {len(qs)} questions, {args.threads} threads; "
-             f"F1 on {args.f1_questions} dev-v1.1 questions (gold paragraph)",
-             f"{'variant':8} {'p50 ms':>8} {'p95 ms':>8} {'F1':>6}"]
+    lines = [
+        f"reader latency, top 5 passages, {len(qs)} questions, {args.threads} threads; "
+        f"F1 on {args.f1_questions} dev-v1.1 questions (gold paragraph)",
+        f"{'variant':8} {'p50 ms':>8} {'p95 ms':>8} {'F1':>6}",
+    ]
     for name in names:
         reader = variant_reader(name, base, args.reader)
         p50, p95 = latency(reader, retrieved)

@@ -42,8 +42,10 @@ BODY = (
 
 
 def article(word: str) -> str:
-    return (f"Transit authority opens the {word} line\n\nMarch 3, 2026\n\n"
-            f"{BODY.format(word=word)}\n\nOriginal url:\n<https://bench.example/{word}>\n")
+    return (
+        f"Transit authority opens the {word} line\n\nMarch 3, 2026\n\n"
+        f"{BODY.format(word=word)}\n\nOriginal url:\n<https://bench.example/{word}>\n"
+    )
 
 
 def wait_for(retriever: Retriever, word: str, present: bool, timeout: float) -> float:
@@ -79,11 +81,25 @@ def main() -> None:
     args = ap.parse_args()
     shutil.rmtree(args.folder, ignore_errors=True)
     args.folder.mkdir(parents=True)
-    cmd = [sys.executable, "-m", "qa.cli", "watch", str(args.folder), "--index-dir",
-           str(args.index), "--debounce", str(args.debounce)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "qa.cli",
+        "watch",
+        str(args.folder),
+        "--index-dir",
+        str(args.index),
+        "--debounce",
+        str(args.debounce),
+    ]
     lines: list[str] = []
-    watcher = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    watcher = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     assert watcher.stdout is not None
     ready = threading.Event()
 
@@ -110,8 +126,9 @@ def main() -> None:
             (args.folder / f"{word}.txt").write_text(article(word), encoding="utf-8")
             lat.append(time.perf_counter() - t0 + wait_for(retriever, word, True, args.timeout))
             words.append(word)
-            print(f"trial {trial}: {lat[-1]:.2f} s  ({manifest(args.index).get('kind')})",
-                  flush=True)
+            print(
+                f"trial {trial}: {lat[-1]:.2f} s  ({manifest(args.index).get('kind')})", flush=True
+            )
             time.sleep(1.0)
         t0 = time.perf_counter()
         for word in words:
@@ -140,7 +157,7 @@ def main() -> None:
     ]
     out = "\n".join(table)
     print(out)
-    print("\nwatch output:\n" + "\n".join(lines[-(args.trials + 6):]))
+    print("\nwatch output:\n" + "\n".join(lines[-(args.trials + 6) :]))
     (ROOT / "bench/out").mkdir(exist_ok=True)
     (ROOT / "bench/out/watch_latency.txt").write_text(out + "\n")
 

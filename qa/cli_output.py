@@ -30,8 +30,13 @@ err_console = Console(stderr=True)
 def index_progress() -> Iterator[Callable[[int, int | None], None]]:
     """A progress bar (count, rate, ETA) fed by the indexer's callback."""
     columns = (
-        TextColumn("[bold]indexing"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-        TextColumn("{task.fields[rate]} articles/s"), TimeElapsedColumn(), TextColumn("ETA"),
+        TextColumn("[bold]indexing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]} articles/s"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=err_console, transient=False) as bar:
@@ -39,8 +44,12 @@ def index_progress() -> Iterator[Callable[[int, int | None], None]]:
 
         def update(done: int, total: int | None) -> None:
             speed = bar.tasks[0].speed
-            bar.update(task, completed=done, total=max(total or 0, done) or None,
-                       rate=f"{speed:.0f}" if speed else "-")
+            bar.update(
+                task,
+                completed=done,
+                total=max(total or 0, done) or None,
+                rate=f"{speed:.0f}" if speed else "-",
+            )
 
         yield update
 
@@ -67,8 +76,9 @@ def print_response(resp: Response) -> None:
     if ans is None:
         console.print("[bold yellow]No answer in the corpus.[/]")
         if resp.answers:
-            console.print(f"(best guess below threshold: {resp.answers[0].confidence:.2f})",
-                          style="dim")
+            console.print(
+                f"(best guess below threshold: {resp.answers[0].confidence:.2f})", style="dim"
+            )
     else:
         sentence = Text(ans.sentence)
         rel_start = ans.span.start - ans.sentence_span.start
@@ -86,10 +96,17 @@ def print_response(resp: Response) -> None:
         mark = "*" if c.n in holding else " "
         console.print(
             f"{mark}[{c.n}] {c.title} - {c.date or 'undated'} - {c.url or c.source or '-'} "
-            f"(paragraph {c.paragraph})", highlight=False, soft_wrap=True)
+            f"(paragraph {c.paragraph})",
+            highlight=False,
+            soft_wrap=True,
+        )
         if others.get(c.passage_id):
-            console.print(f"     also at: {', '.join(others[c.passage_id])}", highlight=False,
-                          soft_wrap=True, style="dim")
+            console.print(
+                f"     also at: {', '.join(others[c.passage_id])}",
+                highlight=False,
+                soft_wrap=True,
+                style="dim",
+            )
 
 
 def print_eval(m: dict[str, Any]) -> None:
@@ -109,6 +126,10 @@ def print_reader_eval(m: dict[str, Any]) -> None:
     for col in ("confidence bin", "questions", "mean confidence", "accuracy"):
         table.add_column(col, justify="right")
     for b in m["reliability"]:
-        table.add_row(f"{b['lo']:.1f}-{b['hi']:.1f}", str(b["n"]), f"{b['confidence']:.3f}",
-                      f"{b['accuracy']:.3f}")
+        table.add_row(
+            f"{b['lo']:.1f}-{b['hi']:.1f}",
+            str(b["n"]),
+            f"{b['confidence']:.3f}",
+            f"{b['accuracy']:.3f}",
+        )
     console.print(table)

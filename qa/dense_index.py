@@ -107,7 +107,9 @@ def ivf_nprobe(nlist: int) -> int:
 
 
 def build_dense(
-    vecs: npt.NDArray[np.floating[Any]], kind: str, centroids: Vectors | None = None,
+    vecs: npt.NDArray[np.floating[Any]],
+    kind: str,
+    centroids: Vectors | None = None,
     trained_on: int = 0,
 ) -> tuple[Any, DenseSpec]:
     """Build a FAISS inner-product index of ``kind`` over unit vectors.
@@ -141,8 +143,9 @@ def add_chunked(index: Any, vecs: npt.NDArray[np.floating[Any]], chunk: int = 65
         index.add(np.ascontiguousarray(vecs[start : start + chunk], dtype=np.float32))
 
 
-def _build_ivf(vecs: npt.NDArray[np.floating[Any]], centroids: Vectors | None,
-               trained_on: int) -> tuple[Any, DenseSpec]:
+def _build_ivf(
+    vecs: npt.NDArray[np.floating[Any]], centroids: Vectors | None, trained_on: int
+) -> tuple[Any, DenseSpec]:
     faiss = _faiss()
     n, d = vecs.shape
     # The lists stay good while the corpus keeps roughly its size; retrain when it doubles.
@@ -185,7 +188,11 @@ def configure(index: Any, spec: DenseSpec) -> None:
 
 
 def search(
-    index: Any, spec: DenseSpec, qv: Vectors, n: int, allowed: npt.NDArray[np.int64] | None = None,
+    index: Any,
+    spec: DenseSpec,
+    qv: Vectors,
+    n: int,
+    allowed: npt.NDArray[np.int64] | None = None,
     excluded: npt.NDArray[np.int64] | None = None,
 ) -> tuple[Vectors, npt.NDArray[np.int64]]:
     """Top-``n`` inner products, optionally only among the FAISS ids in ``allowed``.
@@ -200,8 +207,11 @@ def search(
     if allowed is None and excluded is not None and len(excluded):
         inner = faiss.IDSelectorBatch(excluded)
         sel = faiss.IDSelectorNot(inner)
-        params: Any = (faiss.SearchParametersIVF(sel=sel, nprobe=spec.nprobe)
-                       if spec.kind == "ivf" else faiss.SearchParameters(sel=sel))
+        params: Any = (
+            faiss.SearchParametersIVF(sel=sel, nprobe=spec.nprobe)
+            if spec.kind == "ivf"
+            else faiss.SearchParameters(sel=sel)
+        )
         if spec.kind == "hnsw":
             params = faiss.SearchParametersHNSW(sel=sel, efSearch=spec.ef_search)
         scores, idx = index.search(qv, n, params=params)

@@ -68,9 +68,16 @@ def _squad_questions(doc: dict[str, Any]) -> list[EvalQuestion]:
             url = f"squad://{art['title']}#{i}"
             for qa in para["qas"]:
                 answers = tuple(a["text"] for a in qa.get("answers", []))
-                out.append(EvalQuestion(
-                    id=qa["id"], question=qa["question"], gold_urls=(url,), answers=answers,
-                    context=para["context"], is_impossible=bool(qa.get("is_impossible"))))
+                out.append(
+                    EvalQuestion(
+                        id=qa["id"],
+                        question=qa["question"],
+                        gold_urls=(url,),
+                        answers=answers,
+                        context=para["context"],
+                        is_impossible=bool(qa.get("is_impossible")),
+                    )
+                )
     return out
 
 
@@ -78,9 +85,13 @@ def _rtqa_question(obj: dict[str, Any]) -> EvalQuestion:
     from qa.ingest import parse_date
 
     return EvalQuestion(
-        id=str(obj["id"]), question=obj["question"], gold_urls=tuple(obj["gold_urls"]),
-        answers=(obj["answer"],), scored=bool(obj.get("extractive")),
-        date=parse_date(obj.get("question_date", "")))
+        id=str(obj["id"]),
+        question=obj["question"],
+        gold_urls=tuple(obj["gold_urls"]),
+        answers=(obj["answer"],),
+        scored=bool(obj.get("extractive")),
+        date=parse_date(obj.get("question_date", "")),
+    )
 
 
 class Evaluator:
@@ -94,13 +105,20 @@ class Evaluator:
         as_of_question_date: Filter each question to articles published by its date.
     """
 
-    def __init__(self, index_dir: Path, k: int = 20, fusion: str = "linear",
-                 reader: str = "auto", as_of_question_date: bool = False) -> None:
+    def __init__(
+        self,
+        index_dir: Path,
+        k: int = 20,
+        fusion: str = "linear",
+        reader: str = "auto",
+        as_of_question_date: bool = False,
+    ) -> None:
         self.k = k
         self.as_of = as_of_question_date
         retriever = Retriever(index_dir, fusion=fusion)
-        self.answerer = Answerer(index_dir, embedder=retriever.embedder, reader=reader,
-                                 retriever=retriever)
+        self.answerer = Answerer(
+            index_dir, embedder=retriever.embedder, reader=reader, retriever=retriever
+        )
 
     def run(self, questions: list[EvalQuestion], out: Path | None = None) -> dict[str, Any]:
         """Evaluate all questions; optionally write one JSON line per question to ``out``."""
@@ -123,8 +141,14 @@ class Evaluator:
         gold = set(q.gold_urls)
         rank = next((i + 1 for i, h in enumerate(resp.hits) if gold.intersection(h.urls)), None)
         pred = resp.answer.text if resp.answer else ""
-        row: dict[str, Any] = {"id": q.id, "question": q.question, "gold_rank": rank,
-                               "prediction": pred, "latency_ms": latency, "scored": q.scored}
+        row: dict[str, Any] = {
+            "id": q.id,
+            "question": q.question,
+            "gold_rank": rank,
+            "prediction": pred,
+            "latency_ms": latency,
+            "scored": q.scored,
+        }
         if q.scored and q.answers:
             row["em"] = max_over_truths("em", pred, q.answers)
             row["f1"] = max_over_truths("f1", pred, q.answers)
@@ -137,7 +161,8 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"questions": n}
     for k in RECALL_AT:
         out[f"recall@{k}"] = sum(1 for r in rows if r["gold_rank"] and r["gold_rank"] <= k) / (
-            n or 1)
+            n or 1
+        )
     out["mrr"] = sum(1 / r["gold_rank"] for r in rows if r["gold_rank"]) / (n or 1)
     scored = [r for r in rows if "em" in r]
     out["em"] = 100 * sum(r["em"] for r in scored) / (len(scored) or 1)

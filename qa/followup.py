@@ -139,8 +139,14 @@ class QueryRewriter:
         title_terms: Rarest words of the cited article's title added (needs ``stats``).
     """
 
-    def __init__(self, stats: TermStats | None = None, max_terms: int = 8,
-                 rare_df: float = 0.02, name_df: float = 0.1, title_terms: int = 2) -> None:
+    def __init__(
+        self,
+        stats: TermStats | None = None,
+        max_terms: int = 8,
+        rare_df: float = 0.02,
+        name_df: float = 0.1,
+        title_terms: int = 2,
+    ) -> None:
         self.stats = stats
         self.max_terms = max_terms
         self.rare_df = rare_df
@@ -204,8 +210,13 @@ class QueryRewriter:
             return True, "no words of its own"
         seen: set[str] = set()
         if previous is not None:
-            for text in (previous.question, previous.searched_for, previous.answer,
-                         previous.sentence, previous.title):
+            for text in (
+                previous.question,
+                previous.searched_for,
+                previous.answer,
+                previous.sentence,
+                previous.title,
+            ):
                 seen.update(tokenize(text))
         salient = [w for i, w in enumerate(ws) if w in known and self._salient(w, i == 0)]
         new = [w for w in salient if not set(_stems(w)) <= seen]
@@ -241,8 +252,9 @@ class QueryRewriter:
         add(sorted(names, key=self._df) if self.stats else names)
         if self.stats is not None and self.title_terms:
             # Titles are often Title Cased: take their rarest words rather than "names".
-            ranked = sorted((w for w in words(turn.title) if _content(w) and self._known(w)),
-                            key=self._df)
+            ranked = sorted(
+                (w for w in words(turn.title) if _content(w) and self._known(w)), key=self._df
+            )
             add(ranked[: self.title_terms])
         return out
 

@@ -131,8 +131,9 @@ class Generation:
         docs = np.arange(self.size, dtype=np.int64)
         return np.delete(docs, self.deleted) if len(self.deleted) else docs
 
-    def dense_search(self, qv: npt.NDArray[np.float32], n: int,
-                     allowed: Ids | None = None) -> list[tuple[int, float]]:
+    def dense_search(
+        self, qv: npt.NDArray[np.float32], n: int, allowed: Ids | None = None
+    ) -> list[tuple[int, float]]:
         """Top-``n`` (document number, inner product), best first, among ``allowed`` if given."""
         nb = self.base.size
         found: list[tuple[int, float]] = []
@@ -150,10 +151,14 @@ class Generation:
             if seg.size == 0 or (ok is not None and not len(ok)):
                 continue
             excluded = self.deleted if seg is self.base and ok is None else None
-            scores, idx = dense_index.search(seg.dense, seg.spec, qv, min(n, seg.size), ok,
-                                             excluded)
-            found += [(int(i) + offset, float(s))
-                      for i, s in zip(idx[0], scores[0], strict=True) if i >= 0]
+            scores, idx = dense_index.search(
+                seg.dense, seg.spec, qv, min(n, seg.size), ok, excluded
+            )
+            found += [
+                (int(i) + offset, float(s))
+                for i, s in zip(idx[0], scores[0], strict=True)
+                if i >= 0
+            ]
         return sorted(found, key=lambda x: -x[1])[:n]
 
     @functools.cached_property
@@ -217,8 +222,11 @@ def _write_full(store: Store, root: Path, gen: int, dim: int, tmp: Path) -> dict
     for i, (rowid, toks, blob) in enumerate(store.visible_passages(gen)):
         rowids[i] = rowid
         vecs[i] = np.frombuffer(blob, dtype=np.float16)
-        docs.append(np.fromiter((vocab.setdefault(t, len(vocab)) for t in toks),
-                                dtype=np.int32, count=len(toks)))
+        docs.append(
+            np.fromiter(
+                (vocab.setdefault(t, len(vocab)) for t in toks), dtype=np.int32, count=len(toks)
+            )
+        )
     if len(docs) != n:  # the writer holds the lock: only a damaged store gets here
         raise CorruptIndex(f"{store.path} changed while generation {gen} was built")
     spec = _write_dense(vecs, tmp, gen_dir(root, store.path.name, store.current_gen))
@@ -228,8 +236,15 @@ def _write_full(store: Store, root: Path, gen: int, dim: int, tmp: Path) -> dict
     kw.build_ids(docs, vocab)
     kw.save(tmp / "bm25")
     avgdl = sum(len(d) for d in docs) / n if n else 1.0
-    return {"gen": gen, "kind": "full", "passages": n, "dim": dim,
-            "built": time.time(), "dense": spec.to_json(), "bm25": {"avgdl": avgdl}}
+    return {
+        "gen": gen,
+        "kind": "full",
+        "passages": n,
+        "dim": dim,
+        "built": time.time(),
+        "dense": spec.to_json(),
+        "bm25": {"avgdl": avgdl},
+    }
 
 
 @dataclass
@@ -258,8 +273,11 @@ def _delta_plan(store: Store, root: Path, gen: int) -> _DeltaPlan | None:
         base_folder = gen_dir(root, store.path.name, base_gen)
         base = json.loads((base_folder / MANIFEST).read_text())
         base_ids = np.load(base_folder / "ids.npy")
-        prev_deleted = (np.load(gen_dir(root, store.path.name, current) / DELETED)
-                        if prev.get("kind") == "delta" else np.zeros(0, dtype=np.int64))
+        prev_deleted = (
+            np.load(gen_dir(root, store.path.name, current) / DELETED)
+            if prev.get("kind") == "delta"
+            else np.zeros(0, dtype=np.int64)
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None  # unreadable: rebuild in full
     nb = int(base["passages"])
@@ -288,14 +306,23 @@ def _write_delta(plan: _DeltaPlan, gen: int, dim: int, tmp: Path) -> dict[str, A
     np.save(tmp / DELETED, plan.deleted)
     # Only the token lists and the base's mean length are written: the base is joined on load.
     kw = DeltaKeywords()
-    kw.build([r[1] for r in plan.rows], None,
-             float(plan.base_manifest.get("bm25", {}).get("avgdl", 0.0)))
+    kw.build(
+        [r[1] for r in plan.rows], None, float(plan.base_manifest.get("bm25", {}).get("avgdl", 0.0))
+    )
     kw.save(tmp / "bm25-delta")
     nb = int(plan.base_manifest["passages"])
-    return {"gen": gen, "kind": "delta", "base": plan.base_gen,
-            "passages": nb + len(plan.rows) - len(plan.deleted), "base_passages": nb,
-            "delta_passages": len(plan.rows), "deleted": len(plan.deleted), "dim": dim,
-            "built": time.time(), "dense": DenseSpec("flat").to_json()}
+    return {
+        "gen": gen,
+        "kind": "delta",
+        "base": plan.base_gen,
+        "passages": nb + len(plan.rows) - len(plan.deleted),
+        "base_passages": nb,
+        "delta_passages": len(plan.rows),
+        "deleted": len(plan.deleted),
+        "dim": dim,
+        "built": time.time(),
+        "dense": DenseSpec("flat").to_json(),
+    }
 
 
 def _write_dense(vecs: npt.NDArray[np.float16], tmp: Path, previous: Path) -> DenseSpec:
@@ -358,8 +385,11 @@ def load_generation(folder: Path, base: Segment | None = None) -> Generation:
         raise CorruptIndex(
             f"index files in {folder} are unreadable ({exc}): run `newsqa index --rebuild`"
         ) from exc
-    if base.size != manifest["base_passages"] or base.size + delta.size - len(deleted) != \
-            manifest["passages"] or (len(deleted) and int(deleted.max()) >= base.size):
+    if (
+        base.size != manifest["base_passages"]
+        or base.size + delta.size - len(deleted) != manifest["passages"]
+        or (len(deleted) and int(deleted.max()) >= base.size)
+    ):
         raise CorruptIndex(f"index files in {folder} disagree: run `newsqa index --rebuild`")
     return Generation(int(manifest["gen"]), base, delta, deleted.astype(np.int64))
 
@@ -401,10 +431,13 @@ def describe(root: Path, store_name: str, gen: int) -> dict[str, Any]:
     except (OSError, ValueError, AssertionError):
         return {}
     delta = m.get("kind") == "delta"
-    return {"layout": "delta" if delta else "full", "base_generation": int(base["gen"]),
-            "faiss": str(base.get("dense", {}).get("kind", "flat")),
-            "delta_passages": int(m.get("delta_passages", 0)),
-            "deleted_passages": int(m.get("deleted", 0))}
+    return {
+        "layout": "delta" if delta else "full",
+        "base_generation": int(base["gen"]),
+        "faiss": str(base.get("dense", {}).get("kind", "flat")),
+        "delta_passages": int(m.get("delta_passages", 0)),
+        "deleted_passages": int(m.get("deleted", 0)),
+    }
 
 
 # ---------------------------------------------------------------------------------- retention

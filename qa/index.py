@@ -112,8 +112,14 @@ class Indexer:
         batch_passages: Passages embedded (and committed) per batch.
     """
 
-    def __init__(self, root: Path, embedder: EmbedderLike, chunker: Chunker | None = None,
-                 strict: bool = False, batch_passages: int = 512) -> None:
+    def __init__(
+        self,
+        root: Path,
+        embedder: EmbedderLike,
+        chunker: Chunker | None = None,
+        strict: bool = False,
+        batch_passages: int = 512,
+    ) -> None:
         self.root = root
         self.embedder = embedder
         self.chunker = chunker or Chunker()
@@ -133,8 +139,13 @@ class Indexer:
         self.embedder.embed(["warm up"])
         self.chunker.split(Article(title="Warm up", text="Warm up."))
 
-    def update(self, paths: Sequence[Path], rebuild: bool = False,
-               progress: Progress | None = None, prune: bool = True) -> IndexReport:
+    def update(
+        self,
+        paths: Sequence[Path],
+        rebuild: bool = False,
+        progress: Progress | None = None,
+        prune: bool = True,
+    ) -> IndexReport:
         """Bring the index in line with the files under ``paths``.
 
         Args:
@@ -155,8 +166,9 @@ class Indexer:
                     atomic_write_text(self.root / "HEAD", json.dumps({"store": fresh}))
                 # The previous generation stays on disk: a reader that resolved it just before
                 # this commit may still be loading its files.
-                remove_old_generations(self.root, store.path.name,
-                                       {store.current_gen, store.current_gen - 1})
+                remove_old_generations(
+                    self.root, store.path.name, {store.current_gen, store.current_gen - 1}
+                )
                 self._remove_stale_stores(store.path.name)
             finally:
                 store.close()
@@ -194,8 +206,9 @@ class Indexer:
             if not f.name.startswith(Path(keep).stem + ".sqlite"):
                 f.unlink(missing_ok=True)
 
-    def _run(self, store: Store, paths: Sequence[Path], progress: Progress | None,
-             prune: bool) -> IndexReport:
+    def _run(
+        self, store: Store, paths: Sequence[Path], progress: Progress | None, prune: bool
+    ) -> IndexReport:
         report = IndexReport()
         current = store.current_gen
         target = current + 1
@@ -221,8 +234,15 @@ class Indexer:
         self._finish(store, target, report)
         return report
 
-    def _index_file(self, store: Store, path: Path, key: str, old: FileState | None,
-                    target: int, report: IndexReport) -> None:
+    def _index_file(
+        self,
+        store: Store,
+        path: Path,
+        key: str,
+        old: FileState | None,
+        target: int,
+        report: IndexReport,
+    ) -> None:
         stat = path.stat()
         if old and old.size == stat.st_size and old.mtime_ns == stat.st_mtime_ns:
             n = len(store.file_article_ids(key))
@@ -240,8 +260,15 @@ class Indexer:
             return
         self._reindex_file(store, path, state, old is not None, target, report)
 
-    def _reindex_file(self, store: Store, path: Path, state: FileState, known: bool,
-                      target: int, report: IndexReport) -> None:
+    def _reindex_file(
+        self,
+        store: Store,
+        path: Path,
+        state: FileState,
+        known: bool,
+        target: int,
+        report: IndexReport,
+    ) -> None:
         """Read a new or changed file; add its new articles, drop the ones it lost."""
         before = store.file_article_ids(state.path)
         ids: list[str] = []
@@ -283,8 +310,9 @@ class Indexer:
         report.removed += removed - updated
         store.db.commit()
 
-    def _add_batch(self, store: Store, articles: list[Article], target: int,
-                   report: IndexReport) -> int:
+    def _add_batch(
+        self, store: Store, articles: list[Article], target: int, report: IndexReport
+    ) -> int:
         """Chunk, embed (reusing vectors of identical passages) and insert articles."""
         by_id: dict[str, Article] = {}
         for a in articles:
@@ -317,8 +345,9 @@ class Indexer:
         neardup = NearDupIndex(store.db)
         for article, passages in zip(unique, chunks, strict=True):
             n = len(passages)
-            store.add_article(article, passages, vecs[offset : offset + n],
-                              hashes[offset : offset + n], target)
+            store.add_article(
+                article, passages, vecs[offset : offset + n], hashes[offset : offset + n], target
+            )
             # A few indexed band lookups; copies added in this batch see each other.
             report.near_duplicates += neardup.add(article.id, article.text) != article.id
             offset += n
@@ -330,8 +359,15 @@ class Indexer:
         if self._progress:
             self._progress(self._done, self._total)
 
-    def _prune(self, store: Store, roots: list[str], known: dict[str, FileState],
-               seen: set[str], target: int, report: IndexReport) -> None:
+    def _prune(
+        self,
+        store: Store,
+        roots: list[str],
+        known: dict[str, FileState],
+        seen: set[str],
+        target: int,
+        report: IndexReport,
+    ) -> None:
         """Forget files under the indexed roots that are gone, and their articles."""
         for key in known:
             under = any(key == r or key.startswith(r.rstrip("/") + "/") for r in roots)
@@ -417,5 +453,3 @@ def check_model(store: Store, name: str, dim: int) -> None:
             f"index was built with {built_name} ({built_dim}-d) but {name} ({dim}-d) is "
             "configured: run `newsqa index --rebuild`"
         )
-
-

@@ -89,9 +89,7 @@ class KeywordIndex:
         import bm25s
 
         self.size = size
-        self._bm25 = (
-            bm25s.BM25.load(str(folder), mmap=False, show_progress=False) if size else None
-        )
+        self._bm25 = bm25s.BM25.load(str(folder), mmap=False, show_progress=False) if size else None
 
     def doc_freq(self, term: str) -> int:
         """Number of documents holding ``term`` (0 for unknown terms)."""
@@ -144,8 +142,7 @@ class DeltaKeywords:
     def size(self) -> int:
         return len(self.docs)
 
-    def build(self, token_lists: list[list[str]], base: KeywordIndex | None,
-              avgdl: float) -> None:
+    def build(self, token_lists: list[list[str]], base: KeywordIndex | None, avgdl: float) -> None:
         """Index the delta documents against ``base`` (avgdl: the base's mean length)."""
         self.docs = [Counter(toks) for toks in token_lists]
         self.lengths = np.asarray([len(t) for t in token_lists], dtype=np.float32)

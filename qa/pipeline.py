@@ -50,17 +50,30 @@ class Response:
         cite = self.answer_citation
         answer = None
         if self.answer is not None:
-            answer = {"text": self.answer.text, "sentence": self.answer.sentence,
-                      "confidence": round(self.answer.confidence, 4),
-                      "citation": cite.n if cite else None,
-                      "citations": self.answer_citations()}
+            answer = {
+                "text": self.answer.text,
+                "sentence": self.answer.sentence,
+                "confidence": round(self.answer.confidence, 4),
+                "citation": cite.n if cite else None,
+                "citations": self.answer_citations(),
+            }
         return {
             "question": self.question,
             "answer": answer,
             "citations": [
-                {"n": c.n, "article_id": c.article_id, "title": c.title, "date": c.date,
-                 "url": c.url, "source": c.source, "paragraph": c.paragraph,
-                 "start": c.start, "end": c.end, "passage": c.passage, "urls": list(c.urls)}
+                {
+                    "n": c.n,
+                    "article_id": c.article_id,
+                    "title": c.title,
+                    "date": c.date,
+                    "url": c.url,
+                    "source": c.source,
+                    "paragraph": c.paragraph,
+                    "start": c.start,
+                    "end": c.end,
+                    "passage": c.passage,
+                    "urls": list(c.urls),
+                }
                 for c in self.citations
             ],
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
@@ -97,15 +110,21 @@ class Answerer:
             the reader's own calibrated threshold).
     """
 
-    def __init__(self, index_dir: Path, embedder: EmbedderLike | None = None,
-                 reader: Reader | str = "auto", threshold: float | None = None,
-                 retriever: Retriever | None = None) -> None:
+    def __init__(
+        self,
+        index_dir: Path,
+        embedder: EmbedderLike | None = None,
+        reader: Reader | str = "auto",
+        threshold: float | None = None,
+        retriever: Retriever | None = None,
+    ) -> None:
         self.embedder = embedder or embedder_for(index_dir)
         self.retriever = retriever or Retriever(index_dir, self.embedder)
         self.reader = make_reader(reader) if isinstance(reader, str) else reader
         # Each reader's confidence has its own calibration, hence its own threshold.
-        self.threshold = threshold if threshold is not None else float(
-            getattr(self.reader, "threshold", 0.5))
+        self.threshold = (
+            threshold if threshold is not None else float(getattr(self.reader, "threshold", 0.5))
+        )
 
     def warm_up(self) -> None:
         """Load models and index now instead of on the first question."""
@@ -129,8 +148,11 @@ class Answerer:
         t2 = time.perf_counter()
         best = answers[0] if answers and answers[0].confidence >= self.threshold else None
         citations = [citation_for(i + 1, h, best) for i, h in enumerate(hits)]
-        timings = {"retrieve": (t1 - t0) * 1000, "read": (t2 - t1) * 1000,
-                   "total": (t2 - t0) * 1000}
+        timings = {
+            "retrieve": (t1 - t0) * 1000,
+            "read": (t2 - t1) * 1000,
+            "total": (t2 - t0) * 1000,
+        }
         return Response(question, best, answers, citations, hits, timings, question)
 
 
@@ -140,8 +162,19 @@ def citation_for(n: int, hit: Hit, answer: Answer | None) -> Citation:
     holds = answer is not None and answer.hit.passage.id == p.id
     start = answer.span.start if holds and answer else None
     end = answer.span.end if holds and answer else None
-    return Citation(n=n, article_id=p.article_id, title=hit.title, date=hit.date, url=hit.url,
-                    source=hit.source, paragraph=p.paragraph, passage_id=p.id, passage=p.text,
-                    start=start, end=end,
-                    article_start=p.start + (start or 0), article_end=p.start + (end or 0),
-                    urls=hit.urls)
+    return Citation(
+        n=n,
+        article_id=p.article_id,
+        title=hit.title,
+        date=hit.date,
+        url=hit.url,
+        source=hit.source,
+        paragraph=p.paragraph,
+        passage_id=p.id,
+        passage=p.text,
+        start=start,
+        end=end,
+        article_start=p.start + (start or 0),
+        article_end=p.start + (end or 0),
+        urls=hit.urls,
+    )

@@ -52,8 +52,9 @@ class SentenceReader:
         threshold: Confidence under which the pipeline says there is no answer.
     """
 
-    def __init__(self, max_passages: int = 5, weights: SentenceWeights | None = None,
-                 threshold: float = 0.5) -> None:
+    def __init__(
+        self, max_passages: int = 5, weights: SentenceWeights | None = None, threshold: float = 0.5
+    ) -> None:
         self.max_passages = max_passages
         self.weights = weights or SentenceWeights()
         # 0.5: below it the fitted probability that the sentence holds the answer is < 1/2.
@@ -104,6 +105,15 @@ class SentenceReader:
         answers = []
         for score, conf, hit, span in scored:
             sentence = hit.passage.text[span.start : span.end]
-            answers.append(Answer(text=sentence, sentence=sentence, confidence=conf, hit=hit,
-                                  span=span, sentence_span=span, score=score))
+            answers.append(
+                Answer(
+                    text=sentence,
+                    sentence=sentence,
+                    confidence=conf,
+                    hit=hit,
+                    span=span,
+                    sentence_span=span,
+                    score=score,
+                )
+            )
         return answers

@@ -63,8 +63,11 @@ def _holds(context: str, answers: Sequence[str]) -> bool:
 
 def _without_answer(ex: QAExample) -> str | None:
     """The example's paragraph minus every sentence holding a gold answer (None if too short)."""
-    kept = [ex.context[a:b] for a, b in sentence_spans(ex.context)
-            if not _holds(ex.context[a:b], ex.answers)]
+    kept = [
+        ex.context[a:b]
+        for a, b in sentence_spans(ex.context)
+        if not _holds(ex.context[a:b], ex.answers)
+    ]
     text = " ".join(kept)
     # Answers can straddle sentences; a leftover answer would make a false negative.
     return text if len(kept) >= 2 and not _holds(text, ex.answers) else None
@@ -121,9 +124,15 @@ def reliability(conf: np.ndarray, correct: np.ndarray, bins: int = 10) -> list[d
         lo, hi = b / bins, (b + 1) / bins
         sel = (conf >= lo) & ((conf < hi) if b < bins - 1 else (conf <= hi))
         if sel.any():
-            rows.append({"lo": lo, "hi": hi, "n": int(sel.sum()),
-                         "confidence": float(conf[sel].mean()),
-                         "accuracy": float(correct[sel].mean())})
+            rows.append(
+                {
+                    "lo": lo,
+                    "hi": hi,
+                    "n": int(sel.sum()),
+                    "confidence": float(conf[sel].mean()),
+                    "accuracy": float(correct[sel].mean()),
+                }
+            )
     return rows
 
 
@@ -147,7 +156,7 @@ def calibrate(reader_dir: Path, data: Path, n_heldout: int, seed: int) -> dict[s
     y = np.concatenate([em_pos, np.zeros(len(x_neg))])
     w = fit_logistic(x, y)
     p = predict_proba(w, x)
-    threshold = best_threshold(p[: len(pos)], f1_pos, p[len(pos):])
+    threshold = best_threshold(p[: len(pos)], f1_pos, p[len(pos) :])
     rows = reliability(p, y)
     answered = p[: len(pos)] >= threshold
     return {
@@ -157,15 +166,18 @@ def calibrate(reader_dir: Path, data: Path, n_heldout: int, seed: int) -> dict[s
         "threshold": threshold,
         "label": "top span exactly right (EM)",
         "fitted_on": {
-            "heldout_articles": n_heldout, "answerable": len(pos), "unanswerable": len(neg),
+            "heldout_articles": n_heldout,
+            "answerable": len(pos),
+            "unanswerable": len(neg),
             "negatives": "own paragraph minus the answer sentences, or another paragraph "
-                         "of the same article without the answer (alternating)",
+            "of the same article without the answer (alternating)",
             "seed": seed,
         },
         "heldout": {
-            "em": round(100 * float(em_pos.mean()), 2), "f1": round(100 * float(f1_pos.mean()), 2),
+            "em": round(100 * float(em_pos.mean()), 2),
+            "f1": round(100 * float(f1_pos.mean()), 2),
             "has_ans_f1_at_threshold": round(100 * float(np.where(answered, f1_pos, 0).mean()), 2),
-            "no_ans_acc_at_threshold": round(100 * float((p[len(pos):] < threshold).mean()), 2),
+            "no_ans_acc_at_threshold": round(100 * float((p[len(pos) :] < threshold).mean()), 2),
             "ece": round(expected_calibration_error(rows), 4),
             "seconds": round(time.time() - t0, 1),
         },
@@ -174,8 +186,11 @@ def calibrate(reader_dir: Path, data: Path, n_heldout: int, seed: int) -> dict[s
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line entry point."""
-    ap = argparse.ArgumentParser(prog="python -m qa.reader_calibrate", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m qa.reader_calibrate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--reader", type=Path, default=DEFAULT_READER_DIR)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--heldout-articles", type=int, default=15)

@@ -64,10 +64,14 @@ def _questions(data: list[dict[str, Any]]) -> Iterator[GoldQuestion]:
     for article in data:
         for para in article["paragraphs"]:
             for qa in para["qas"]:
-                answers = () if qa.get("is_impossible") else tuple(
-                    a["text"] for a in qa["answers"])
-                yield GoldQuestion(str(qa["id"]), qa["question"], para["context"],
-                                   article.get("title", ""), answers)
+                answers = () if qa.get("is_impossible") else tuple(a["text"] for a in qa["answers"])
+                yield GoldQuestion(
+                    str(qa["id"]),
+                    qa["question"],
+                    para["context"],
+                    article.get("title", ""),
+                    answers,
+                )
 
 
 class ReaderEvaluator:
@@ -80,8 +84,12 @@ class ReaderEvaluator:
     def __init__(self, reader: SpanReader) -> None:
         self.reader = reader
 
-    def run(self, questions: list[GoldQuestion], out: Path | None = None,
-            progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    def run(
+        self,
+        questions: list[GoldQuestion],
+        out: Path | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> dict[str, Any]:
         """Evaluate all questions; optionally write one JSON line per question to ``out``."""
         self.reader.load()
         self.reader.read("warm up", [context_hit("Warm up the model.")])
@@ -104,10 +112,16 @@ class ReaderEvaluator:
         top = answers[0] if answers else None
         text = top.text if top else ""
         truths = q.answers or ("",)
-        return {"id": q.id, "question": q.question, "answerable": q.answerable,
-                "prediction": text, "confidence": top.confidence if top else 0.0,
-                "em": max_over_truths("em", text, truths),
-                "f1": max_over_truths("f1", text, truths), "latency_ms": latency}
+        return {
+            "id": q.id,
+            "question": q.question,
+            "answerable": q.answerable,
+            "prediction": text,
+            "confidence": top.confidence if top else 0.0,
+            "em": max_over_truths("em", text, truths),
+            "f1": max_over_truths("f1", text, truths),
+            "latency_ms": latency,
+        }
 
 
 def aggregate_reader(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
@@ -121,9 +135,13 @@ def aggregate_reader(rows: list[dict[str, Any]], threshold: float) -> dict[str, 
     em_t = np.where(keep, em, ~has).astype(float)
     f1_t = np.where(keep, f1, ~has).astype(float)
     v2 = bool((~has).any())
-    out: dict[str, Any] = {"questions": len(rows), "has_ans": int(has.sum()),
-                           "no_ans": int((~has).sum()), "threshold": threshold,
-                           "protocol": "abstain below threshold" if v2 else "top span always"}
+    out: dict[str, Any] = {
+        "questions": len(rows),
+        "has_ans": int(has.sum()),
+        "no_ans": int((~has).sum()),
+        "threshold": threshold,
+        "protocol": "abstain below threshold" if v2 else "top span always",
+    }
     out["em"] = _pct(em_t if v2 else em)
     out["f1"] = _pct(f1_t if v2 else f1)
     out["has_ans_em"] = _pct((em_t if v2 else em)[has])

@@ -146,8 +146,9 @@ def _for_inference(model: Any, tokenizer: Any) -> tuple[Any, Any]:
 
 def uses_bf16(model: Any) -> bool:
     """Whether the model's Linear weights are stored in bfloat16 (needs autocast to run)."""
-    return any(isinstance(m, torch.nn.Linear) and m.weight.dtype == torch.bfloat16
-               for m in model.modules())
+    return any(
+        isinstance(m, torch.nn.Linear) and m.weight.dtype == torch.bfloat16 for m in model.modules()
+    )
 
 
 def load_reader_meta(spec: str | Path | None = None) -> dict[str, Any]:
@@ -383,8 +384,9 @@ def _top_spans(
     """The ``top_n`` best candidates as SpanPrediction objects."""
     ranked = sorted(candidates.items(), key=lambda kv: kv[1][0], reverse=True)[:top_n]
     return [
-        SpanPrediction(start=s, end=e, text=context[s:e], score=score, null_score=null_score,
-                       log_prob=log_prob)
+        SpanPrediction(
+            start=s, end=e, text=context[s:e], score=score, null_score=null_score, log_prob=log_prob
+        )
         for (s, e), (score, log_prob) in ranked
     ]
 

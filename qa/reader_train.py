@@ -572,9 +572,7 @@ def parse_train_args(argv: Sequence[str]) -> argparse.Namespace:
         "--no-export", action="store_true", help="skip held-out eval + export at the end"
     )
     p.add_argument("--resume", action="store_true", help="continue exactly from OUT/checkpoint.pt")
-    p.add_argument(
-        "--init", default="", help="start from the model weights of this checkpoint.pt"
-    )
+    p.add_argument("--init", default="", help="start from the model weights of this checkpoint.pt")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--max-steps", type=int, default=0, help="cap on optimiser steps (0 = none)")
     p.add_argument(

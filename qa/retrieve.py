@@ -83,9 +83,15 @@ class Retriever:
         rrf_k: Constant of reciprocal rank fusion.
     """
 
-    def __init__(self, index_dir: Path, embedder: EmbedderLike | None = None,
-                 fusion: str = "linear", bm25_weight: float = 0.25, candidates: int = 100,
-                 rrf_k: int = 60) -> None:
+    def __init__(
+        self,
+        index_dir: Path,
+        embedder: EmbedderLike | None = None,
+        fusion: str = "linear",
+        bm25_weight: float = 0.25,
+        candidates: int = 100,
+        rrf_k: int = 60,
+    ) -> None:
         self.index_dir = index_dir
         self.embedder: EmbedderLike = embedder or embedder_for(index_dir)
         self.fusion = fusion
@@ -142,10 +148,14 @@ class Retriever:
         assert self._store is not None
         store = self._store
         gen_no = store.current_gen
-        old = self._snap if self._snap is not None and self._snap.store_name == store.path.name \
+        old = (
+            self._snap
+            if self._snap is not None and self._snap.store_name == store.path.name
             else None
-        generation = load_generation(gen_dir(self.index_dir, store.path.name, gen_no),
-                                     old.gen.base if old else None)
+        )
+        generation = load_generation(
+            gen_dir(self.index_dir, store.path.name, gen_no), old.gen.base if old else None
+        )
         if old is not None and old.gen.base is generation.base:
             # Same base (a delta was committed): only the delta's rows are read again.
             nb = generation.base.size
@@ -154,16 +164,24 @@ class Retriever:
             base_meta = self._doc_meta(store, generation.base.ids, generation.base_gen)
         dates, sources, aids = base_meta
         if generation.delta is not None:
-            d_dates, d_sources, d_aids = self._doc_meta(store, generation.delta.ids, gen_no,
-                                                        since=generation.base_gen)
+            d_dates, d_sources, d_aids = self._doc_meta(
+                store, generation.delta.ids, gen_no, since=generation.base_gen
+            )
             dates = np.concatenate([dates, d_dates])
             sources, aids = sources + d_sources, aids + d_aids
-        return _Snapshot(store.path.name, generation, dates, sources, aids,
-                         NearDupIndex(store.db).clusters(gen_no))
+        return _Snapshot(
+            store.path.name,
+            generation,
+            dates,
+            sources,
+            aids,
+            NearDupIndex(store.db).clusters(gen_no),
+        )
 
     @staticmethod
-    def _doc_meta(store: Store, ids: npt.NDArray[np.int64], gen: int,
-                  since: int = -1) -> tuple[npt.NDArray[np.int64], list[str], list[str]]:
+    def _doc_meta(
+        store: Store, ids: npt.NDArray[np.int64], gen: int, since: int = -1
+    ) -> tuple[npt.NDArray[np.int64], list[str], list[str]]:
         """(date keys, sources, article ids) of the passages ``ids``, stored after ``since``.
 
         A delta passes its base's generation as ``since``: the generation index then reads
@@ -173,8 +191,7 @@ class Retriever:
             "SELECT p.rowid, a.date, a.source, a.id FROM passages p JOIN articles a "
             "ON a.id = p.article_id WHERE p.added_gen > :since AND p.added_gen <= :gen"
         )
-        meta = {r[0]: (r[1], r[2], r[3])
-                for r in store.db.execute(q, {"gen": gen, "since": since})}
+        meta = {r[0]: (r[1], r[2], r[3]) for r in store.db.execute(q, {"gen": gen, "since": since})}
         rows = [meta.get(int(i), ("", "", "")) for i in ids]
         dates = np.asarray([_date_key(r[0]) for r in rows], dtype=np.int64)
         return dates, [r[1] for r in rows], [r[2] for r in rows]
@@ -214,8 +231,11 @@ class Retriever:
         t2 = time.perf_counter()
         fused = self._fuse(dense, sparse)
         hits = self._hits(snap, fused, dense, sparse, k)
-        self.timings = {"embed_dense_ms": (t1 - t0) * 1000, "bm25_ms": (t2 - t1) * 1000,
-                        "fuse_ms": (time.perf_counter() - t2) * 1000}
+        self.timings = {
+            "embed_dense_ms": (t1 - t0) * 1000,
+            "bm25_ms": (t2 - t1) * 1000,
+            "fuse_ms": (time.perf_counter() - t2) * 1000,
+        }
         return hits
 
     def _mask(self, snap: _Snapshot, f: Filters) -> npt.NDArray[np.bool_]:
@@ -229,8 +249,9 @@ class Retriever:
             mask &= np.asarray([needle in s.lower() for s in snap.sources], dtype=bool)
         return mask
 
-    def _dense(self, snap: _Snapshot, query: str, n: int,
-               mask: npt.NDArray[np.bool_] | None) -> dict[int, float]:
+    def _dense(
+        self, snap: _Snapshot, query: str, n: int, mask: npt.NDArray[np.bool_] | None
+    ) -> dict[int, float]:
         qv = self.embedder.embed([query])
         allowed = None if mask is None else np.flatnonzero(mask).astype(np.int64)
         if allowed is not None and not len(allowed):
@@ -238,8 +259,9 @@ class Retriever:
         # Filtered search per index type (flat, IVF, HNSW) keeps recall: see qa.dense_index.
         return dict(snap.gen.dense_search(qv, n, allowed))
 
-    def _sparse(self, snap: _Snapshot, query: str, n: int,
-                mask: npt.NDArray[np.bool_] | None) -> dict[int, float]:
+    def _sparse(
+        self, snap: _Snapshot, query: str, n: int, mask: npt.NDArray[np.bool_] | None
+    ) -> dict[int, float]:
         scores = snap.gen.keyword_scores(query)
         if mask is not None:
             scores = np.where(mask, scores, 0.0)
@@ -263,16 +285,22 @@ class Retriever:
             }
         return sorted(fused.items(), key=lambda x: -x[1])
 
-    def _hits(self, snap: _Snapshot, fused: list[tuple[int, float]], dense: dict[int, float],
-              sparse: dict[int, float], k: int) -> list[Hit]:
+    def _hits(
+        self,
+        snap: _Snapshot,
+        fused: list[tuple[int, float]],
+        dense: dict[int, float],
+        sparse: dict[int, float],
+        k: int,
+    ) -> list[Hit]:
         """Turn fused document numbers into Hits, collapsing identical passages and copies."""
         chosen = self._collapse(snap, fused, k)
-        hits = [self._hit(c, rank, dense.get(c.doc), sparse.get(c.doc))
-                for rank, c in enumerate(chosen)]
+        hits = [
+            self._hit(c, rank, dense.get(c.doc), sparse.get(c.doc)) for rank, c in enumerate(chosen)
+        ]
         return self._with_urls(hits)
 
-    def _collapse(self, snap: _Snapshot, fused: list[tuple[int, float]],
-                  k: int) -> list[_Chosen]:
+    def _collapse(self, snap: _Snapshot, fused: list[tuple[int, float]], k: int) -> list[_Chosen]:
         """The first k distinct passages; rows are read a page at a time until k are found."""
         chosen: list[_Chosen] = []
         by_text: dict[str, _Chosen] = {}
@@ -311,8 +339,11 @@ class Retriever:
             return None
         for c in chosen:
             other = str(c.row["article_id"])
-            if (other != aid and snap.clusters.get(other) == cluster
-                    and overlap(str(c.row["text"]), str(row["text"])) >= PASSAGE_OVERLAP):
+            if (
+                other != aid
+                and snap.clusters.get(other) == cluster
+                and overlap(str(c.row["text"]), str(row["text"])) >= PASSAGE_OVERLAP
+            ):
                 return c
         return None
 
@@ -322,8 +353,9 @@ class Retriever:
         urls = self._loaded_store().urls(sorted(ids))
         out = []
         for h in hits:
-            every = [u for a in (h.passage.article_id, *h.duplicates, *h.copies)
-                     for u in urls.get(a, [])]
+            every = [
+                u for a in (h.passage.article_id, *h.duplicates, *h.copies) for u in urls.get(a, [])
+            ]
             others = tuple(dict.fromkeys(u for u in every if u and u != h.url))
             out.append(replace(h, other_urls=others) if others else h)
         return out
@@ -331,8 +363,25 @@ class Retriever:
     @staticmethod
     def _hit(c: _Chosen, rank: int, dense: float | None, bm25: float | None) -> Hit:
         r = c.row
-        passage = Passage(id=r["id"], article_id=r["article_id"], paragraph=r["paragraph"],
-                          start=r["start"], end=r["end"], text=r["text"], title=r["title"])
-        return Hit(passage=passage, score=c.score, rank=rank, title=r["title"], date=r["date"],
-                   url=r["url"], source=r["source"], dense_score=dense, bm25_score=bm25,
-                   duplicates=tuple(c.duplicates), copies=tuple(dict.fromkeys(c.copies)))
+        passage = Passage(
+            id=r["id"],
+            article_id=r["article_id"],
+            paragraph=r["paragraph"],
+            start=r["start"],
+            end=r["end"],
+            text=r["text"],
+            title=r["title"],
+        )
+        return Hit(
+            passage=passage,
+            score=c.score,
+            rank=rank,
+            title=r["title"],
+            date=r["date"],
+            url=r["url"],
+            source=r["source"],
+            dense_score=dense,
+            bm25_score=bm25,
+            duplicates=tuple(c.duplicates),
+            copies=tuple(dict.fromkeys(c.copies)),
+        )

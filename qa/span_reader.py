@@ -66,8 +66,9 @@ class Calibration:
         if not isinstance(cal, dict):
             return None
         w = [float(v) for v in cal["weights"]]
-        return cls(weights=(w[0], w[1], w[2]), bias=float(cal["bias"]),
-                   threshold=float(cal["threshold"]))
+        return cls(
+            weights=(w[0], w[1], w[2]), bias=float(cal["bias"]), threshold=float(cal["threshold"])
+        )
 
 
 class SpanReader:
@@ -88,9 +89,15 @@ class SpanReader:
             (default: the reader's calibrated threshold, else 0.3).
     """
 
-    def __init__(self, model: str | Path | None = None, max_passages: int = 5,
-                 combine: str = "linear", retrieval_weight: float = 16.0,
-                 spans_per_passage: int = 5, threshold: float | None = None) -> None:
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        max_passages: int = 5,
+        combine: str = "linear",
+        retrieval_weight: float = 16.0,
+        spans_per_passage: int = 5,
+        threshold: float | None = None,
+    ) -> None:
         if combine not in COMBINE_MODES:
             raise ValueError(f"combine must be one of {COMBINE_MODES}, not {combine!r}")
         self.spec = model
@@ -144,8 +151,9 @@ class SpanReader:
         if not hits:
             return []
         model, tokenizer = self.load()
-        preds = extract_spans(model, tokenizer, question, [h.passage.text for h in hits],
-                              top_n=self.spans_per_passage)
+        preds = extract_spans(
+            model, tokenizer, question, [h.passage.text for h in hits], top_n=self.spans_per_passage
+        )
         cal = self.calibration
         top = max(h.score for h in hits) or 1.0
         merged: dict[str, list[_Found]] = {}
@@ -156,8 +164,15 @@ class SpanReader:
                 rank = {"reader": sp.score, "linear": sp.score + prior, "calibrated": prob}
                 key = normalize_answer(sp.text) or sp.text
                 merged.setdefault(key, []).append(
-                    _Found(rank[self.combine], prob, sp.score, sp.null_score, hit,
-                           Span(sp.start, sp.end)))
+                    _Found(
+                        rank[self.combine],
+                        prob,
+                        sp.score,
+                        sp.null_score,
+                        hit,
+                        Span(sp.start, sp.end),
+                    )
+                )
         return self._rank(merged, cal is not None)
 
     def _rank(self, merged: dict[str, list[_Found]], calibrated: bool) -> list[Answer]:
@@ -165,17 +180,26 @@ class SpanReader:
         best = {k: max(v, key=lambda f: f.rank) for k, v in merged.items()}
         conf = (
             {k: max(f.prob for f in v) for k, v in merged.items()}
-            if calibrated else _softmax_confidence(merged)
+            if calibrated
+            else _softmax_confidence(merged)
         )
         answers = []
         for key, found in best.items():
             text = found.hit.passage.text
             s_start, s_end = _sentence_around(text, found.span)
             others = tuple(dict.fromkeys(f.hit for f in merged[key] if f.hit is not found.hit))
-            answers.append(Answer(
-                text=text[found.span.start : found.span.end], sentence=text[s_start:s_end],
-                confidence=conf[key], hit=found.hit, span=found.span,
-                sentence_span=Span(s_start, s_end), score=found.rank, extra_hits=others))
+            answers.append(
+                Answer(
+                    text=text[found.span.start : found.span.end],
+                    sentence=text[s_start:s_end],
+                    confidence=conf[key],
+                    hit=found.hit,
+                    span=found.span,
+                    sentence_span=Span(s_start, s_end),
+                    score=found.rank,
+                    extra_hits=others,
+                )
+            )
         answers.sort(key=lambda a: -a.score)
         return answers
 
@@ -211,6 +235,13 @@ def _sentence_around(text: str, span: Span) -> tuple[int, int]:
 
 def context_hit(context: str, title: str = "", ident: str = "gold") -> Hit:
     """A stand-in hit for a given paragraph (reader-only evaluation: gold paragraph given)."""
-    passage = Passage(id=ident, article_id=ident, paragraph=0, start=0, end=len(context),
-                      text=context, title=title)
+    passage = Passage(
+        id=ident,
+        article_id=ident,
+        paragraph=0,
+        start=0,
+        end=len(context),
+        text=context,
+        title=title,
+    )
     return Hit(passage=passage, score=1.0, rank=1, title=title, date="", url="", source="")

@@ -103,7 +103,8 @@ class Store:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             signed = self.db.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='neardup'").fetchone()
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='neardup'"
+            ).fetchone()
             self.db.executescript(_SCHEMA)
             if not signed:  # an older store: its articles get signed on the next run
                 self.db.execute("DELETE FROM meta WHERE key='neardup_signed'")
@@ -123,8 +124,10 @@ class Store:
         if self.get_meta("tokens_kept"):
             return 0  # every row since has its tokens: skip the full-table scan
         rows = self.db.execute("SELECT rowid, text FROM passages WHERE tokens IS NULL").fetchall()
-        self.db.executemany("UPDATE passages SET tokens=? WHERE rowid=?",
-                            [(" ".join(tokenize(text)), rowid) for rowid, text in rows])
+        self.db.executemany(
+            "UPDATE passages SET tokens=? WHERE rowid=?",
+            [(" ".join(tokenize(text)), rowid) for rowid, text in rows],
+        )
         self.set_meta("tokens_kept", "1")
         return len(rows)
 
@@ -204,14 +207,28 @@ class Store:
             self.db.execute(f"UPDATE {table} SET deleted_gen=NULL WHERE {key}=?", (article_id,))
         return True
 
-    def add_article(self, article: Article, passages: Sequence[Passage], vecs: np.ndarray,
-                    embed_hashes: Sequence[str], gen: int) -> None:
+    def add_article(
+        self,
+        article: Article,
+        passages: Sequence[Passage],
+        vecs: np.ndarray,
+        embed_hashes: Sequence[str],
+        gen: int,
+    ) -> None:
         """Insert an article with its passages and their vectors."""
         self.db.execute(
             "INSERT INTO articles(id, title, date, url, source, text, origin, added_gen) "
             "VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
-            (article.id, article.title, article.date, article.url, article.source,
-             article.text, article.origin, gen),
+            (
+                article.id,
+                article.title,
+                article.date,
+                article.url,
+                article.source,
+                article.text,
+                article.origin,
+                gen,
+            ),
         )
         self.db.executemany(
             "INSERT OR IGNORE INTO passages(id, article_id, paragraph, start, end, text, "
@@ -219,8 +236,18 @@ class Store:
             [
                 # Keyword tokens are kept so that each new generation's BM25 build need not
                 # tokenise the whole corpus again.
-                (p.id, p.article_id, p.paragraph, p.start, p.end, p.text, h,
-                 v.astype(np.float16).tobytes(), gen, " ".join(tokenize(p.text)))
+                (
+                    p.id,
+                    p.article_id,
+                    p.paragraph,
+                    p.start,
+                    p.end,
+                    p.text,
+                    h,
+                    v.astype(np.float16).tobytes(),
+                    gen,
+                    " ".join(tokenize(p.text)),
+                )
                 for p, v, h in zip(passages, vecs, embed_hashes, strict=True)
             ],
         )
@@ -228,8 +255,10 @@ class Store:
     def add_url(self, article_id: str, url: str) -> None:
         """Remember another URL under which the same article (same content) was found."""
         if url:
-            self.db.execute("INSERT OR IGNORE INTO article_urls(article_id, url) VALUES(?, ?)",
-                            (article_id, url))
+            self.db.execute(
+                "INSERT OR IGNORE INTO article_urls(article_id, url) VALUES(?, ?)",
+                (article_id, url),
+            )
 
     def urls(self, article_ids: Sequence[str]) -> dict[str, list[str]]:
         """Every URL known for each article (its own first), by article id."""
@@ -255,8 +284,9 @@ class Store:
     def delete_article(self, article_id: str, gen: int) -> None:
         """Remove an article at generation ``gen`` (rows never visible are dropped at once)."""
         for table, key in (("articles", "id"), ("passages", "article_id")):
-            cur = self.db.execute(f"DELETE FROM {table} WHERE {key}=? AND added_gen>=?",
-                                  (article_id, gen))
+            cur = self.db.execute(
+                f"DELETE FROM {table} WHERE {key}=? AND added_gen>=?", (article_id, gen)
+            )
             if table == "articles" and cur.rowcount:
                 NearDupIndex(self.db).drop([article_id], recluster=True)
             self.db.execute(
@@ -284,8 +314,7 @@ class Store:
         for rowid, tokens, text, vec in self.db.execute(q, {"gen": gen}):
             yield rowid, (tokens.split() if tokens is not None else tokenize(text)), vec
 
-    def passages_added_since(self, base: int,
-                             gen: int) -> Iterator[tuple[int, list[str], bytes]]:
+    def passages_added_since(self, base: int, gen: int) -> Iterator[tuple[int, list[str], bytes]]:
         """(rowid, tokens, vec) of passages visible at ``gen`` added after ``base``."""
         q = f"SELECT rowid, tokens, text, vec FROM passages WHERE {ADDED_SINCE} ORDER BY rowid"
         for rowid, tokens, text, vec in self.db.execute(q, {"base": base, "gen": gen}):
@@ -302,8 +331,10 @@ class Store:
         Rows deleted before the last commit may be garbage-collected already: delta
         generations carry those forward from the previous generation.
         """
-        q = ("SELECT rowid FROM passages WHERE deleted_gen > :base AND deleted_gen <= :gen "
-             "AND added_gen <= :base ORDER BY rowid")
+        q = (
+            "SELECT rowid FROM passages WHERE deleted_gen > :base AND deleted_gen <= :gen "
+            "AND added_gen <= :base ORDER BY rowid"
+        )
         return [int(r[0]) for r in self.db.execute(q, {"base": base, "gen": gen})]
 
     def garbage_collect(self, gen: int) -> None:
@@ -311,8 +342,9 @@ class Store:
         q = "SELECT id FROM articles WHERE deleted_gen IS NOT NULL AND deleted_gen <= ?"
         NearDupIndex(self.db).drop([r[0] for r in self.db.execute(q, (gen,)).fetchall()])
         for table in ("articles", "passages"):
-            self.db.execute(f"DELETE FROM {table} WHERE deleted_gen IS NOT NULL "
-                            "AND deleted_gen <= ?", (gen,))
+            self.db.execute(
+                f"DELETE FROM {table} WHERE deleted_gen IS NOT NULL AND deleted_gen <= ?", (gen,)
+            )
 
     def counts(self, gen: int) -> tuple[int, int]:
         """(articles, passages) visible at ``gen``."""

@@ -36,8 +36,13 @@ __all__ = ["Watcher", "status_line"]
 # Event kinds that can change what the folder holds (opened / closed-without-write / attrib
 # events are ignored, so the indexer reading a file never triggers another run).
 _FILE_EVENTS = frozenset(
-    {EVENT_TYPE_CREATED, EVENT_TYPE_MODIFIED, EVENT_TYPE_MOVED, EVENT_TYPE_DELETED,
-     EVENT_TYPE_CLOSED}
+    {
+        EVENT_TYPE_CREATED,
+        EVENT_TYPE_MODIFIED,
+        EVENT_TYPE_MOVED,
+        EVENT_TYPE_DELETED,
+        EVENT_TYPE_CLOSED,
+    }
 )
 # A folder's "modified" event fires for every change inside it: only these matter.
 _DIR_EVENTS = frozenset({EVENT_TYPE_CREATED, EVENT_TYPE_MOVED, EVENT_TYPE_DELETED})
@@ -74,10 +79,16 @@ class Watcher:
         retry: Seconds before the first retry of a failed run.
     """
 
-    def __init__(self, folder: Path, indexer: Indexer, debounce: float = 0.5,
-                 on_report: Callable[[IndexReport], None] | None = None,
-                 on_error: Callable[[BaseException], None] | None = None,
-                 max_wait: float = 10.0, retry: float = 2.0) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        indexer: Indexer,
+        debounce: float = 0.5,
+        on_report: Callable[[IndexReport], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+        max_wait: float = 10.0,
+        retry: float = 2.0,
+    ) -> None:
         self.folder = folder
         self.indexer = indexer
         self.debounce = debounce
@@ -147,8 +158,12 @@ class Watcher:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     # -- events ------------------------------------------------------------------------------
@@ -257,6 +272,8 @@ def status_line(report: IndexReport, when: float | None = None) -> str:
         ``HH:MM:SS added A, updated U, removed R, skipped S; 0.12 s; generation G (N articles)``.
     """
     stamp = time.strftime("%H:%M:%S", time.localtime(when))
-    return (f"{stamp} added {report.added}, updated {report.updated}, removed {report.removed}, "
-            f"skipped {report.skipped}; {report.seconds:.2f} s; generation {report.generation} "
-            f"({report.articles} articles)")
+    return (
+        f"{stamp} added {report.added}, updated {report.updated}, removed {report.removed}, "
+        f"skipped {report.skipped}; {report.seconds:.2f} s; generation {report.generation} "
+        f"({report.articles} articles)"
+    )

@@ -24,11 +24,14 @@ from qa.tui.backend import (
 __all__ = ["AnswererLike", "ArticleView", "IndexInfo", "NewsQAApp", "create_app", "run_chat"]
 
 
-def create_app(answerer_factory: AnswererFactory | None = None,
-               index_dir: Path = Path("index"), corpus_dir: Path = Path("corpus"),
-               status_reader: StatusReader | None = None,
-               index_runner: IndexRunner | None = None,
-               poll_seconds: float = 3.0) -> NewsQAApp:
+def create_app(
+    answerer_factory: AnswererFactory | None = None,
+    index_dir: Path = Path("index"),
+    corpus_dir: Path = Path("corpus"),
+    status_reader: StatusReader | None = None,
+    index_runner: IndexRunner | None = None,
+    poll_seconds: float = 3.0,
+) -> NewsQAApp:
     """Build the chat app.
 
     Args:
@@ -44,9 +47,14 @@ def create_app(answerer_factory: AnswererFactory | None = None,
     Returns:
         The app (call ``run()``, or ``run_test()`` in tests).
     """
-    return NewsQAApp(answerer_factory or default_answerer, index_dir, corpus_dir,
-                     status_reader or read_index_info, index_runner or run_indexer,
-                     poll_seconds)
+    return NewsQAApp(
+        answerer_factory or default_answerer,
+        index_dir,
+        corpus_dir,
+        status_reader or read_index_info,
+        index_runner or run_indexer,
+        poll_seconds,
+    )
 
 
 def run_chat(index_dir: Path, corpus_dir: Path = Path("corpus"), reader: str = "auto") -> None:
@@ -57,12 +65,16 @@ def run_chat(index_dir: Path, corpus_dir: Path = Path("corpus"), reader: str = "
     Worker threads still loading a model or indexing are not waited for: the index keeps its
     last complete generation, so the process exits at once.
     """
-    factory = default_answerer if reader == "auto" else functools.partial(
-        default_answerer, reader=reader)
+    factory = (
+        default_answerer if reader == "auto" else functools.partial(default_answerer, reader=reader)
+    )
     app = create_app(factory, index_dir=index_dir, corpus_dir=corpus_dir)
     app.run()
-    busy = [t for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()
-            and not t.daemon]
+    busy = [
+        t
+        for t in threading.enumerate()
+        if t is not threading.main_thread() and t.is_alive() and not t.daemon
+    ]
     if busy:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -39,9 +39,11 @@ from qa.tui.screens import ChatsScreen, HelpScreen, SourceScreen, SwitchCitation
 from qa.tui.widgets import AnswerCard, PromptInput, QuestionView, SystemLine
 from qa.tui.workers import ChatWorkers
 
-WELCOME = ("Ask a question about the articles in your index, e.g. “Who boycotted the Sochi "
-           "conference?”. Follow-ups like “Why did they refuse?” keep the subject. "
-           "/help lists commands, F1 the keys.")
+WELCOME = (
+    "Ask a question about the articles in your index, e.g. “Who boycotted the Sochi "
+    "conference?”. Follow-ups like “Why did they refuse?” keep the subject. "
+    "/help lists commands, F1 the keys."
+)
 
 
 M = TypeVar("M", bound=Message)
@@ -92,9 +94,15 @@ class NewsQAApp(ChatWorkers):
         Binding("escape", "focus_last_card", "Answers", show=False),
     ]
 
-    def __init__(self, answerer_factory: AnswererFactory, index_dir: Path,
-                 corpus_dir: Path, status_reader: StatusReader, index_runner: IndexRunner,
-                 poll_seconds: float = 3.0) -> None:
+    def __init__(
+        self,
+        answerer_factory: AnswererFactory,
+        index_dir: Path,
+        corpus_dir: Path,
+        status_reader: StatusReader,
+        index_runner: IndexRunner,
+        poll_seconds: float = 3.0,
+    ) -> None:
         super().__init__(answerer_factory, index_dir, corpus_dir, status_reader, index_runner)
         self.poll_seconds = poll_seconds
         self.models = "loading"
@@ -149,8 +157,9 @@ class NewsQAApp(ChatWorkers):
 
     def _refresh_status(self) -> None:
         for bar in self.main.query(StatusBar):
-            bar.show(self.models, self.info, self.index_note, self.settings.describe(),
-                     self.settings.k)
+            bar.show(
+                self.models, self.info, self.index_note, self.settings.describe(), self.settings.k
+            )
 
     @property
     def transcript(self) -> VerticalScroll:
@@ -184,8 +193,9 @@ class NewsQAApp(ChatWorkers):
         offer = ""
         if isinstance(msg.error, IndexNotFound) and self.corpus_dir.is_dir():
             offer = f"{self.corpus_dir}/"
-        panel = ErrorPanel("Cannot answer yet", describe(msg.error), fix_for(msg.error),
-                           offer_index=offer)
+        panel = ErrorPanel(
+            "Cannot answer yet", describe(msg.error), fix_for(msg.error), offer_index=offer
+        )
         panel.id = "backend-error"
         self._append(panel)
         self._fail_queue()
@@ -210,8 +220,13 @@ class NewsQAApp(ChatWorkers):
                 self._append(SystemLine("already indexing"))
                 return
             if not self.main.query("#backend-error #index"):
-                self._append(SystemLine("/index is offered when there is no index; to update "
-                                        "one, run `newsqa index` in a shell", error=True))
+                self._append(
+                    SystemLine(
+                        "/index is offered when there is no index; to update "
+                        "one, run `newsqa index` in a shell",
+                        error=True,
+                    )
+                )
                 return
             self.models = "indexing"
             self._refresh_status()
@@ -251,8 +266,9 @@ class NewsQAApp(ChatWorkers):
         old = self.info
         self.info, self.index_note = msg.info, msg.error or ("no index" if not msg.info else "")
         if msg.info and old and msg.info.generation != old.generation:
-            self.notify(f"index updated: generation {msg.info.generation}, "
-                        f"{msg.info.articles:,} articles")
+            self.notify(
+                f"index updated: generation {msg.info.generation}, {msg.info.articles:,} articles"
+            )
         if msg.info and self.models == "failed" and isinstance(self.failure, IndexNotFound):
             self._retry()  # an index appeared (indexed from a shell)
         self._refresh_status()
@@ -289,14 +305,14 @@ class NewsQAApp(ChatWorkers):
                 self._fail_queue()
             else:
                 what = "index" if self.models == "indexing" else "models"
-                working.start(f"waiting for the {what} to load… "
-                              f"{len(self.queue)} question(s) queued")
+                working.start(
+                    f"waiting for the {what} to load… {len(self.queue)} question(s) queued"
+                )
             return
         question, view_id = self.queue.popleft()
         self.busy = True
         working.start(f"searching and reading: {question}")
-        self.answer(question, view_id, self.backend, list(self.turns), self.settings,
-                    self.chat_id)
+        self.answer(question, view_id, self.backend, list(self.turns), self.settings, self.chat_id)
 
     @live
     def on_answered(self, msg: m.Answered) -> None:
@@ -319,8 +335,9 @@ class NewsQAApp(ChatWorkers):
         """Show why the question could not be answered."""
         self.busy = False
         for view in self.main.query(f"#{msg.view_id}"):
-            view.mount(ErrorPanel("Could not answer", describe(msg.error), fix_for(msg.error),
-                                  retry=False))
+            view.mount(
+                ErrorPanel("Could not answer", describe(msg.error), fix_for(msg.error), retry=False)
+            )
         self.transcript.scroll_end(animate=False)
         self._pump()
 
@@ -405,8 +422,9 @@ class NewsQAApp(ChatWorkers):
         self.queue.clear()
         for turn in turns:
             self._views += 1
-            self.transcript.mount(TurnView(QuestionView(turn.question), AnswerCard(turn),
-                                           id=f"turn-{self._views}"))
+            self.transcript.mount(
+                TurnView(QuestionView(turn.question), AnswerCard(turn), id=f"turn-{self._views}")
+            )
         self.transcript.scroll_end(animate=False)
         self.notify(f"reopened chat ({len(turns)} turns)")
 

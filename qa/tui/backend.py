@@ -90,8 +90,9 @@ def read_index_info(index_dir: Path) -> IndexInfo | None:
         articles, passages = store.counts(gen)
         return IndexInfo(articles, passages, gen, store.get_meta("updated_at"))
     except sqlite3.Error as exc:
-        raise CorruptIndex(f"{store.path} is unreadable ({exc}): "
-                           "run `newsqa index --rebuild`") from exc
+        raise CorruptIndex(
+            f"{store.path} is unreadable ({exc}): run `newsqa index --rebuild`"
+        ) from exc
     finally:
         store.close()
 
@@ -104,17 +105,21 @@ def run_indexer(index_dir: Path, corpus: Path, progress: Progress) -> str:
     if not corpus.exists():
         raise QAError(f"no such folder: {corpus}")
     report = Indexer(index_dir, Embedder()).update([corpus], progress=progress)
-    return (f"indexed {corpus}/: index has {report.articles} article(s), "
-            f"{report.passages} passages (added {report.added}, skipped {report.skipped}) "
-            f"in {report.seconds:.1f} s")
+    return (
+        f"indexed {corpus}/: index has {report.articles} article(s), "
+        f"{report.passages} passages (added {report.added}, skipped {report.skipped}) "
+        f"in {report.seconds:.1f} s"
+    )
 
 
 def fix_for(exc: BaseException) -> str:
     """What the person should do about an error, in one line."""
     if isinstance(exc, IndexNotFound):
-        return ("Index your articles: press the button (or type /index) to index the corpus "
-                "folder, or run `newsqa index PATH` in a shell; the chat picks the index up "
-                "by itself.")
+        return (
+            "Index your articles: press the button (or type /index) to index the corpus "
+            "folder, or run `newsqa index PATH` in a shell; the chat picks the index up "
+            "by itself."
+        )
     if isinstance(exc, (IndexMismatch, CorruptIndex)):
         return "Rebuild the index: run `newsqa index --rebuild` in a shell, then Retry."
     if isinstance(exc, ModelLoadError):
@@ -178,8 +183,14 @@ class Backend:
             row = self._store.article(article_id)
         if row is None:
             return None
-        return ArticleView(str(row["id"]), str(row["title"]), str(row["date"]), str(row["url"]),
-                           str(row["source"]), str(row["text"]))
+        return ArticleView(
+            str(row["id"]),
+            str(row["title"]),
+            str(row["date"]),
+            str(row["url"]),
+            str(row["source"]),
+            str(row["text"]),
+        )
 
     def close(self) -> None:
         """Close the lookup connection."""

@@ -107,24 +107,26 @@ def run_command(text: str, settings: ChatSettings) -> CommandResult:
             return CommandResult(_with_date(settings, field, ""), f"{field}: off")
         iso = _date(arg, end=field == "until")
         if not iso:
-            return CommandResult(settings, f"{name} {arg!r} is not a date: use YYYY-MM-DD, "
-                                           "YYYY-MM or YYYY", error=True)
+            return CommandResult(
+                settings,
+                f"{name} {arg!r} is not a date: use YYYY-MM-DD, YYYY-MM or YYYY",
+                error=True,
+            )
         new = _with_date(settings, field, iso)
         if new.since and new.until and new.since > new.until:
-            return CommandResult(settings, f"since {new.since} is after until {new.until}",
-                                 error=True)
+            return CommandResult(
+                settings, f"since {new.since} is after until {new.until}", error=True
+            )
         return CommandResult(new, f"{field}: {iso}")
     if name == "/source":
         value = "" if arg.lower() in CLEAR_WORDS else arg
         return CommandResult(replace(settings, source=value), f"source: {value or 'any'}")
     if name == "/k":
         if not arg.isdigit() or not 1 <= int(arg) <= MAX_K:
-            return CommandResult(settings, f"/k needs a whole number from 1 to {MAX_K}",
-                                 error=True)
+            return CommandResult(settings, f"/k needs a whole number from 1 to {MAX_K}", error=True)
         return CommandResult(replace(settings, k=int(arg)), f"k: {int(arg)}")
     if name == "/filters":
-        return CommandResult(settings, f"filters: {settings.describe() or 'none'}; "
-                                       f"k {settings.k}")
+        return CommandResult(settings, f"filters: {settings.describe() or 'none'}; k {settings.k}")
     if name in ("/clear", "/new"):
         return CommandResult(settings, "new chat", action="clear")
     if name == "/index":

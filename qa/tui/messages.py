@@ -77,8 +77,13 @@ class IndexFinished(Message):
 class ArticleLoaded(Message):
     """The article behind a citation was looked up (None: not in the index)."""
 
-    def __init__(self, citation: Citation, article: ArticleView | None,
-                 citations: tuple[Citation, ...], switch: bool) -> None:
+    def __init__(
+        self,
+        citation: Citation,
+        article: ArticleView | None,
+        citations: tuple[Citation, ...],
+        switch: bool,
+    ) -> None:
         super().__init__()
         self.citation = citation
         self.article = article

@@ -49,8 +49,9 @@ class ErrorPanel(Vertical):
             super().__init__()
             self.action = action
 
-    def __init__(self, title: str, message: str, fix: str, offer_index: str = "",
-                 retry: bool = True) -> None:
+    def __init__(
+        self, title: str, message: str, fix: str, offer_index: str = "", retry: bool = True
+    ) -> None:
         super().__init__()
         self.border_title = title
         self.message = message
@@ -139,8 +140,9 @@ class StatusBar(Static):
     StatusBar { height: 1; padding: 0 1; background: $panel; color: $text-muted; }
     """
 
-    def show(self, models: str, info: IndexInfo | None, index_note: str, filters: str,
-             k: int) -> None:
+    def show(
+        self, models: str, info: IndexInfo | None, index_note: str, filters: str, k: int
+    ) -> None:
         """Redraw the bar."""
         colour = {"ready": "green", "loading": "yellow", "indexing": "yellow"}.get(models, "red")
         label = {"loading": "loading models"}.get(models, models)
@@ -149,9 +151,11 @@ class StatusBar(Static):
             text.append(index_note or "no index", style="red")
         else:
             updated = info.updated_at.replace("T", " ")[:16] or "-"
-            text.append(f"{_count(info.articles, 'article')} · "
-                        f"{_count(info.passages, 'passage')} · gen {info.generation} · "
-                        f"updated {updated}")
+            text.append(
+                f"{_count(info.articles, 'article')} · "
+                f"{_count(info.passages, 'passage')} · gen {info.generation} · "
+                f"updated {updated}"
+            )
         text.append(" │ ", style="dim")
         text.append(f"k {k}" + (f" · {filters}" if filters else ""))
         self.update(text)

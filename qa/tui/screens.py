@@ -23,44 +23,62 @@ from qa.tui.widgets import HIGHLIGHT, AnswerCard, citation_line
 from qa.types import Citation
 
 HELP_KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
-    ("Anywhere", (
-        ("ctrl+q", "quit"),
-        ("f1 / ?", "this help (? when not typing)"),
-        ("ctrl+n", "new chat (the current one stays saved)"),
-        ("f2 / ctrl+h", "saved chats: reopen or delete one"),
-        ("ctrl+p", "command palette"),
-        ("tab / shift+tab", "move between the input and the answer cards"),
-    )),
-    ("Question input", (
-        ("enter", "ask (or run a /command)"),
-        ("up / down", "previous / next question asked"),
-        ("escape", "focus the latest answer card"),
-    )),
-    ("Answer card", (
-        ("1-9 / click", "open citation n in the source viewer"),
-        ("enter", "open the citation the answer comes from"),
-        ("c", "copy the answer with its sentence and source"),
-        ("y", "copy the citations"),
-        ("o", "open the cited article's URL in a browser"),
-        ("up / down (k / j)", "previous / next answer card"),
-        ("escape / i", "back to the question input"),
-    )),
-    ("Source viewer", (
-        ("escape / q", "back to the chat"),
-        ("c", "copy the cited passage with its reference"),
-        ("y", "copy the URL"),
-        ("o", "open the URL in a browser"),
-        ("left / right", "previous / next citation of the answer"),
-    )),
-    ("Saved chats", (
-        ("enter", "reopen the chat"),
-        ("d / delete", "delete the chat"),
-        ("escape", "close"),
-    )),
-    ("Error panel", (
-        ("i", "index corpus/ now (when there is no index)"),
-        ("r", "retry loading the index and models"),
-    )),
+    (
+        "Anywhere",
+        (
+            ("ctrl+q", "quit"),
+            ("f1 / ?", "this help (? when not typing)"),
+            ("ctrl+n", "new chat (the current one stays saved)"),
+            ("f2 / ctrl+h", "saved chats: reopen or delete one"),
+            ("ctrl+p", "command palette"),
+            ("tab / shift+tab", "move between the input and the answer cards"),
+        ),
+    ),
+    (
+        "Question input",
+        (
+            ("enter", "ask (or run a /command)"),
+            ("up / down", "previous / next question asked"),
+            ("escape", "focus the latest answer card"),
+        ),
+    ),
+    (
+        "Answer card",
+        (
+            ("1-9 / click", "open citation n in the source viewer"),
+            ("enter", "open the citation the answer comes from"),
+            ("c", "copy the answer with its sentence and source"),
+            ("y", "copy the citations"),
+            ("o", "open the cited article's URL in a browser"),
+            ("up / down (k / j)", "previous / next answer card"),
+            ("escape / i", "back to the question input"),
+        ),
+    ),
+    (
+        "Source viewer",
+        (
+            ("escape / q", "back to the chat"),
+            ("c", "copy the cited passage with its reference"),
+            ("y", "copy the URL"),
+            ("o", "open the URL in a browser"),
+            ("left / right", "previous / next citation of the answer"),
+        ),
+    ),
+    (
+        "Saved chats",
+        (
+            ("enter", "reopen the chat"),
+            ("d / delete", "delete the chat"),
+            ("escape", "close"),
+        ),
+    ),
+    (
+        "Error panel",
+        (
+            ("i", "index corpus/ now (when there is no index)"),
+            ("r", "retry loading the index and models"),
+        ),
+    ),
 )
 
 
@@ -99,8 +117,9 @@ class SourceScreen(Screen[None]):
         Binding("right", "step(1)", "Next cite"),
     ]
 
-    def __init__(self, citation: Citation, article: ArticleView | None,
-                 citations: tuple[Citation, ...] = ()) -> None:
+    def __init__(
+        self, citation: Citation, article: ArticleView | None, citations: tuple[Citation, ...] = ()
+    ) -> None:
         super().__init__()
         self.citation = citation
         self.article = article
@@ -116,8 +135,7 @@ class SourceScreen(Screen[None]):
             yield Static(Text(meta), id="meta")
             yield Static(Text((a.url if a else c.url) or "no URL"), id="url")
             if a is None:
-                yield Static("The article is no longer in the index; the cited passage:",
-                             id="note")
+                yield Static("The article is no longer in the index; the cited passage:", id="note")
         with SourceViewer(id="article"):
             yield from self._paragraphs()
         yield Footer()
@@ -225,9 +243,10 @@ class HelpScreen(ModalScreen[None]):
 def chat_label(chat: ChatSummary) -> Text:
     """``title  · 3 turns · 2025-11-25 02:40`` for the chat list."""
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(chat.updated))
-    return Text.assemble((chat.title or "(untitled)", "bold"),
-                         (f"  · {chat.turns} turn{'s' if chat.turns != 1 else ''} · {when}",
-                          "dim"))
+    return Text.assemble(
+        (chat.title or "(untitled)", "bold"),
+        (f"  · {chat.turns} turn{'s' if chat.turns != 1 else ''} · {when}", "dim"),
+    )
 
 
 class ChatsScreen(ModalScreen[int | None]):

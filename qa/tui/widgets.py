@@ -49,8 +49,12 @@ def confidence_text(confidence: float) -> Text:
     """``confidence 0.83 ▰▰▰▰▱`` coloured by level."""
     filled = max(0, min(5, round(confidence * 5)))
     colour = "green" if confidence >= 0.8 else "yellow" if confidence >= 0.6 else "red"
-    return Text.assemble(("confidence ", "dim"), (f"{confidence:.2f} ", colour),
-                         ("▰" * filled, colour), ("▱" * (5 - filled), "dim"))
+    return Text.assemble(
+        ("confidence ", "dim"),
+        (f"{confidence:.2f} ", colour),
+        ("▰" * filled, colour),
+        ("▱" * (5 - filled), "dim"),
+    )
 
 
 def copy_text(turn: Turn) -> str:
@@ -142,10 +146,14 @@ class CitationRow(Horizontal):
     def compose(self) -> ComposeResult:
         """Title, then where it is from."""
         c = self.citation
-        yield Static(Text.assemble(("*" if self.marked else " ", "bold cyan"),
-                                   (f"[{c.n}] ", "bold cyan"),
-                                   (c.title or "(untitled)", "bold" if self.marked else "")),
-                     classes="title")
+        yield Static(
+            Text.assemble(
+                ("*" if self.marked else " ", "bold cyan"),
+                (f"[{c.n}] ", "bold cyan"),
+                (c.title or "(untitled)", "bold" if self.marked else ""),
+            ),
+            classes="title",
+        )
         where = c.source or _host(c.url) or "-"
         yield Static(f"{c.date or 'undated'} · {where} · ¶{c.paragraph}", classes="where")
 
@@ -219,8 +227,11 @@ class AnswerCard(Vertical, can_focus=True):
             yield Static(meta, classes="meta")
         else:
             yield Static("No answer in the corpus.", classes="none")
-            yield Static(f"Nothing cleared the confidence threshold (best guess "
-                         f"{t.confidence:.2f}){took}{where}", classes="meta")
+            yield Static(
+                f"Nothing cleared the confidence threshold (best guess "
+                f"{t.confidence:.2f}){took}{where}",
+                classes="meta",
+            )
         if t.searched_for:
             yield Static(Text(f"searched for: {t.searched_for}"), classes="searched")
         if t.citations:

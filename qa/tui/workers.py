@@ -43,9 +43,14 @@ class ChatWorkers(App[None]):
         index_runner: Indexes ``corpus_dir`` into ``index_dir`` with a progress callback.
     """
 
-    def __init__(self, answerer_factory: AnswererFactory, index_dir: Path,
-                 corpus_dir: Path, status_reader: StatusReader,
-                 index_runner: IndexRunner) -> None:
+    def __init__(
+        self,
+        answerer_factory: AnswererFactory,
+        index_dir: Path,
+        corpus_dir: Path,
+        status_reader: StatusReader,
+        index_runner: IndexRunner,
+    ) -> None:
         super().__init__()
         self.answerer_factory = answerer_factory
         self.index_dir = index_dir
@@ -80,8 +85,15 @@ class ChatWorkers(App[None]):
             self.post_message(m.IndexStatus(None, describe(exc)))
 
     @work(thread=True, group="ask", exit_on_error=False)
-    def answer(self, question: str, view_id: str, backend: Backend, history: list[Turn],
-               settings: ChatSettings, chat_id: int | None) -> None:
+    def answer(
+        self,
+        question: str,
+        view_id: str,
+        backend: Backend,
+        history: list[Turn],
+        settings: ChatSettings,
+        chat_id: int | None,
+    ) -> None:
         """Rewrite a follow-up, retrieve and read; post the turn."""
         from qa.retrieve import Filters
 
@@ -97,8 +109,12 @@ class ChatWorkers(App[None]):
             # The pipeline's own timing (retrieve + read) when it reports one.
             took = resp.timings_ms.get("total", (time.perf_counter() - t0) * 1000) / 1000
             turn = Turn.from_response(
-                resp, searched_for=query if rw is not None and rw.rewritten else "",
-                filters=settings.describe(), k=settings.k, seconds=took)
+                resp,
+                searched_for=query if rw is not None and rw.rewritten else "",
+                filters=settings.describe(),
+                k=settings.k,
+                seconds=took,
+            )
             self.post_message(m.Answered(replace(turn, question=question), chat_id, view_id))
         except BaseException as exc:
             self.post_message(m.AskFailed(question, exc, view_id))

@@ -18,14 +18,17 @@ from qa.span_reader import shipped_reader_available
 
 pytestmark = pytest.mark.integration
 
-REFERENCE_URL = ("https://www.themoscowtimes.com/2018/01/30/"
-                 "putin-stages-syria-peace-conference-boycotted-by-assad-opponents-a60333")
+REFERENCE_URL = (
+    "https://www.themoscowtimes.com/2018/01/30/"
+    "putin-stages-syria-peace-conference-boycotted-by-assad-opponents-a60333"
+)
 NEWSQA = ROOT / ".venv" / "bin" / "newsqa"
 
 
 @pytest.fixture(scope="module")
-def reference_index(tmp_path_factory: pytest.TempPathFactory, real_embedder: Embedder,
-                    reference_article: Path) -> Path:
+def reference_index(
+    tmp_path_factory: pytest.TempPathFactory, real_embedder: Embedder, reference_article: Path
+) -> Path:
     root = tmp_path_factory.mktemp("ref-index")
     report = Indexer(root, real_embedder).update([reference_article])
     assert report.added == 1 and report.skipped == 0 and report.passages > 0
@@ -34,7 +37,8 @@ def reference_index(tmp_path_factory: pytest.TempPathFactory, real_embedder: Emb
 
 def test_boycott_question(reference_index: Path, real_embedder: Embedder) -> None:
     response = Answerer(reference_index, embedder=real_embedder).ask(
-        "Who boycotted the Sochi conference?")
+        "Who boycotted the Sochi conference?"
+    )
     answer = response.answer
     assert answer is not None
     assert "main opposition faction" in answer.sentence
@@ -71,7 +75,8 @@ def test_boycott_question(reference_index: Path, real_embedder: Embedder) -> Non
 
 def test_unrelated_question_has_no_answer(reference_index: Path, real_embedder: Embedder) -> None:
     response = Answerer(reference_index, embedder=real_embedder).ask(
-        "What is the boiling point of tungsten?")
+        "What is the boiling point of tungsten?"
+    )
     observed = response.answers[0].confidence if response.answers else None
     assert response.answer is None, f"confidence {observed}"
     assert response.to_json()["answer"] is None
@@ -83,12 +88,17 @@ CANDIDATE = ROOT / "models" / "reader-candidate"
 SPAN_READER = "span" if shipped_reader_available() else str(CANDIDATE)
 
 
-@pytest.mark.xfail(not shipped_reader_available(), strict=False,
-                   reason="the unshipped epoch-2 candidate picks \"The Kremlin\" and abstains")
-def test_span_reader_answers_with_the_exact_span(reference_index: Path,
-                                                 real_embedder: Embedder) -> None:
+@pytest.mark.xfail(
+    not shipped_reader_available(),
+    strict=False,
+    reason='the unshipped epoch-2 candidate picks "The Kremlin" and abstains',
+)
+def test_span_reader_answers_with_the_exact_span(
+    reference_index: Path, real_embedder: Embedder
+) -> None:
     response = Answerer(reference_index, embedder=real_embedder, reader=SPAN_READER).ask(
-        "Who boycotted the Sochi conference?")
+        "Who boycotted the Sochi conference?"
+    )
     answer = response.answer
     observed = [(a.text, round(a.confidence, 3)) for a in response.answers[:3]]
     assert answer is not None, observed
@@ -101,10 +111,12 @@ def test_span_reader_answers_with_the_exact_span(reference_index: Path,
     assert cite.passage[cite.start : cite.end] == answer.text
 
 
-def test_span_reader_answers_a_plain_fact_with_its_span(reference_index: Path,
-                                                        real_embedder: Embedder) -> None:
+def test_span_reader_answers_a_plain_fact_with_its_span(
+    reference_index: Path, real_embedder: Embedder
+) -> None:
     response = Answerer(reference_index, embedder=real_embedder, reader=SPAN_READER).ask(
-        "How many Syrians did the Kremlin invite to Sochi?")
+        "How many Syrians did the Kremlin invite to Sochi?"
+    )
     answer = response.answer
     assert answer is not None
     assert "1,600" in answer.text and len(answer.text) < 30
@@ -113,22 +125,25 @@ def test_span_reader_answers_a_plain_fact_with_its_span(reference_index: Path,
     assert cite is not None and cite.passage[cite.start : cite.end] == answer.text
 
 
-@pytest.mark.parametrize("question", [
-    "What is the boiling point of tungsten?",
-    "Who won the 2018 FIFA World Cup final?",
-])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is the boiling point of tungsten?",
+        "Who won the 2018 FIFA World Cup final?",
+    ],
+)
 def test_span_reader_says_no_answer_when_the_corpus_has_none(
-        reference_index: Path, real_embedder: Embedder, question: str) -> None:
-    response = Answerer(reference_index, embedder=real_embedder, reader=SPAN_READER).ask(
-        question)
+    reference_index: Path, real_embedder: Embedder, question: str
+) -> None:
+    response = Answerer(reference_index, embedder=real_embedder, reader=SPAN_READER).ask(question)
     observed = [(a.text, round(a.confidence, 3)) for a in response.answers[:3]]
     assert response.answer is None, observed
 
 
-def test_sentence_reader_stays_selectable(reference_index: Path,
-                                          real_embedder: Embedder) -> None:
+def test_sentence_reader_stays_selectable(reference_index: Path, real_embedder: Embedder) -> None:
     response = Answerer(reference_index, embedder=real_embedder, reader="sentence").ask(
-        "Who boycotted the Sochi conference?")
+        "Who boycotted the Sochi conference?"
+    )
     assert response.answer is not None
     assert response.answer.text == response.answer.sentence
     assert "main opposition faction" in response.answer.text
@@ -145,8 +160,9 @@ def _rewrite(path: Path, text: str) -> None:
         os.utime(path, ns=(old + 1_000_000, old + 1_000_000))
 
 
-def test_add_change_delete_with_real_model(tmp_path: Path, real_embedder: Embedder,
-                                           reference_article: Path) -> None:
+def test_add_change_delete_with_real_model(
+    tmp_path: Path, real_embedder: Embedder, reference_article: Path
+) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / reference_article.name).write_bytes(reference_article.read_bytes())
@@ -156,12 +172,20 @@ def test_add_change_delete_with_real_model(tmp_path: Path, real_embedder: Embedd
 
     url = "https://www.rivertown.example/2023/04/11/lighthouse"
     article = corpus / "lighthouse.txt"
-    _rewrite(article, _plain(
-        "Rivertown restores its old lighthouse", "April 11, 2023",
-        ["The Rivertown council restored the 1870 lighthouse on Gull Point after a storm "
-         "damaged its lantern room.",
-         "The restoration was paid for by a fishermen's cooperative, which raised 2 million "
-         "dollars from its members over three years."], url))
+    _rewrite(
+        article,
+        _plain(
+            "Rivertown restores its old lighthouse",
+            "April 11, 2023",
+            [
+                "The Rivertown council restored the 1870 lighthouse on Gull Point after a storm "
+                "damaged its lantern room.",
+                "The restoration was paid for by a fishermen's cooperative, which raised 2 million "
+                "dollars from its members over three years.",
+            ],
+            url,
+        ),
+    )
     added = Indexer(root, real_embedder).update([corpus])
     assert (added.added, added.unchanged, added.articles) == (1, 1, 2)
     assert added.passages_reused == 0 and added.passages_embedded > 0
@@ -171,12 +195,20 @@ def test_add_change_delete_with_real_model(tmp_path: Path, real_embedder: Embedd
     assert "fishermen's cooperative" in response.answer.sentence
     assert response.answer_citation is not None and response.answer_citation.url == url
 
-    _rewrite(article, _plain(
-        "Rivertown restores its old lighthouse", "April 12, 2023",
-        ["The Rivertown council restored the 1870 lighthouse on Gull Point after a storm "
-         "damaged its lantern room.",
-         "The restoration was paid for by the regional heritage lottery, which granted 3 "
-         "million dollars."], url))
+    _rewrite(
+        article,
+        _plain(
+            "Rivertown restores its old lighthouse",
+            "April 12, 2023",
+            [
+                "The Rivertown council restored the 1870 lighthouse on Gull Point after a storm "
+                "damaged its lantern room.",
+                "The restoration was paid for by the regional heritage lottery, which granted 3 "
+                "million dollars.",
+            ],
+            url,
+        ),
+    )
     changed = Indexer(root, real_embedder).update([corpus])
     assert (changed.added, changed.updated, changed.removed, changed.articles) == (0, 1, 0, 2)
     response = answerer.ask("Who paid for the restoration of the Rivertown lighthouse?")
@@ -199,32 +231,47 @@ def test_add_change_delete_with_real_model(tmp_path: Path, real_embedder: Embedd
 def newsqa(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "NEWSQA_INDEX"}
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    return subprocess.run([str(NEWSQA), *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [str(NEWSQA), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 SQUAD = {
     "version": "1.1",
-    "data": [{
-        "title": "Lighthouses",
-        "paragraphs": [
-            {"context": "The Gull Point lighthouse was built in 1870 by the harbour board. "
-                        "Its lantern was lit by whale oil until 1921.",
-             "qas": [
-                 {"id": "q1", "question": "When was the Gull Point lighthouse built?",
-                  "answers": [{"text": "1870", "answer_start": 39}]},
-                 {"id": "q2", "question": "What fuel lit the lantern of the lighthouse?",
-                  "answers": [{"text": "whale oil", "answer_start": 89}]},
-             ]},
-            {"context": "Glaciers in the northern valley retreated four kilometres during "
-                        "the last century, exposing bare granite.",
-             "qas": [
-                 {"id": "q3", "question": "How far did the glaciers in the northern valley "
-                                          "retreat?",
-                  "answers": [{"text": "four kilometres", "answer_start": 42}]},
-             ]},
-        ],
-    }],
+    "data": [
+        {
+            "title": "Lighthouses",
+            "paragraphs": [
+                {
+                    "context": "The Gull Point lighthouse was built in 1870 by the harbour board. "
+                    "Its lantern was lit by whale oil until 1921.",
+                    "qas": [
+                        {
+                            "id": "q1",
+                            "question": "When was the Gull Point lighthouse built?",
+                            "answers": [{"text": "1870", "answer_start": 39}],
+                        },
+                        {
+                            "id": "q2",
+                            "question": "What fuel lit the lantern of the lighthouse?",
+                            "answers": [{"text": "whale oil", "answer_start": 89}],
+                        },
+                    ],
+                },
+                {
+                    "context": "Glaciers in the northern valley retreated four kilometres during "
+                    "the last century, exposing bare granite.",
+                    "qas": [
+                        {
+                            "id": "q3",
+                            "question": "How far did the glaciers in the northern valley retreat?",
+                            "answers": [{"text": "four kilometres", "answer_start": 42}],
+                        },
+                    ],
+                },
+            ],
+        }
+    ],
 }
 
 
@@ -232,8 +279,9 @@ SQUAD = {
 def test_cli(tmp_path: Path, reference_article: Path) -> None:
     idx = str(tmp_path / "idx")
 
-    no_index = newsqa("ask", "Who boycotted the Sochi conference?", "--index-dir", idx,
-                      cwd=tmp_path)
+    no_index = newsqa(
+        "ask", "Who boycotted the Sochi conference?", "--index-dir", idx, cwd=tmp_path
+    )
     assert no_index.returncode == 1, no_index.stderr
     lines = no_index.stderr.strip().splitlines()
     assert len(lines) == 1 and "run `newsqa index` first" in lines[0], no_index.stderr
@@ -246,8 +294,9 @@ def test_cli(tmp_path: Path, reference_article: Path) -> None:
     assert built.returncode == 0, built.stderr
     assert "added 1" in built.stdout
 
-    asked = newsqa("ask", "Who boycotted the Sochi conference?", "--json", "--index-dir", idx,
-                   cwd=tmp_path)
+    asked = newsqa(
+        "ask", "Who boycotted the Sochi conference?", "--json", "--index-dir", idx, cwd=tmp_path
+    )
     assert asked.returncode == 0, asked.stderr
     doc = json.loads(asked.stdout)
     assert doc["answer"] is not None
@@ -259,8 +308,9 @@ def test_cli(tmp_path: Path, reference_article: Path) -> None:
     info = json.loads(stats.stdout)
     assert info["articles"] == 1 and info["passages"] > 0 and info["generation"] == 1
 
-    bad_date = newsqa("ask", "Who boycotted?", "--since", "notadate", "--index-dir", idx,
-                      cwd=tmp_path)
+    bad_date = newsqa(
+        "ask", "Who boycotted?", "--since", "notadate", "--index-dir", idx, cwd=tmp_path
+    )
     assert bad_date.returncode == 2
     assert "notadate" in bad_date.stderr
 
@@ -277,8 +327,18 @@ def test_cli(tmp_path: Path, reference_article: Path) -> None:
     evaluated = newsqa("eval", str(squad), "--json", "--index-dir", sidx, cwd=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr
     metrics = json.loads(evaluated.stdout)
-    expected = {"questions", "recall@1", "recall@5", "recall@10", "recall@20", "mrr", "em", "f1",
-                "latency_ms_p50", "latency_ms_p95"}
+    expected = {
+        "questions",
+        "recall@1",
+        "recall@5",
+        "recall@10",
+        "recall@20",
+        "mrr",
+        "em",
+        "f1",
+        "latency_ms_p50",
+        "latency_ms_p95",
+    }
     assert expected <= set(metrics)
     assert metrics["questions"] == 3
     assert metrics["recall@5"] == 1.0  # two paragraphs: the gold one is always in the top 5
@@ -286,11 +346,17 @@ def test_cli(tmp_path: Path, reference_article: Path) -> None:
 
     v2 = json.loads(json.dumps(SQUAD))
     v2["data"][0]["paragraphs"][1]["qas"].append(
-        {"id": "q4", "question": "Who designed the lantern of the lighthouse?", "answers": [],
-         "is_impossible": True})
+        {
+            "id": "q4",
+            "question": "Who designed the lantern of the lighthouse?",
+            "answers": [],
+            "is_impossible": True,
+        }
+    )
     squad.write_text(json.dumps(v2))
-    reader_only = newsqa("eval", str(squad), "--reader-only", "--json", "--reader", SPAN_READER,
-                         cwd=tmp_path)
+    reader_only = newsqa(
+        "eval", str(squad), "--reader-only", "--json", "--reader", SPAN_READER, cwd=tmp_path
+    )
     assert reader_only.returncode == 0, reader_only.stderr
     m = json.loads(reader_only.stdout)
     assert {"em", "f1", "has_ans_f1", "no_ans_acc", "latency_ms_p50"} <= set(m)
@@ -316,18 +382,22 @@ def test_real_news_passages_fit_the_model(tmp_path: Path, real_embedder: Embedde
     import gzip
 
     news = tmp_path / "news300.jsonl"
-    with gzip.open(SHARED_DIR / "news" / "realtimeqa-corpus.jsonl.gz", "rt",
-                   encoding="utf-8") as src:
-        news.write_text("".join(line for _, line in zip(range(300), src, strict=False)),
-                        encoding="utf-8")
+    with gzip.open(
+        SHARED_DIR / "news" / "realtimeqa-corpus.jsonl.gz", "rt", encoding="utf-8"
+    ) as src:
+        news.write_text(
+            "".join(line for _, line in zip(range(300), src, strict=False)), encoding="utf-8"
+        )
     chunker = Chunker()
     assert chunker.model_max_tokens == real_embedder.max_seq_length
     report = Indexer(tmp_path / "idx", HashEmbedder(64), chunker=chunker).update(
-        [news], prune=False)
+        [news], prune=False
+    )
     assert report.articles >= 290 and report.passages > report.articles
     store = open_store(tmp_path / "idx")
     rows = store.db.execute(
-        "SELECT a.title, p.text FROM passages p JOIN articles a ON a.id = p.article_id").fetchall()
+        "SELECT a.title, p.text FROM passages p JOIN articles a ON a.id = p.article_id"
+    ).fetchall()
     store.close()
     assert len(rows) == report.passages
     count = tiktoken_counter()
@@ -335,4 +405,3 @@ def test_real_news_passages_fit_the_model(tmp_path: Path, real_embedder: Embedde
     assert over == []
     embed_texts = [f"{title}\n{text}" for title, text in rows]
     assert real_embedder.count_truncated(embed_texts) == 0
-

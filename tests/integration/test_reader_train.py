@@ -109,13 +109,28 @@ def test_span_reader_answers_from_hits_with_offsets(exported: Path) -> None:
     from qa.span_reader import SpanReader
     from qa.types import Hit, Passage
 
-    text = ("The Kremlin invited 1,600 Syrians to Sochi. The main opposition faction said it "
-            "would not attend the conference in Sochi.")
+    text = (
+        "The Kremlin invited 1,600 Syrians to Sochi. The main opposition faction said it "
+        "would not attend the conference in Sochi."
+    )
     hits = [
-        Hit(passage=Passage(id=f"p{i}", article_id=f"a{i}", paragraph=1, start=0,
-                            end=len(text), text=text, title="Sochi"),
-            score=1.0 - i / 10, rank=i, title="Sochi", date="2018-01-30",
-            url=f"https://example.com/{i}", source="example.com")
+        Hit(
+            passage=Passage(
+                id=f"p{i}",
+                article_id=f"a{i}",
+                paragraph=1,
+                start=0,
+                end=len(text),
+                text=text,
+                title="Sochi",
+            ),
+            score=1.0 - i / 10,
+            rank=i,
+            title="Sochi",
+            date="2018-01-30",
+            url=f"https://example.com/{i}",
+            source="example.com",
+        )
         for i in range(2)
     ]
     answers = SpanReader(exported / "reader").read("Who boycotted the Sochi conference?", hits)

@@ -27,17 +27,18 @@ def _text(card: AnswerCard) -> str:
     return "\n".join(str(s.render()) for s in card.query(Static))
 
 
-async def test_chat_on_the_reference_article(tmp_path: Path, real_embedder: Embedder,
-                                             reference_article: Path) -> None:
+async def test_chat_on_the_reference_article(
+    tmp_path: Path, real_embedder: Embedder, reference_article: Path
+) -> None:
     Indexer(tmp_path, real_embedder).update([reference_article])
-    app = create_app(answerer_factory=lambda d: Answerer(d, embedder=real_embedder),
-                     index_dir=tmp_path)
+    app = create_app(
+        answerer_factory=lambda d: Answerer(d, embedder=real_embedder), index_dir=tmp_path
+    )
     async with app.run_test(size=(110, 40)) as pilot:
 
         async def settle() -> None:
             for _ in range(3):
-                await app.workers.wait_for_complete(
-                    [w for w in app.workers if w.group != "poll"])
+                await app.workers.wait_for_complete([w for w in app.workers if w.group != "poll"])
                 await pilot.pause()
 
         async def ask(question: str) -> AnswerCard:

@@ -21,9 +21,11 @@ from qa.keywords import DeltaKeywords, KeywordIndex, tokenize
 from qa.retrieve import Filters, Retriever
 from tests.unit.test_index import article_text, make_indexer, write
 
-WORDS = ("harbour council budget river storm vaccine court election tariff museum rocket "
-         "strike drought festival senate bridge merger wildfire orchestra satellite pipeline "
-         "glacier factory stadium treaty").split()
+WORDS = (
+    "harbour council budget river storm vaccine court election tariff museum rocket "
+    "strike drought festival senate bridge merger wildfire orchestra satellite pipeline "
+    "glacier factory stadium treaty"
+).split()
 
 
 def story(i: int) -> tuple[str, list[str], str]:
@@ -39,15 +41,17 @@ def put(folder: Path, i: int, extra: str = "") -> Path:
     title, paragraphs, date = story(i)
     if extra:
         paragraphs = [*paragraphs, extra]
-    return write(folder / f"s{i}.txt",
-                 article_text(title, paragraphs, date, f"https://news.example/{i}"))
+    return write(
+        folder / f"s{i}.txt", article_text(title, paragraphs, date, f"https://news.example/{i}")
+    )
 
 
 def manifest(root: Path) -> dict[str, object]:
     store = open_store(root)
     try:
         data: dict[str, object] = json.loads(
-            (gen_dir(root, store.path.name, store.current_gen) / MANIFEST).read_text())
+            (gen_dir(root, store.path.name, store.current_gen) / MANIFEST).read_text()
+        )
         return data
     finally:
         store.close()
@@ -59,8 +63,9 @@ def deltas(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEWSQA_DELTA_SHARE", "10")
 
 
-def ranked(root: Path, query: str, fusion: str = "linear", k: int = 50,
-           filters: Filters | None = None) -> list[tuple[str, float]]:
+def ranked(
+    root: Path, query: str, fusion: str = "linear", k: int = 50, filters: Filters | None = None
+) -> list[tuple[str, float]]:
     """(title, score) of the hits, best first."""
     r = Retriever(root, HashEmbedder(64), fusion=fusion)
     try:
@@ -110,8 +115,15 @@ def test_small_changes_commit_deltas_that_search_like_a_full_build(
     full = tmp_path / "full"
     make_indexer(full).update([corpus])
     assert manifest(full)["kind"] == "full"
-    for query in ("kw20", "kw3late glacier", "kw5", "kw21 harbour", "storm council budget",
-                  "marker1 rocket", "kw7"):
+    for query in (
+        "kw20",
+        "kw3late glacier",
+        "kw5",
+        "kw21 harbour",
+        "storm council budget",
+        "marker1 rocket",
+        "kw7",
+    ):
         got, want = ranked(root, query, "dense"), ranked(full, query, "dense")
         # Dense search is exact on both sides: the same hits with the same scores (near-ties
         # may swap places).
@@ -145,8 +157,9 @@ def test_readers_keep_the_loaded_base_across_delta_commits(
     r.store.close()
 
 
-def test_deleted_base_passages_are_never_returned(corpus: Path, tmp_path: Path,
-                                                  deltas: None) -> None:
+def test_deleted_base_passages_are_never_returned(
+    corpus: Path, tmp_path: Path, deltas: None
+) -> None:
     root = tmp_path / "index"
     make_indexer(root).update([corpus])
     for i in (0, 1, 2):
@@ -156,8 +169,9 @@ def test_deleted_base_passages_are_never_returned(corpus: Path, tmp_path: Path,
     snap = r._refresh()
     assert len(snap.gen.deleted) == 9 and snap.gen.passages == 27
     every = {h.title for h in r.search("kw0 kw1 kw2 harbour storm", k=100)}
-    assert len(every) == 9 and not any(t.startswith(("Story number 0 ", "Story number 1 "))
-                                       for t in every)
+    assert len(every) == 9 and not any(
+        t.startswith(("Story number 0 ", "Story number 1 ")) for t in every
+    )
     assert snap.gen.keyword_scores("kw0 kw1 kw2").max() == 0.0
     # Filtered searches go through the allowed-ids path of FAISS: deletions hold there too.
     hits = r.search("kw0", k=100, filters=Filters(since="2000-01-01"))
@@ -221,7 +235,8 @@ def test_delta_keywords_score_on_the_base_scale() -> None:
         assert abs(got - want) <= 0.02 * max(want, 1e-9), (query, got, want)
     assert base.doc_freq("kw4") == 1 and base.doc_freq("unknownword") == 0
     assert base.doc_freq(tokenize("harbour")[0]) == full.doc_freq(tokenize("harbour")[0]) - (
-        "harbour" in " ".join(story(11)[1]))
+        "harbour" in " ".join(story(11)[1])
+    )
 
 
 def test_keyword_index_from_token_ids_equals_the_one_from_tokens() -> None:

@@ -7,11 +7,18 @@ import pytest
 from qa.followup import Exchange, QueryRewriter, words
 from qa.keywords import tokenize
 
-SENTENCE = ("The Kremlin invited 1,600 Syrians to Sochi but the main opposition faction said it "
-            "wouldn't attend because the conference was an attempt to usurp the role of United "
-            "Nations-led talks in Geneva.")
-SOCHI = Exchange("Who boycotted the Sochi conference?", "", "the main opposition faction",
-                 SENTENCE, "Putin's Syria Peace Conference Boycotted by Assad Opponents")
+SENTENCE = (
+    "The Kremlin invited 1,600 Syrians to Sochi but the main opposition faction said it "
+    "wouldn't attend because the conference was an attempt to usurp the role of United "
+    "Nations-led talks in Geneva."
+)
+SOCHI = Exchange(
+    "Who boycotted the Sochi conference?",
+    "",
+    "the main opposition faction",
+    SENTENCE,
+    "Putin's Syria Peace Conference Boycotted by Assad Opponents",
+)
 
 
 class Stats:
@@ -29,17 +36,20 @@ class Stats:
         return sum(1 for d in self.docs if stems & d)
 
 
-@pytest.mark.parametrize("follow_up", [
-    "Why did they refuse?",
-    "Where was it held?",
-    "What did he say about those talks?",
-    "and in 2019?",
-    "And what about Turkey?",
-    "What about the Kurds?",
-    "Why?",
-    "When exactly?",
-    "Who attended?",
-])
+@pytest.mark.parametrize(
+    "follow_up",
+    [
+        "Why did they refuse?",
+        "Where was it held?",
+        "What did he say about those talks?",
+        "and in 2019?",
+        "And what about Turkey?",
+        "What about the Kurds?",
+        "Why?",
+        "When exactly?",
+        "Who attended?",
+    ],
+)
 def test_follow_ups_get_the_subject(follow_up: str) -> None:
     rw = QueryRewriter().rewrite(follow_up, [SOCHI])
     assert rw.rewritten, rw.reason
@@ -48,13 +58,16 @@ def test_follow_ups_get_the_subject(follow_up: str) -> None:
     assert "boycotted" in rw.added
 
 
-@pytest.mark.parametrize("new_topic", [
-    "Who won the 2022 World Cup final?",
-    "What is the capital of France?",
-    "What did Elon Musk say about Twitter when he bought it?",
-    "How much did the Mercedes EQXX concept car cost?",
-    "Who is the UN envoy for Syria?",
-])
+@pytest.mark.parametrize(
+    "new_topic",
+    [
+        "Who won the 2022 World Cup final?",
+        "What is the capital of France?",
+        "What did Elon Musk say about Twitter when he bought it?",
+        "How much did the Mercedes EQXX concept car cost?",
+        "Who is the UN envoy for Syria?",
+    ],
+)
 def test_new_topics_are_not_polluted(new_topic: str) -> None:
     rw = QueryRewriter().rewrite(new_topic, [SOCHI])
     assert not rw.rewritten, rw.reason
@@ -85,8 +98,9 @@ def test_added_words_are_capped_and_not_repeated() -> None:
 
 def test_pronouns_inside_a_question_with_its_own_names() -> None:
     rewriter = QueryRewriter()
-    assert rewriter.is_follow_up("What did Elon Musk say when he bought Twitter?", SOCHI)[0] \
-        is False
+    assert (
+        rewriter.is_follow_up("What did Elon Musk say when he bought Twitter?", SOCHI)[0] is False
+    )
     assert rewriter.is_follow_up("What did he say?", SOCHI)[0] is True
 
 
@@ -111,16 +125,26 @@ def test_stats_rank_answer_names_rarest_first() -> None:
 
 
 def test_words_keep_names_hyphens_and_years() -> None:
-    assert words("U.S.-led talks in 2019, Nations-led?") == ["U.S.-led", "talks", "in", "2019",
-                                                               "Nations-led"]
+    assert words("U.S.-led talks in 2019, Nations-led?") == [
+        "U.S.-led",
+        "talks",
+        "in",
+        "2019",
+        "Nations-led",
+    ]
 
 
 def test_stats_common_names_are_not_a_subject_of_their_own() -> None:
     passages = [f"The US economy grew in quarter {i}." for i in range(40)]
     passages += ["Foxconn builds electric pickups in Lordstown, Ohio.", SENTENCE]
     rewriter = QueryRewriter(Stats(passages))
-    fox = Exchange("What share of electric cars does Foxconn hope to build?", "", "5%",
-                   "Foxconn hopes to build 5% of the world's electric cars by 2025.", "Foxconn")
+    fox = Exchange(
+        "What share of electric cars does Foxconn hope to build?",
+        "",
+        "5%",
+        "Foxconn hopes to build 5% of the world's electric cars by 2025.",
+        "Foxconn",
+    )
     follow, reason = rewriter.is_follow_up("Where does it build electric pickups in the US?", fox)
     assert follow, reason  # "US" is everywhere; "pickups" alone is not a new subject
     assert not rewriter.is_follow_up("Why did Lordstown sell the Ohio plant?", SOCHI)[0]

@@ -344,8 +344,9 @@ def test_import_survives_sigkill_at_random_moments(
     assert not building(root), "no half-written generation folder is left behind"
     assert answers(root, records[-1]) == final["generation"]
     store = open_store(root)
-    kind = json.loads((gen_dir(root, store.path.name, store.current_gen) / "manifest.json")
-                      .read_text()).get("kind")
+    kind = json.loads(
+        (gen_dir(root, store.path.name, store.current_gen) / "manifest.json").read_text()
+    ).get("kind")
     store.close()
     assert kind == layout
 

@@ -23,13 +23,27 @@ from qa.index import Indexer, open_store, read_head
 from qa.retrieve import Filters, Retriever
 
 _MONTHS = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September",
-    "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ]
 
 
-def article_text(title: str, paragraphs: list[str], date: str = "2023-04-11",
-                 url: str = "https://www.example.com/a") -> str:
+def article_text(
+    title: str,
+    paragraphs: list[str],
+    date: str = "2023-04-11",
+    url: str = "https://www.example.com/a",
+) -> str:
     """An article in the plain format: title, date line, paragraphs, Original url trailer."""
     y, m, d = (int(x) for x in date.split("-"))
     body = "\n\n".join(paragraphs)
@@ -48,18 +62,33 @@ def write(path: Path, text: str) -> Path:
 
 # Topics with distinctive words, so that a query finds its article.
 TOPICS = {
-    "bridge": ("City council approves the Elm Street bridge budget", "2023-04-11",
-               "https://www.cityherald.example/bridge",
-               ["The council voted to approve a budget for replacing the Elm Street bridge.",
-                "Engineers warned that the old bridge had cracked girders and rusted cables."]),
-    "volcano": ("Volcano erupts near the coastal village", "2022-08-02",
-                "https://news.volcanowatch.example/eruption",
-                ["A volcano erupted overnight sending lava toward the coastal village.",
-                 "Residents were evacuated by boat while ash covered the harbour."]),
-    "chess": ("Teenager wins the national chess championship", "2021-01-15",
-              "https://www.chessdaily.example/champion",
-              ["A fifteen year old won the national chess championship on Sunday.",
-               "She defeated the grandmaster with a daring queen sacrifice in the endgame."]),
+    "bridge": (
+        "City council approves the Elm Street bridge budget",
+        "2023-04-11",
+        "https://www.cityherald.example/bridge",
+        [
+            "The council voted to approve a budget for replacing the Elm Street bridge.",
+            "Engineers warned that the old bridge had cracked girders and rusted cables.",
+        ],
+    ),
+    "volcano": (
+        "Volcano erupts near the coastal village",
+        "2022-08-02",
+        "https://news.volcanowatch.example/eruption",
+        [
+            "A volcano erupted overnight sending lava toward the coastal village.",
+            "Residents were evacuated by boat while ash covered the harbour.",
+        ],
+    ),
+    "chess": (
+        "Teenager wins the national chess championship",
+        "2021-01-15",
+        "https://www.chessdaily.example/champion",
+        [
+            "A fifteen year old won the national chess championship on Sunday.",
+            "She defeated the grandmaster with a daring queen sacrifice in the endgame.",
+        ],
+    ),
 }
 
 
@@ -78,8 +107,7 @@ def corpus(tmp_path: Path) -> Path:
 
 
 def make_indexer(root: Path, dim: int = 64, strict: bool = False) -> Indexer:
-    return Indexer(root, HashEmbedder(dim), chunker=Chunker(model_max_tokens=None),
-                   strict=strict)
+    return Indexer(root, HashEmbedder(dim), chunker=Chunker(model_max_tokens=None), strict=strict)
 
 
 def check_consistent(root: Path, dim: int = 64) -> tuple[int, int]:
@@ -145,20 +173,36 @@ def test_add_modify_delete(corpus: Path, tmp_path: Path) -> None:
     first = make_indexer(root).update([corpus])
 
     # add
-    extra = write(corpus / "extra.txt", article_text(
-        "Museum opens a dinosaur exhibition", ["The museum unveiled a giant dinosaur skeleton.",
-                                               "Children queued for hours to see the fossil."],
-        "2023-05-01", "https://museum.example/dino"))
+    extra = write(
+        corpus / "extra.txt",
+        article_text(
+            "Museum opens a dinosaur exhibition",
+            [
+                "The museum unveiled a giant dinosaur skeleton.",
+                "Children queued for hours to see the fossil.",
+            ],
+            "2023-05-01",
+            "https://museum.example/dino",
+        ),
+    )
     added = make_indexer(root).update([corpus])
     assert (added.added, added.updated, added.removed, added.unchanged) == (1, 0, 0, 3)
     assert added.generation == first.generation + 1 and added.articles == 4
     assert "Museum opens a dinosaur exhibition" in hit_titles(root, "dinosaur skeleton fossil")
 
     # modify: the old passages disappear, the new text is found
-    write(corpus / "volcano.txt", article_text(
-        "Volcano calms down after the eruption", ["Scientists said the volcano calmed down.",
-                                                  "Lava flows stopped before reaching homes."],
-        "2022-08-05", "https://news.volcanowatch.example/calm"))
+    write(
+        corpus / "volcano.txt",
+        article_text(
+            "Volcano calms down after the eruption",
+            [
+                "Scientists said the volcano calmed down.",
+                "Lava flows stopped before reaching homes.",
+            ],
+            "2022-08-05",
+            "https://news.volcanowatch.example/calm",
+        ),
+    )
     updated = make_indexer(root).update([corpus])
     assert (updated.added, updated.updated, updated.removed) == (0, 1, 0)
     assert updated.articles == 4
@@ -215,11 +259,18 @@ def test_bad_files_are_skipped_and_reported(corpus: Path, tmp_path: Path) -> Non
     root = tmp_path / "index"
     (corpus / "binary.txt").write_bytes(b"\x00\x01\x02 not text \x00")
     (corpus / "empty.txt").write_text("")
-    good = {"title": "Airport adds a runway", "text": "The airport opened a third runway.",
-            "url": "https://air.example/runway", "publish_date": "2023/02/01"}
+    good = {
+        "title": "Airport adds a runway",
+        "text": "The airport opened a third runway.",
+        "url": "https://air.example/runway",
+        "publish_date": "2023/02/01",
+    }
     (corpus / "feed.jsonl").write_text(
-        json.dumps(good) + "\n{not json\n"
-        + json.dumps({**good, "title": "Airport closes a terminal"}) + "\n")
+        json.dumps(good)
+        + "\n{not json\n"
+        + json.dumps({**good, "title": "Airport closes a terminal"})
+        + "\n"
+    )
     report = make_indexer(root).update([corpus])
     assert report.skipped == 3
     assert len(report.skips) == 3
@@ -273,14 +324,19 @@ def test_filters_restrict_hits(corpus: Path, tmp_path: Path) -> None:
     everything = set(hit_titles(root, query))
     assert everything == {t[0] for t in TOPICS.values()}
     assert set(hit_titles(root, query, filters=Filters(since="2022-01-01"))) == {
-        TOPICS["bridge"][0], TOPICS["volcano"][0]}
+        TOPICS["bridge"][0],
+        TOPICS["volcano"][0],
+    }
     assert set(hit_titles(root, query, filters=Filters(until="2022-08-02"))) == {
-        TOPICS["volcano"][0], TOPICS["chess"][0]}
-    assert set(hit_titles(root, query, filters=Filters(since="2021-06-01",
-                                                       until="2022-12-31"))) == {
-        TOPICS["volcano"][0]}
+        TOPICS["volcano"][0],
+        TOPICS["chess"][0],
+    }
+    assert set(
+        hit_titles(root, query, filters=Filters(since="2021-06-01", until="2022-12-31"))
+    ) == {TOPICS["volcano"][0]}
     assert set(hit_titles(root, query, filters=Filters(source="chessdaily"))) == {
-        TOPICS["chess"][0]}
+        TOPICS["chess"][0]
+    }
     assert hit_titles(root, query, filters=Filters(source="nowhere.example")) == []
     assert hit_titles(root, query, filters=Filters(since="2030-01-01")) == []
 
@@ -288,12 +344,20 @@ def test_filters_restrict_hits(corpus: Path, tmp_path: Path) -> None:
 def test_identical_passages_are_collapsed(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    shared = ("The harbour master said the storm surge flooded the fish market and "
-              "damaged several trawlers moored at the pier.")
-    write(corpus / "a.txt", article_text("Storm floods the harbour", [shared], "2023-01-02",
-                                         "https://a.example/storm"))
-    write(corpus / "b.txt", article_text("Fish market damaged by storm surge", [shared],
-                                         "2023-01-03", "https://b.example/surge"))
+    shared = (
+        "The harbour master said the storm surge flooded the fish market and "
+        "damaged several trawlers moored at the pier."
+    )
+    write(
+        corpus / "a.txt",
+        article_text("Storm floods the harbour", [shared], "2023-01-02", "https://a.example/storm"),
+    )
+    write(
+        corpus / "b.txt",
+        article_text(
+            "Fish market damaged by storm surge", [shared], "2023-01-03", "https://b.example/surge"
+        ),
+    )
     root = tmp_path / "index"
     report = make_indexer(root).update([corpus])
     assert report.articles == 2 and report.passages == 2
@@ -307,9 +371,32 @@ def test_identical_passages_are_collapsed(tmp_path: Path) -> None:
 # -- crash safety ---------------------------------------------------------------------------
 
 _WORDS = [
-    "harbour", "council", "bridge", "volcano", "chess", "market", "river", "budget", "school",
-    "hospital", "court", "trade", "energy", "water", "station", "police", "report", "city",
-    "minister", "election", "judge", "airport", "runway", "museum", "fossil", "storm",
+    "harbour",
+    "council",
+    "bridge",
+    "volcano",
+    "chess",
+    "market",
+    "river",
+    "budget",
+    "school",
+    "hospital",
+    "court",
+    "trade",
+    "energy",
+    "water",
+    "station",
+    "police",
+    "report",
+    "city",
+    "minister",
+    "election",
+    "judge",
+    "airport",
+    "runway",
+    "museum",
+    "fossil",
+    "storm",
 ]
 
 INDEX_SCRIPT = textwrap.dedent("""
@@ -343,12 +430,16 @@ def write_big_jsonl(path: Path, n: int, seed: int) -> int:
         if i % 25 == 24:
             lines.append(lines[rng.randrange(len(lines))])  # exact duplicate record
             continue
-        paragraphs = [" ".join(rng.choice(_WORDS) for _ in range(rng.randint(20, 60))) + "."
-                      for _ in range(rng.randint(2, 4))]
-        rec = {"title": f"Story {i} about the {rng.choice(_WORDS)}",
-               "text": "\n\n".join(paragraphs),
-               "url": f"https://news{i % 5}.example/{i}",
-               "publish_date": f"2022/{1 + i % 12:02d}/{1 + i % 28:02d}"}
+        paragraphs = [
+            " ".join(rng.choice(_WORDS) for _ in range(rng.randint(20, 60))) + "."
+            for _ in range(rng.randint(2, 4))
+        ]
+        rec = {
+            "title": f"Story {i} about the {rng.choice(_WORDS)}",
+            "text": "\n\n".join(paragraphs),
+            "url": f"https://news{i % 5}.example/{i}",
+            "publish_date": f"2022/{1 + i % 12:02d}/{1 + i % 28:02d}",
+        }
         lines.append(json.dumps(rec))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return len(set(lines))
@@ -360,8 +451,11 @@ def run_indexer(root: Path, corpus: Path, kill_after: float | None = None) -> tu
     Returns:
         (seconds from "ready" to the end, return code).
     """
-    proc = subprocess.Popen([sys.executable, "-c", INDEX_SCRIPT, str(root), str(corpus)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", INDEX_SCRIPT, str(root), str(corpus)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         assert proc.stdout is not None
         ready = proc.stdout.readline()
@@ -436,11 +530,13 @@ def test_killed_indexing_leaves_previous_generation_usable(tmp_path: Path) -> No
     gen = store.current_gen
     assert store.counts(gen)[0] == expected_articles
     dup = store.db.execute(
-        "SELECT title, text, COUNT(*) c FROM articles GROUP BY title, text HAVING c > 1").fetchall()
+        "SELECT title, text, COUNT(*) c FROM articles GROUP BY title, text HAVING c > 1"
+    ).fetchall()
     assert dup == []
     orphans = store.db.execute(
         "SELECT COUNT(*) FROM passages p LEFT JOIN articles a ON a.id = p.article_id "
-        "WHERE a.id IS NULL").fetchone()[0]
+        "WHERE a.id IS NULL"
+    ).fetchone()[0]
     assert orphans == 0
     store.close()
     assert not [p for p in (root / "gens").iterdir() if ".tmp-" in p.name]
@@ -460,8 +556,17 @@ def test_same_article_under_two_urls_keeps_both_urls(tmp_path: Path) -> None:
     folder = tmp_path / "feed"
     folder.mkdir()
     body = "The city council approved a new bridge over the river on Monday."
-    lines = [json.dumps({"url": f"https://example.com/{n}/bridge", "title": "Bridge approved",
-                         "date": "2022-05-01", "text": body}) for n in ("a", "b")]
+    lines = [
+        json.dumps(
+            {
+                "url": f"https://example.com/{n}/bridge",
+                "title": "Bridge approved",
+                "date": "2022-05-01",
+                "text": body,
+            }
+        )
+        for n in ("a", "b")
+    ]
     (folder / "feed.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     root = tmp_path / "index"
     report = make_indexer(root).update([folder])
@@ -471,8 +576,9 @@ def test_same_article_under_two_urls_keeps_both_urls(tmp_path: Path) -> None:
     assert set(hits[0].urls) == {"https://example.com/a/bridge", "https://example.com/b/bridge"}
 
 
-def test_queries_use_the_model_the_index_was_built_with(corpus: Path, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_queries_use_the_model_the_index_was_built_with(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from qa.index import embedder_for
 
     root = tmp_path / "index"
@@ -520,11 +626,20 @@ def test_an_interrupted_first_import_resumes_instead_of_starting_over(tmp_path: 
     from qa.errors import IndexNotFound
 
     feed = tmp_path / "feed.jsonl"
-    feed.write_text("".join(
-        json.dumps({"url": f"https://news.example/{i}", "title": f"Story {i}",
+    feed.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "url": f"https://news.example/{i}",
+                    "title": f"Story {i}",
                     "publish_date": "2023/04/11",
-                    "text": f"Paragraph about topic{i} and the harbour budget. " * 12}) + "\n"
-        for i in range(40)))
+                    "text": f"Paragraph about topic{i} and the harbour budget. " * 12,
+                }
+            )
+            + "\n"
+            for i in range(40)
+        )
+    )
     root = tmp_path / "index"
     tiny = dict(chunker=Chunker(model_max_tokens=None), batch_passages=4)
     with pytest.raises(KeyboardInterrupt):

@@ -51,14 +51,13 @@ def test_reliability_bins_count_every_question() -> None:
 
 
 def _row(answerable: bool, conf: float, em: float) -> dict[str, object]:
-    return {"answerable": answerable, "confidence": conf, "em": em, "f1": em,
-            "latency_ms": 10.0}
+    return {"answerable": answerable, "confidence": conf, "em": em, "f1": em, "latency_ms": 10.0}
 
 
 def test_v2_scoring_abstains_below_threshold() -> None:
     rows = [
-        _row(True, 0.9, 1.0),   # answered, right
-        _row(True, 0.2, 1.0),   # right span but abstained: scores 0
+        _row(True, 0.9, 1.0),  # answered, right
+        _row(True, 0.2, 1.0),  # right span but abstained: scores 0
         _row(False, 0.1, 0.0),  # unanswerable, abstained: scores 1
         _row(False, 0.8, 1.0),  # unanswerable, answered: 0 even if "em" says otherwise
     ]
@@ -82,11 +81,31 @@ def test_calibration_probability_is_monotone_in_log_prob() -> None:
 
 
 def test_load_gold_questions_v2(tmp_path: Path) -> None:
-    doc = {"data": [{"title": "T", "paragraphs": [{"context": "Paris is in France.", "qas": [
-        {"id": "a", "question": "Where is Paris?", "answers": [{"text": "France",
-                                                                "answer_start": 12}]},
-        {"id": "b", "question": "Where is Rome?", "answers": [], "is_impossible": True},
-    ]}]}]}
+    doc = {
+        "data": [
+            {
+                "title": "T",
+                "paragraphs": [
+                    {
+                        "context": "Paris is in France.",
+                        "qas": [
+                            {
+                                "id": "a",
+                                "question": "Where is Paris?",
+                                "answers": [{"text": "France", "answer_start": 12}],
+                            },
+                            {
+                                "id": "b",
+                                "question": "Where is Rome?",
+                                "answers": [],
+                                "is_impossible": True,
+                            },
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
     path = tmp_path / "dev.json.gz"
     with gzip.open(path, "wt", encoding="utf-8") as f:
         json.dump(doc, f)

@@ -14,8 +14,13 @@ from qa.reader_model import _for_inference, _window_logits, bf16_supported, uses
 
 def tiny_model() -> BertForQuestionAnswering:
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64)
+    config = BertConfig(
+        vocab_size=50,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
     return BertForQuestionAnswering(config).eval()
 
 

@@ -8,8 +8,16 @@ from qa.types import Answer, Hit, Passage, Span
 
 def _hit(n: int, text: str, url: str, other_urls: tuple[str, ...] = ()) -> Hit:
     p = Passage(id=f"p{n}", article_id=f"a{n}", paragraph=0, start=0, end=len(text), text=text)
-    return Hit(passage=p, score=1.0 / n, rank=n, title=f"T{n}", date="2024-01-02", url=url,
-               source="", other_urls=other_urls)
+    return Hit(
+        passage=p,
+        score=1.0 / n,
+        rank=n,
+        title=f"T{n}",
+        date="2024-01-02",
+        url=url,
+        source="",
+        other_urls=other_urls,
+    )
 
 
 def test_merged_answer_cites_all_passages_and_copies() -> None:
@@ -17,8 +25,15 @@ def test_merged_answer_cites_all_passages_and_copies() -> None:
     h1 = _hit(1, text, "https://a.example/1", ("https://b.example/copy",))
     h2 = _hit(2, "Unrelated passage about weather.", "https://c.example/2")
     h3 = _hit(3, "Ann Lee spoke at the opening.", "https://d.example/3")
-    ans = Answer(text="Ann Lee", sentence=text, confidence=0.9, hit=h1, span=Span(11, 18),
-                 sentence_span=Span(0, len(text)), extra_hits=(h3,))
+    ans = Answer(
+        text="Ann Lee",
+        sentence=text,
+        confidence=0.9,
+        hit=h1,
+        span=Span(11, 18),
+        sentence_span=Span(0, len(text)),
+        extra_hits=(h3,),
+    )
     hits = [h1, h2, h3]
     cites = [citation_for(i + 1, h, ans) for i, h in enumerate(hits)]
     resp = Response("Who opened the bridge?", ans, [ans], cites, hits)

@@ -27,8 +27,10 @@ def sentences(text: str, start: int = 0, end: int | None = None) -> list[str]:
 
 
 def test_sentence_spans_slices_are_the_sentences() -> None:
-    text = ('Mr. Smith went to the U.S. Army base on Jan. 5. He said "It is fine." '
-            "Then he left! Did he return? Yes, at 5 p.m. He did.")
+    text = (
+        'Mr. Smith went to the U.S. Army base on Jan. 5. He said "It is fine." '
+        "Then he left! Did he return? Yes, at 5 p.m. He did."
+    )
     assert sentences(text) == [
         "Mr. Smith went to the U.S. Army base on Jan. 5.",
         'He said "It is fine."',
@@ -38,21 +40,28 @@ def test_sentence_spans_slices_are_the_sentences() -> None:
     ]
 
 
-@pytest.mark.parametrize("text", [
-    "The U.S. Senate voted on Tuesday.",
-    "Mr. Putin met Mrs. Merkel and Dr. Jones.",
-    "J. K. Rowling wrote the book.",
-    "Officials from the U.K. and the U.N. Security Council met in St. Petersburg.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The U.S. Senate voted on Tuesday.",
+        "Mr. Putin met Mrs. Merkel and Dr. Jones.",
+        "J. K. Rowling wrote the book.",
+        "Officials from the U.K. and the U.N. Security Council met in St. Petersburg.",
+    ],
+)
 def test_abbreviations_and_initials_do_not_split(text: str) -> None:
     assert sentences(text) == [text]
 
 
 def test_sentence_spans_offsets_cover_the_text_in_order() -> None:
-    text = "  First one.  Second one?\n\nThird, after a break!  \"Fourth,\" he said.  "
+    text = '  First one.  Second one?\n\nThird, after a break!  "Fourth," he said.  '
     spans = sentence_spans(text)
     assert [text[a:b] for a, b in spans] == [
-        "First one.", "Second one?", "Third, after a break!", '"Fourth," he said.']
+        "First one.",
+        "Second one?",
+        "Third, after a break!",
+        '"Fourth," he said.',
+    ]
     for (_a, b), (c, _) in itertools.pairwise(spans):
         assert b <= c
         assert text[b:c].strip() == ""
@@ -85,9 +94,26 @@ def test_paragraph_spans() -> None:
 # -- chunker --------------------------------------------------------------------------------
 
 _WORDS = [
-    "government", "minister", "council", "election", "market", "company", "police", "report",
-    "city", "river", "bridge", "budget", "school", "hospital", "court", "judge", "trade", "energy",
-    "water", "station",
+    "government",
+    "minister",
+    "council",
+    "election",
+    "market",
+    "company",
+    "police",
+    "report",
+    "city",
+    "river",
+    "bridge",
+    "budget",
+    "school",
+    "hospital",
+    "court",
+    "judge",
+    "trade",
+    "energy",
+    "water",
+    "station",
 ]
 
 
@@ -104,22 +130,27 @@ def make_article(seed: int = 0) -> Article:
     """Tiny paragraphs, normal ones and one very long paragraph."""
     rng = random.Random(seed)
     paragraphs = [
-        "Photo: City Herald",                # tiny
-        _paragraph(rng, 4),                  # normal
-        "Short line one.",                   # tiny
-        "Short line two.",                   # tiny
-        _paragraph(rng, 40),                 # long: must be split
+        "Photo: City Herald",  # tiny
+        _paragraph(rng, 4),  # normal
+        "Short line one.",  # tiny
+        "Short line two.",  # tiny
+        _paragraph(rng, 40),  # long: must be split
         _paragraph(rng, 3),
-        "The end.",                          # tiny, last
+        "The end.",  # tiny, last
     ]
-    return Article(title="Council approves the bridge budget", text="\n\n".join(paragraphs),
-                   date="2023-04-11", url="https://example.com/a")
+    return Article(
+        title="Council approves the bridge budget",
+        text="\n\n".join(paragraphs),
+        date="2023-04-11",
+        url="https://example.com/a",
+    )
 
 
 @pytest.fixture()
 def chunker() -> Chunker:
-    return Chunker(max_tokens=200, min_tokens=40, model_max_tokens=256,
-                   model_counter=fake_wordpieces)
+    return Chunker(
+        max_tokens=200, min_tokens=40, model_max_tokens=256, model_counter=fake_wordpieces
+    )
 
 
 def test_passage_text_is_the_article_slice(chunker: Chunker) -> None:
@@ -183,8 +214,7 @@ def test_long_paragraph_split_with_overlap(chunker: Chunker) -> None:
     article = make_article()
     paragraphs = paragraph_spans(article.text)
     long_start, long_end = paragraphs[4]
-    parts = [p for p in chunker.split(article)
-             if p.start >= long_start and p.end <= long_end]
+    parts = [p for p in chunker.split(article) if p.start >= long_start and p.end <= long_end]
     assert len(parts) >= 3
     assert all(p.paragraph == 5 for p in parts)
     for prev, nxt in itertools.pairwise(parts):
@@ -210,8 +240,9 @@ def test_paragraph_numbers_increase(chunker: Chunker) -> None:
 def test_passage_ids_are_stable_and_unique(chunker: Chunker) -> None:
     article = make_article(4)
     first = chunker.split(article)
-    again = Chunker(max_tokens=200, min_tokens=40, model_max_tokens=256,
-                    model_counter=fake_wordpieces).split(make_article(4))
+    again = Chunker(
+        max_tokens=200, min_tokens=40, model_max_tokens=256, model_counter=fake_wordpieces
+    ).split(make_article(4))
     assert [p.id for p in first] == [p.id for p in again]
     assert first == again
     assert len({p.id for p in first}) == len(first)
@@ -239,8 +270,11 @@ def _quoted_paragraph(rng: random.Random, n: int) -> str:
     out = []
     for _ in range(n):
         words = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(2, 9)))
-        out.append(rng.choice(['"{}," he said.', '"{}."', "{}!", "'{}?'", "{} - it's done."])
-                   .format(words.capitalize()))
+        out.append(
+            rng.choice(['"{}," he said.', '"{}."', "{}!", "'{}?'", "{} - it's done."]).format(
+                words.capitalize()
+            )
+        )
     return " ".join(out)
 
 

@@ -73,8 +73,10 @@ async def test_answer_card_with_highlight_and_citations(tmp_path: Path) -> None:
         # The answer span is highlighted inside its sentence.
         rendered = card.query_one(".answer", Static).content
         assert isinstance(rendered, Text)
-        assert any(rendered.plain[s.start : s.end] == ANSWER_SPAN and s.style == HIGHLIGHT
-                   for s in rendered.spans)
+        assert any(
+            rendered.plain[s.start : s.end] == ANSWER_SPAN and s.style == HIGHLIGHT
+            for s in rendered.spans
+        )
         assert "searched for" not in body  # first question: not rewritten
 
 
@@ -120,8 +122,7 @@ async def test_slash_commands_and_invalid_values(tmp_path: Path) -> None:
         assert "k 10 · since 2022-06-01, until 2022-12-31, source ~ cnn" in status
         await ask(app, pilot, "Who boycotted the Sochi conference?")
         assert fake.asked[-1][1:] == (10, Filters("2022-06-01", "2022-12-31", "cnn"))
-        for bad in ("/since yesterday", "/k 0", "/k many", "/frobnicate",
-                    "/until 2021-01-01"):
+        for bad in ("/since yesterday", "/k 0", "/k many", "/frobnicate", "/until 2021-01-01"):
             await ask(app, pilot, bad)
         errors = [text_of(w) for w in app.query(SystemLine) if w.has_class("-error")]
         assert len(errors) == 5
@@ -270,8 +271,9 @@ async def test_no_index_offers_indexing(tmp_path: Path) -> None:
         assert any("indexed corpus" in text_of(w) for w in app.query(SystemLine))
 
 
-@pytest.mark.parametrize("error", [CorruptIndex("index files in x are unreadable"),
-                                   RuntimeError("boom")])
+@pytest.mark.parametrize(
+    "error", [CorruptIndex("index files in x are unreadable"), RuntimeError("boom")]
+)
 async def test_error_panel_and_retry(tmp_path: Path, error: Exception) -> None:
     calls: list[int] = []
 
@@ -395,8 +397,7 @@ async def test_index_built_elsewhere_is_picked_up(tmp_path: Path) -> None:
             raise IndexNotFound("index")
         return FakeAnswerer()
 
-    app = NewsQAApp(factory, tmp_path, tmp_path / "nope", lambda _d: infos[-1],
-                    lambda *a: "", 0.05)
+    app = NewsQAApp(factory, tmp_path, tmp_path / "nope", lambda _d: infos[-1], lambda *a: "", 0.05)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         assert app.models == "failed" and app.query(ErrorPanel)

@@ -12,8 +12,13 @@ from qa.tui.commands import ChatSettings, is_command, run_command
 
 
 def test_turn_from_response_round_trips_json() -> None:
-    turn = Turn.from_response(make_response("Who boycotted?"), searched_for="Who boycotted? x",
-                              filters="since 2018-01-01", k=7, seconds=0.5)
+    turn = Turn.from_response(
+        make_response("Who boycotted?"),
+        searched_for="Who boycotted? x",
+        filters="since 2018-01-01",
+        k=7,
+        seconds=0.5,
+    )
     assert turn.answer == ANSWER_SPAN
     a, b = turn.span
     assert turn.sentence[a:b] == ANSWER_SPAN
@@ -53,23 +58,27 @@ def test_chat_store(tmp_path: Path) -> None:
     assert len(reopened.chats()) == 1
 
 
-@pytest.mark.parametrize(("line", "field", "value"), [
-    ("/since 2022-06-01", "since", "2022-06-01"),
-    ("/since June 1, 2022", "since", "2022-06-01"),
-    ("/since 2022-06", "since", "2022-06-01"),
-    ("/until 2022-02", "until", "2022-02-28"),
-    ("/until 2022", "until", "2022-12-31"),
-    ("/source  CNN ", "source", "CNN"),
-    ("/k 10", "k", 10),
-])
+@pytest.mark.parametrize(
+    ("line", "field", "value"),
+    [
+        ("/since 2022-06-01", "since", "2022-06-01"),
+        ("/since June 1, 2022", "since", "2022-06-01"),
+        ("/since 2022-06", "since", "2022-06-01"),
+        ("/until 2022-02", "until", "2022-02-28"),
+        ("/until 2022", "until", "2022-12-31"),
+        ("/source  CNN ", "source", "CNN"),
+        ("/k 10", "k", 10),
+    ],
+)
 def test_commands_set_values(line: str, field: str, value: object) -> None:
     result = run_command(line, ChatSettings())
     assert not result.error
     assert getattr(result.settings, field) == value
 
 
-@pytest.mark.parametrize("line", ["/since yesterday", "/since 2022-13", "/k 0", "/k 51",
-                                  "/k ten", "/nope"])
+@pytest.mark.parametrize(
+    "line", ["/since yesterday", "/since 2022-13", "/k 0", "/k 51", "/k ten", "/nope"]
+)
 def test_bad_commands_are_errors_and_change_nothing(line: str) -> None:
     before = ChatSettings(since="2020-01-01", k=3)
     result = run_command(line, before)

@@ -66,17 +66,20 @@ def test_source_viewer(snap_compare: Compare, tmp_path: Path) -> None:
     assert snap_compare(fake_app(tmp_path), terminal_size=SIZE, run_before=run)
 
 
-def test_error_panel(snap_compare: Compare, tmp_path: Path,
-                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_error_panel(
+    snap_compare: Compare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "corpus").mkdir()
     fake = FakeAnswerer(fail=IndexNotFound("index"))
-    app = NewsQAApp(lambda _d: fake, tmp_path / "index", Path("corpus"), lambda _d: None,
-                    lambda *_a: "", 60)
+    app = NewsQAApp(
+        lambda _d: fake, tmp_path / "index", Path("corpus"), lambda _d: None, lambda *_a: "", 60
+    )
     run = asking("Who boycotted the Sochi conference?")
     assert snap_compare(app, terminal_size=SIZE, run_before=run)
 
 
 def test_help(snap_compare: Compare, tmp_path: Path) -> None:
-    assert snap_compare(fake_app(tmp_path), terminal_size=(100, 50),
-                        run_before=asking(keys=("f1",)))
+    assert snap_compare(
+        fake_app(tmp_path), terminal_size=(100, 50), run_before=asking(keys=("f1",))
+    )

@@ -20,12 +20,18 @@ pytestmark = pytest.mark.timeout(30)
 
 TIMEOUT = 5.0
 TOPICS = {
-    "bridge": ("City council approves the Elm Street bridge budget",
-               "The council voted to approve a budget for replacing the Elm Street bridge."),
-    "volcano": ("Volcano erupts near the coastal village",
-                "A volcano erupted overnight sending lava toward the coastal village."),
-    "chess": ("Teenager wins the national chess championship",
-              "A fifteen year old won the national chess championship on Sunday."),
+    "bridge": (
+        "City council approves the Elm Street bridge budget",
+        "The council voted to approve a budget for replacing the Elm Street bridge.",
+    ),
+    "volcano": (
+        "Volcano erupts near the coastal village",
+        "A volcano erupted overnight sending lava toward the coastal village.",
+    ),
+    "chess": (
+        "Teenager wins the national chess championship",
+        "A fifteen year old won the national chess championship on Sunday.",
+    ),
 }
 
 
@@ -34,8 +40,11 @@ def write_article(folder: Path, name: str, topic: str, extra: str = "") -> Path:
     title, text = TOPICS[topic]
     path = folder / f"{name}.txt"
     old = path.stat().st_mtime_ns if path.exists() else 0
-    path.write_text(f"{title}\n\nApril 11, 2023\n\n{text} {extra}\n\nOriginal url:\n"
-                    f"<https://www.example.com/{name}>\n", encoding="utf-8")
+    path.write_text(
+        f"{title}\n\nApril 11, 2023\n\n{text} {extra}\n\nOriginal url:\n"
+        f"<https://www.example.com/{name}>\n",
+        encoding="utf-8",
+    )
     st = path.stat()
     if st.st_mtime_ns <= old:
         os.utime(path, ns=(st.st_atime_ns, old + 1_000_000))
@@ -60,8 +69,9 @@ class Reports:
             self.errors.append(exc)
             self.cond.notify_all()
 
-    def wait(self, pred: Callable[[IndexReport], bool], start: int,
-             timeout: float = TIMEOUT) -> IndexReport:
+    def wait(
+        self, pred: Callable[[IndexReport], bool], start: int, timeout: float = TIMEOUT
+    ) -> IndexReport:
         """The first report from index ``start`` on that satisfies ``pred``."""
         deadline = time.monotonic() + timeout
         with self.cond:
@@ -71,8 +81,10 @@ class Reports:
                         return r
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise AssertionError(f"no matching report in {timeout} s: {self.items[start:]}"
-                                         f" errors={self.errors}")
+                    raise AssertionError(
+                        f"no matching report in {timeout} s: {self.items[start:]}"
+                        f" errors={self.errors}"
+                    )
                 self.cond.wait(left)
 
     def __len__(self) -> int:
@@ -92,8 +104,7 @@ def setup(tmp_path: Path) -> Iterator[tuple[Path, Path, Watcher, Reports]]:
     index = tmp_path / "index"
     indexer = Indexer(index, HashEmbedder(64), chunker=Chunker(model_max_tokens=None))
     reports = Reports()
-    watcher = Watcher(corpus, indexer, debounce=0.3, on_report=reports.add,
-                      on_error=reports.error)
+    watcher = Watcher(corpus, indexer, debounce=0.3, on_report=reports.add, on_error=reports.error)
     watcher.start()
     try:
         reports.wait(lambda r: r.added == 1, 0)  # the initial update
@@ -131,7 +142,8 @@ def test_add_modify_rename_delete(setup: tuple[Path, Path, Watcher, Reports]) ->
 
 
 def test_bad_file_is_skipped_and_watching_goes_on(
-        setup: tuple[Path, Path, Watcher, Reports]) -> None:
+    setup: tuple[Path, Path, Watcher, Reports],
+) -> None:
     corpus, index, watcher, reports = setup
     n = len(reports)
     (corpus / "binary.txt").write_bytes(b"\x00\x01\x02 not text \x00")
@@ -181,8 +193,9 @@ def test_index_inside_corpus_is_ignored(tmp_path: Path) -> None:
     index = corpus / "index"
     indexer = Indexer(index, HashEmbedder(64), chunker=Chunker(model_max_tokens=None))
     reports = Reports()
-    with Watcher(corpus, indexer, debounce=0.2, on_report=reports.add,
-                 on_error=reports.error) as watcher:
+    with Watcher(
+        corpus, indexer, debounce=0.2, on_report=reports.add, on_error=reports.error
+    ) as watcher:
         reports.wait(lambda r: r.added == 1, 0)
         assert not watcher.relevant(str(index.resolve() / "x.json"))
         time.sleep(0.6)  # the index's own writes must not cause further runs
@@ -206,8 +219,9 @@ def test_failed_run_is_reported_and_retried(tmp_path: Path) -> None:
 
     indexer = Flaky(tmp_path / "index", HashEmbedder(64), chunker=Chunker(model_max_tokens=None))
     reports = Reports()
-    with Watcher(corpus, indexer, debounce=0.1, on_report=reports.add, on_error=reports.error,
-                 retry=0.2) as watcher:
+    with Watcher(
+        corpus, indexer, debounce=0.1, on_report=reports.add, on_error=reports.error, retry=0.2
+    ) as watcher:
         r = reports.wait(lambda r: r.added == 1, 0)
         assert [str(e) for e in reports.errors] == ["boom"]
         assert r.articles == 1 and watcher.running
