@@ -78,6 +78,8 @@ class SentenceReader:
             text = hit.passage.text
             title_terms = set(tokenize(hit.title))
             for a, b in sentence_spans(text):
+                if _is_question(text[a:b]):
+                    continue  # it restates the question (live blogs, FAQs): never an answer
                 s_terms = set(tokenize(text[a:b])) | title_terms
                 cov = sum(idf[t] for t in q_terms & s_terms) / total
                 out.append((hit, Span(a, b), cov, hit.score / top))
@@ -117,3 +119,8 @@ class SentenceReader:
                 )
             )
         return answers
+
+
+def _is_question(sentence: str) -> bool:
+    """True for a sentence that asks (ends in a question mark, before closing quotes)."""
+    return sentence.rstrip().rstrip("\"'”’)").endswith("?")
