@@ -30,8 +30,8 @@ import numpy as np
 
 from qa.metrics import max_over_truths
 from qa.reader_model import DEFAULT_READER_DIR, META_FILE, load_qa_model, predict_pairs
+from qa.reader_negatives import negative
 from qa.reader_train import DEFAULT_DATA, QAExample, flatten, load_articles, split_articles
-from qa.text import sentence_spans
 
 FEATURES = ("score", "log_prob", "margin")
 
@@ -48,29 +48,10 @@ def heldout_with_negatives(
         contexts = [p["context"] for p in article["paragraphs"]]
         for ex in flatten([article]):
             positives.append(ex)
-            cut = _without_answer(ex) if len(positives) % 2 else None
-            others = [c for c in contexts if c != ex.context and not _holds(c, ex.answers)]
-            neg = cut or (rng.choice(others) if others else None)
-            if neg:
-                negatives.append(QAExample(ex.qid + "-neg", ex.question, neg, (), 0))
+            neg = negative(ex, contexts, rng, own_first=len(positives) % 2 == 1)
+            if neg is not None:
+                negatives.append(neg)
     return positives, negatives
-
-
-def _holds(context: str, answers: Sequence[str]) -> bool:
-    low = context.lower()
-    return any(a.lower() in low for a in answers)
-
-
-def _without_answer(ex: QAExample) -> str | None:
-    """The example's paragraph minus every sentence holding a gold answer (None if too short)."""
-    kept = [
-        ex.context[a:b]
-        for a, b in sentence_spans(ex.context)
-        if not _holds(ex.context[a:b], ex.answers)
-    ]
-    text = " ".join(kept)
-    # Answers can straddle sentences; a leftover answer would make a false negative.
-    return text if len(kept) >= 2 and not _holds(text, ex.answers) else None
 
 
 def span_features(

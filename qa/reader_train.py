@@ -48,6 +48,7 @@ from qa.reader_model import (
     predict_pairs,
     truncate_questions,
 )
+from qa.reader_negatives import training_negatives
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/squad/train-v1.1.json.gz"
 MAX_ANSWER_TOKENS = 30
@@ -161,10 +162,13 @@ def build_features(
         )
         for w, p in enumerate(enc["overflow_to_sample_mapping"]):
             ex = part[p]
-            ans_end = ex.answer_start + len(ex.answers[0])
-            s, e = label_window(
-                enc["offset_mapping"][w], enc.sequence_ids(w), ex.answer_start, ans_end
-            )
+            if ex.answers:
+                ans_end = ex.answer_start + len(ex.answers[0])
+                s, e = label_window(
+                    enc["offset_mapping"][w], enc.sequence_ids(w), ex.answer_start, ans_end
+                )
+            else:  # a no-answer example: every window points at the null (CLS) position
+                s, e = 0, 0
             feats.input_ids.append(np.asarray(enc["input_ids"][w], dtype=np.int32))
             feats.token_type_ids.append(np.asarray(enc["token_type_ids"][w], dtype=np.int8))
             feats.start.append(s)
@@ -408,15 +412,20 @@ def prepare_data(
     examples = subsample(all_train, args.max_train_questions, args.seed)
     if args.limit_examples:
         examples = examples[: args.limit_examples]
+    share = getattr(args, "negatives", 0.0)  # older checkpoints' settings lack it
+    negatives = training_negatives(train_arts, examples, share, args.seed)
+    examples = examples + negatives
     t0 = time.time()
     feats = build_features(tokenizer, examples, args)
     print(
-        f"train questions {len(examples)}/{len(all_train)}, windows {len(feats.start)}, "
+        f"train questions {len(examples) - len(negatives)}/{len(all_train)} + {len(negatives)} "
+        f"no-answer, windows {len(feats.start)}, "
         f"mean length {feats.lengths().mean():.0f} ({time.time() - t0:.0f}s)",
         flush=True,
     )
     note = {
-        "train_questions": len(examples),
+        "train_questions": len(examples) - len(negatives),
+        "train_negatives": len(negatives),
         "train_questions_available": len(all_train),
         "train_windows": len(feats.start),
     }
@@ -580,6 +589,12 @@ def parse_train_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     p.add_argument(
         "--limit-examples", type=int, default=0, help="use only the first N training questions"
+    )
+    p.add_argument(
+        "--negatives",
+        type=float,
+        default=0.0,
+        help="add a no-answer twin (context without the answer) for this share of questions",
     )
     p.add_argument(
         "--max-train-questions", type=int, default=None, help="seeded subsample of train questions"

@@ -15,7 +15,7 @@ DATA = Path(__file__).resolve().parents[2].parent / "shared/data/squad/train-v1.
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Train 2 steps, stop, resume to step 3, then export (held-out eval capped)."""
+    """Train 2 steps (with no-answer twins), stop, resume to step 3, then export."""
     if not DATA.is_file():
         pytest.skip(f"SQuAD train file not available at {DATA}")
     root = tmp_path_factory.mktemp("reader")
@@ -28,6 +28,8 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
         str(root / "reader"),
         "--limit-examples",
         "64",
+        "--negatives",
+        "0.5",
         "--max-steps",
         "3",
         "--batch-size",
