@@ -414,17 +414,16 @@ def prepare_data(
         examples = examples[: args.limit_examples]
     share = getattr(args, "negatives", 0.0)  # older checkpoints' settings lack it
     negatives = training_negatives(train_arts, examples, share, args.seed)
-    examples = examples + negatives
     t0 = time.time()
-    feats = build_features(tokenizer, examples, args)
+    feats = build_features(tokenizer, [*examples, *negatives], args)
     print(
-        f"train questions {len(examples) - len(negatives)}/{len(all_train)} + {len(negatives)} "
+        f"train questions {len(examples)}/{len(all_train)} + {len(negatives)} "
         f"no-answer, windows {len(feats.start)}, "
         f"mean length {feats.lengths().mean():.0f} ({time.time() - t0:.0f}s)",
         flush=True,
     )
     note = {
-        "train_questions": len(examples) - len(negatives),
+        "train_questions": len(examples),
         "train_negatives": len(negatives),
         "train_questions_available": len(all_train),
         "train_windows": len(feats.start),

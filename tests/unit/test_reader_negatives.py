@@ -61,7 +61,9 @@ def test_negative_windows_point_at_the_null_position() -> None:
     args = Namespace(max_query=64, max_length=256, stride=96)
     feats = build_features(load_base_tokenizer(), [*examples, *negatives], args)
     n_pos = len(examples)  # these contexts are short: one window per example
-    assert all(s > 0 and e >= s for s, e in zip(feats.start[:n_pos], feats.end[:n_pos]))
+    assert all(
+        s > 0 and e >= s for s, e in zip(feats.start[:n_pos], feats.end[:n_pos], strict=True)
+    )
     assert feats.start[n_pos:] == [0] * len(negatives) and feats.end[n_pos:] == [0] * len(negatives)
 
 
