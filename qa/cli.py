@@ -261,7 +261,7 @@ def chat(corpus: Path, reader: str, index_dir: Path) -> None:
 @index_option
 def stats(as_json: bool, check: bool, index_dir: Path) -> None:
     """Show what the index holds."""
-    from qa.generation import describe
+    from qa.generation import describe, keywords_outdated
     from qa.index import open_store
 
     if check:
@@ -288,13 +288,17 @@ def stats(as_json: bool, check: bool, index_dir: Path) -> None:
         "updated_at": store.get_meta("updated_at"),
         "index_dir": str(index_dir),
     }
-    info.update(describe(index_dir, store.path.name, gen))
+    store_name = store.path.name
+    info.update(describe(index_dir, store_name, gen))
     store.close()
     if as_json:
         click.echo(json.dumps(info))
     else:
         for key, value in info.items():
             click.echo(f"{key:18} {value}")
+        if keywords_outdated(index_dir, store_name, gen):
+            click.echo("note: the keyword index predates this version's tokenizer; the next")
+            click.echo("`newsqa index` (or import) rebuilds it, until then it answers as before.")
 
 
 @cli.command(name="eval")

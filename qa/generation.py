@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from qa import dense_index
+from qa import dense_index, keywords
 from qa.dense_index import DenseSpec, build_dense, choose_kind, configure, ivf_centroids
 from qa.errors import CorruptIndex
 from qa.keywords import DeltaKeywords, KeywordIndex
@@ -243,7 +243,7 @@ def _write_full(store: Store, root: Path, gen: int, dim: int, tmp: Path) -> dict
         "dim": dim,
         "built": time.time(),
         "dense": spec.to_json(),
-        "bm25": {"avgdl": avgdl},
+        "bm25": {"avgdl": avgdl, "tokenizer": keywords.TOKENIZER_VERSION},
     }
 
 
@@ -281,8 +281,11 @@ def _delta_plan(store: Store, root: Path, gen: int) -> _DeltaPlan | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None  # unreadable: rebuild in full
     nb = int(base["passages"])
-    if nb < _env_number(DELTA_MIN_ENV, DELTA_MIN):
-        return None
+    if (
+        nb < _env_number(DELTA_MIN_ENV, DELTA_MIN)
+        or _tokenizer_of(base) != keywords.TOKENIZER_VERSION
+    ):
+        return None  # small, or its BM25 holds older tokens than the store's: build in full
     gone = np.asarray(store.deleted_since(base_gen, gen), dtype=np.int64)
     pos = np.searchsorted(base_ids, gone)
     hit = (pos < len(base_ids)) & (base_ids[np.minimum(pos, len(base_ids) - 1)] == gone)
@@ -292,6 +295,27 @@ def _delta_plan(store: Store, root: Path, gen: int) -> _DeltaPlan | None:
         return None
     rows = list(store.passages_added_since(base_gen, gen))
     return _DeltaPlan(base_gen, base, rows, deleted)
+
+
+def _tokenizer_of(manifest: dict[str, Any]) -> int:
+    """Tokenizer version of a full generation's BM25 (1 before versions were recorded)."""
+    return int(manifest.get("bm25", {}).get("tokenizer", 1))
+
+
+def keywords_outdated(root: Path, store_name: str, gen: int) -> bool:
+    """Whether generation ``gen``'s BM25 was built with an older tokenizer than this one.
+
+    Such a generation still answers (queries use its own version); the next ``newsqa index``
+    rebuilds it in full. An unreadable manifest counts as up to date: loading reports it.
+    """
+    try:
+        folder = gen_dir(root, store_name, gen)
+        base = _base_of(folder) or folder
+        return (
+            _tokenizer_of(json.loads((base / MANIFEST).read_text())) != keywords.TOKENIZER_VERSION
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def _write_delta(plan: _DeltaPlan, gen: int, dim: int, tmp: Path) -> dict[str, Any]:
@@ -401,7 +425,7 @@ def _load_segment(folder: Path, manifest: dict[str, Any], passages: int) -> Segm
     dense = faiss.read_index(str(folder / "dense.faiss"))
     spec = DenseSpec.from_json(manifest.get("dense"))
     configure(dense, spec)
-    kw = KeywordIndex()
+    kw = KeywordIndex(version=_tokenizer_of(manifest))
     kw.load(folder / "bm25", passages)
     if ids.shape[0] != passages or dense.ntotal != ids.shape[0]:
         raise CorruptIndex(f"index files in {folder} disagree: run `newsqa index --rebuild`")
@@ -437,6 +461,7 @@ def describe(root: Path, store_name: str, gen: int) -> dict[str, Any]:
         "faiss": str(base.get("dense", {}).get("kind", "flat")),
         "delta_passages": int(m.get("delta_passages", 0)),
         "deleted_passages": int(m.get("deleted", 0)),
+        "keyword_tokenizer": _tokenizer_of(base),
     }
 
 

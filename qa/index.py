@@ -26,7 +26,12 @@ from pathlib import Path
 from qa.chunk import Chunker
 from qa.embed import DEFAULT_MODEL, Embedder, EmbedderLike
 from qa.errors import IndexMismatch, IndexNotFound, QAError
-from qa.generation import atomic_write_text, build_generation, remove_old_generations
+from qa.generation import (
+    atomic_write_text,
+    build_generation,
+    keywords_outdated,
+    remove_old_generations,
+)
 from qa.ingest import Ingestor, Skipped
 from qa.neardup import NearDupIndex
 from qa.store import FileState, Store
@@ -382,7 +387,8 @@ class Indexer:
 
     def _finish(self, store: Store, target: int, report: IndexReport) -> None:
         """Build the new generation if anything changed, then commit it as current."""
-        if store.current_gen == 0 or store.pending_changes(target):
+        outdated = keywords_outdated(self.root, store.path.name, store.current_gen)
+        if store.current_gen == 0 or outdated or store.pending_changes(target):
             # Same transaction as the new current_gen: readers never see half-done clusters.
             NearDupIndex(store.db).recluster_after_deletions(target)
             build_generation(store, self.root, target, self.embedder.dim)

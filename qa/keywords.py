@@ -18,6 +18,12 @@ import numpy as np
 import numpy.typing as npt
 
 _WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
+# Version 2 undoubles a stem's final consonant pair. Snowball (Porter2) strips "-ed"/"-ing"
+# and then undoubles ("boycotted" -> "boycot") but leaves the same double in the bare word
+# ("boycotts" -> "boycott"), so a question never matched the other form. Indexes record the
+# version they were built with and are queried with it (version 1: plain Snowball).
+TOKENIZER_VERSION = 2
+_DOUBLE = re.compile(r"(bb|dd|ff|gg|mm|nn|pp|rr|tt)$")
 
 
 @functools.lru_cache(maxsize=1)
@@ -34,12 +40,22 @@ def _stemmer() -> object:
     return Stemmer.Stemmer("english")
 
 
-def tokenize(text: str) -> list[str]:
-    """Lower-case words, English stop words removed, Snowball-stemmed."""
+def tokenize(text: str, version: int | None = None) -> list[str]:
+    """Lower-case words, English stop words removed, Snowball-stemmed.
+
+    Args:
+        text: Any text.
+        version: Tokenizer version (default: the current one); an index is queried with the
+            version it was built with.
+    """
+    version = TOKENIZER_VERSION if version is None else version
     stop = _stopwords()
     words = [w.replace("’", "'").split("'")[0] for w in _WORD.findall(text.lower())]
     words = [w for w in words if w and w not in stop]
-    return list(_stemmer().stemWords(words))  # type: ignore[attr-defined]
+    stems: list[str] = _stemmer().stemWords(words)  # type: ignore[attr-defined]
+    if version >= 2:
+        stems = [_DOUBLE.sub(lambda m: m.group(1)[0], s) if len(s) > 3 else s for s in stems]
+    return stems
 
 
 class KeywordIndex:
@@ -48,11 +64,13 @@ class KeywordIndex:
     Args:
         k1: BM25 term-frequency saturation.
         b: BM25 length normalisation.
+        version: Tokenizer version of the indexed tokens; queries are tokenized with it.
     """
 
-    def __init__(self, k1: float = 1.2, b: float = 0.75) -> None:
+    def __init__(self, k1: float = 1.2, b: float = 0.75, version: int | None = None) -> None:
         self.k1 = k1
         self.b = b
+        self.version = TOKENIZER_VERSION if version is None else version
         self._bm25: object | None = None
         self.size = 0
 
@@ -104,7 +122,7 @@ class KeywordIndex:
 
     def scores(self, query: str) -> npt.NDArray[np.float32]:
         """BM25 score of every document for ``query`` (zeros when nothing matches)."""
-        tokens = tokenize(query)
+        tokens = tokenize(query, self.version)
         if not self.size or self._bm25 is None:
             return np.zeros(self.size, dtype=np.float32)
         vocab = self._bm25.vocab_dict  # type: ignore[attr-defined]
@@ -125,13 +143,15 @@ class DeltaKeywords:
     Args:
         k1: BM25 term-frequency saturation (same as the base's).
         b: BM25 length normalisation (same as the base's).
+        version: Tokenizer version (the base's, when there is a base).
     """
 
     FILE = "delta-tokens.json"
 
-    def __init__(self, k1: float = 1.2, b: float = 0.75) -> None:
+    def __init__(self, k1: float = 1.2, b: float = 0.75, version: int | None = None) -> None:
         self.k1 = k1
         self.b = b
+        self.version = TOKENIZER_VERSION if version is None else version
         self.docs: list[Counter[str]] = []
         self.lengths: npt.NDArray[np.float32] = np.zeros(0, dtype=np.float32)
         self.avgdl = 1.0
@@ -148,6 +168,8 @@ class DeltaKeywords:
         self.lengths = np.asarray([len(t) for t in token_lists], dtype=np.float32)
         self.avgdl = avgdl if avgdl > 0 else float(self.lengths.mean()) if self.size else 1.0
         self._base = base
+        if base is not None:
+            self.version = base.version
         self._postings = {}
         for i, doc in enumerate(self.docs):
             for term in doc:
@@ -172,7 +194,7 @@ class DeltaKeywords:
         n = (self._base.size if self._base else 0) + self.size
         norm = self.k1 * (1 - self.b + self.b * self.lengths / self.avgdl)
         # A repeated query term counts again, as in bm25s.
-        for term in tokenize(query):
+        for term in tokenize(query, self.version):
             docs = self._postings.get(term)
             if not docs:
                 continue

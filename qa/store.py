@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa import keywords
 from qa.keywords import tokenize
 from qa.neardup import NearDupIndex
 from qa.types import Article, Passage
@@ -120,16 +121,33 @@ class Store:
             self.db.execute("DELETE FROM meta WHERE key='tokens_kept'")
 
     def backfill_tokens(self) -> int:
-        """Store keyword tokens for passages written before they were kept; returns how many."""
-        if self.get_meta("tokens_kept"):
-            return 0  # every row since has its tokens: skip the full-table scan
-        rows = self.db.execute("SELECT rowid, text FROM passages WHERE tokens IS NULL").fetchall()
-        self.db.executemany(
-            "UPDATE passages SET tokens=? WHERE rowid=?",
-            [(" ".join(tokenize(text)), rowid) for rowid, text in rows],
-        )
+        """Store keyword tokens where they are missing or from an older tokenizer.
+
+        Returns:
+            How many passages were (re)tokenized; the caller commits.
+        """
+        version = str(keywords.TOKENIZER_VERSION)
+        if self.get_meta("tokens_kept") and self.get_meta("tokenizer", "1") == version:
+            return 0  # every row since has current tokens: skip the full-table scan
+        only_missing = self.get_meta("tokenizer", "1") == version
+        done, last = 0, -1
+        while True:  # in rowid batches: 630k texts at once would take gigabytes
+            rows = self.db.execute(
+                "SELECT rowid, text FROM passages WHERE rowid > ? AND (? = 0 OR tokens IS NULL) "
+                "ORDER BY rowid LIMIT 10000",
+                (last, int(only_missing)),
+            ).fetchall()
+            if not rows:
+                break
+            self.db.executemany(
+                "UPDATE passages SET tokens=? WHERE rowid=?",
+                [(" ".join(tokenize(text)), rowid) for rowid, text in rows],
+            )
+            done += len(rows)
+            last = rows[-1][0]
         self.set_meta("tokens_kept", "1")
-        return len(rows)
+        self.set_meta("tokenizer", version)
+        return done
 
     def close(self) -> None:
         """Close the connection."""
