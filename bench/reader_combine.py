@@ -29,7 +29,7 @@ from qa.embed import Embedder  # noqa: E402
 from qa.index import Indexer  # noqa: E402
 from qa.metrics import max_over_truths  # noqa: E402
 from qa.read import SentenceReader  # noqa: E402
-from qa.reader_train import DEFAULT_DATA, flatten, load_articles, split_articles  # noqa: E402
+from qa.reader_data import DEFAULT_DATA, flatten, load_articles, split_articles  # noqa: E402
 from qa.retrieve import Retriever  # noqa: E402
 from qa.span_reader import SpanReader  # noqa: E402
 

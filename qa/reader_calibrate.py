@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 
 from qa.metrics import max_over_truths
+from qa.reader_data import DEFAULT_DATA, QAExample, flatten, load_articles, split_articles
 from qa.reader_model import DEFAULT_READER_DIR, META_FILE, load_qa_model, predict_pairs
 from qa.reader_negatives import negative
-from qa.reader_train import DEFAULT_DATA, QAExample, flatten, load_articles, split_articles
 
 FEATURES = ("score", "log_prob", "margin")
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from qa.text import sentence_spans
 
 if TYPE_CHECKING:
-    from qa.reader_train import QAExample
+    from qa.reader_data import QAExample
 
 
 def holds(context: str, answers: Sequence[str]) -> bool:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from argparse import Namespace
 
+from qa.reader_data import QAExample, build_features, flatten
 from qa.reader_model import load_base_tokenizer
 from qa.reader_negatives import holds, training_negatives
-from qa.reader_train import QAExample, build_features, flatten
 
 ARTICLE = {
     "title": "Sochi",
