@@ -91,7 +91,7 @@ SPAN_READER = "span" if shipped_reader_available() else str(CANDIDATE)
 @pytest.mark.xfail(
     not shipped_reader_available(),
     strict=False,
-    reason='the unshipped epoch-2 candidate picks "The Kremlin" and abstains',
+    reason='the unshipped epoch-3 candidate picks "The Kremlin" and abstains',
 )
 def test_span_reader_answers_with_the_exact_span(
     reference_index: Path, real_embedder: Embedder
