@@ -143,15 +143,15 @@ class DeltaKeywords:
     Args:
         k1: BM25 term-frequency saturation (same as the base's).
         b: BM25 length normalisation (same as the base's).
-        version: Tokenizer version (the base's, when there is a base).
+
+    Queries are tokenized with the base's tokenizer version (the current one without a base).
     """
 
     FILE = "delta-tokens.json"
 
-    def __init__(self, k1: float = 1.2, b: float = 0.75, version: int | None = None) -> None:
+    def __init__(self, k1: float = 1.2, b: float = 0.75) -> None:
         self.k1 = k1
         self.b = b
-        self.version = TOKENIZER_VERSION if version is None else version
         self.docs: list[Counter[str]] = []
         self.lengths: npt.NDArray[np.float32] = np.zeros(0, dtype=np.float32)
         self.avgdl = 1.0
@@ -168,8 +168,6 @@ class DeltaKeywords:
         self.lengths = np.asarray([len(t) for t in token_lists], dtype=np.float32)
         self.avgdl = avgdl if avgdl > 0 else float(self.lengths.mean()) if self.size else 1.0
         self._base = base
-        if base is not None:
-            self.version = base.version
         self._postings = {}
         for i, doc in enumerate(self.docs):
             for term in doc:
@@ -194,7 +192,8 @@ class DeltaKeywords:
         n = (self._base.size if self._base else 0) + self.size
         norm = self.k1 * (1 - self.b + self.b * self.lengths / self.avgdl)
         # A repeated query term counts again, as in bm25s.
-        for term in tokenize(query, self.version):
+        version = self._base.version if self._base is not None else None
+        for term in tokenize(query, version):
             docs = self._postings.get(term)
             if not docs:
                 continue

@@ -56,11 +56,10 @@ def training_negatives(
     """No-answer twins for a seeded ``share`` of ``examples`` (contexts from their articles)."""
     if share <= 0:
         return []
-    article_of = {
-        p["context"]: [q["context"] for q in a["paragraphs"]]
-        for a in articles
-        for p in a["paragraphs"]
-    }
+    article_of: dict[str, list[str]] = {}
+    for a in articles:  # one list per article, shared by its paragraphs
+        contexts = [p["context"] for p in a["paragraphs"]]
+        article_of.update(dict.fromkeys(contexts, contexts))
     rng = random.Random(seed)
     out: list[QAExample] = []
     for ex in examples:

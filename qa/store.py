@@ -127,9 +127,9 @@ class Store:
             How many passages were (re)tokenized; the caller commits.
         """
         version = str(keywords.TOKENIZER_VERSION)
-        if self.get_meta("tokens_kept") and self.get_meta("tokenizer", "1") == version:
-            return 0  # every row since has current tokens: skip the full-table scan
         only_missing = self.get_meta("tokenizer", "1") == version
+        if only_missing and self.get_meta("tokens_kept"):
+            return 0  # every row since has current tokens: skip the full-table scan
         done, last = 0, -1
         while True:  # in rowid batches: 630k texts at once would take gigabytes
             rows = self.db.execute(

@@ -48,14 +48,11 @@ def _age_to_version_1(root: Path) -> None:
     path.write_text(json.dumps(data))
 
 
-def test_a_version_1_index_answers_as_before_then_migrates_on_the_next_run(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    deltas: None,  # noqa: F811
-) -> None:
+def _version_1_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stories: int) -> Path:
+    """A corpus (``stories`` synthetic articles and the boycott one) indexed with version 1."""
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    for i in range(6):
+    for i in range(stories):
         put(corpus, i)
     write(corpus / "sochi.txt", article_text("Sochi talks", [BOYCOTT], "2018-01-30"))
     root = tmp_path / "index"
@@ -63,6 +60,16 @@ def test_a_version_1_index_answers_as_before_then_migrates_on_the_next_run(
         old.setattr(keywords, "TOKENIZER_VERSION", 1)
         make_indexer(root).update([corpus])
     _age_to_version_1(root)
+    return corpus
+
+
+def test_a_version_1_index_answers_as_before_then_migrates_on_the_next_run(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    deltas: None,  # noqa: F811
+) -> None:
+    corpus = _version_1_index(tmp_path, monkeypatch, stories=6)
+    root = tmp_path / "index"
 
     # Still usable, queried with its own version: the form it indexed matches, the other not.
     assert titles(root, "boycotts", fusion="bm25")[:1] == ["Sochi talks"]
@@ -88,14 +95,8 @@ def test_a_version_1_index_answers_as_before_then_migrates_on_the_next_run(
 def test_an_outdated_index_is_rebuilt_even_when_no_article_changed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    write(corpus / "sochi.txt", article_text("Sochi talks", [BOYCOTT], "2018-01-30"))
+    corpus = _version_1_index(tmp_path, monkeypatch, stories=0)
     root = tmp_path / "index"
-    with monkeypatch.context() as old:
-        old.setattr(keywords, "TOKENIZER_VERSION", 1)
-        make_indexer(root).update([corpus])
-    _age_to_version_1(root)
     from click.testing import CliRunner
 
     from qa.cli import cli
