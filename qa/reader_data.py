@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from qa.reader_model import encode_windows, truncate_questions
+from qa.reader_model import encode_windows, segment_ids, truncate_questions
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/squad/train-v1.1.json.gz"
 # Windows are length-sorted inside pools of this many batches: little padding,
@@ -136,7 +136,7 @@ def build_features(
             else:  # a no-answer example: every window points at the null (CLS) position
                 s, e = 0, 0
             feats.input_ids.append(np.asarray(enc["input_ids"][w], dtype=np.int32))
-            feats.token_type_ids.append(np.asarray(enc["token_type_ids"][w], dtype=np.int8))
+            feats.token_type_ids.append(np.asarray(segment_ids(enc, w), dtype=np.int8))
             feats.start.append(s)
             feats.end.append(e)
     return feats

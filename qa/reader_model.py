@@ -64,9 +64,25 @@ def base_model_path() -> Path:
     return Path(get_model_path())
 
 
-def load_base_tokenizer() -> Any:
-    """Fast tokenizer of the base encoder (lower-casing as configured there)."""
-    return AutoTokenizer.from_pretrained(str(base_model_path()))
+def load_base_tokenizer(base: str | Path | None = None) -> Any:
+    """Fast tokenizer of a base encoder (default: the shipped reader's), as configured there."""
+    return AutoTokenizer.from_pretrained(str(base or base_model_path()))
+
+
+def embedding_key(model: Any) -> str:
+    """State-dict name of the model's input word-embedding matrix (frozen in training)."""
+    weight = model.get_input_embeddings().weight
+    for name, param in model.named_parameters():
+        if param is weight:
+            return str(name)
+    raise ValueError("model has no input embedding parameter")
+
+
+def model_inputs(model: Any, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``batch`` without the segment ids when the model has none (MPNet, DistilBERT)."""
+    if hasattr(model.config, "type_vocab_size"):
+        return batch
+    return {k: v for k, v in batch.items() if k != "token_type_ids"}
 
 
 @functools.lru_cache(maxsize=1)
@@ -215,16 +231,21 @@ def _load_delta_model(folder: Path) -> Any:
     return model.eval()
 
 
-def _base_word_embeddings() -> torch.Tensor:
-    """Word-embedding matrix of the base package (key with or without ``bert.``)."""
+def _base_word_embeddings(base: str | Path | None = None) -> torch.Tensor:
+    """Word-embedding matrix of a base encoder folder (default: the shipped reader's base).
+
+    The key is looked up with or without the model prefix (``bert.``, ``mpnet.``).
+    """
     from safetensors import safe_open
 
-    path = base_model_path() / "model.safetensors"
+    path = Path(base or base_model_path()) / "model.safetensors"
     try:
         with safe_open(str(path), framework="pt") as handle:
-            names = set(handle.keys())  # safe_open is not a mapping
-            for key in ("embeddings.word_embeddings.weight", WORD_EMB_KEY):
-                if key in names:
+            names = sorted(handle.keys())  # safe_open is not a mapping
+            for key in names:
+                if key == "embeddings.word_embeddings.weight" or key.endswith(
+                    ".embeddings.word_embeddings.weight"
+                ):
                     matrix: torch.Tensor = handle.get_tensor(key).float()
                     return matrix
     except Exception as exc:  # unreadable base package file
@@ -267,6 +288,13 @@ def encode_windows(
     )
 
 
+def segment_ids(enc: Any, window: int) -> list[int]:
+    """Segment (token type) ids of one window; zeros when the tokenizer makes none."""
+    if "token_type_ids" in enc:
+        return list(enc["token_type_ids"][window])
+    return [0] * len(enc["input_ids"][window])
+
+
 def pad_batch(
     input_ids: Sequence[Sequence[int]], token_type_ids: Sequence[Sequence[int]], pad_id: int = 0
 ) -> dict[str, torch.Tensor]:
@@ -283,7 +311,7 @@ def pad_batch(
 
 
 def _window_logits(
-    model: Any, enc: Any, batch_size: int, use_bf16: bool
+    model: Any, enc: Any, batch_size: int, use_bf16: bool, pad_id: int = 0
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Start/end logits (float32, unpadded) for every window in ``enc``."""
     n = len(enc["input_ids"])
@@ -294,9 +322,9 @@ def _window_logits(
         for lo in range(0, n, batch_size):
             rows = order[lo : lo + batch_size]
             batch = pad_batch(
-                [enc["input_ids"][i] for i in rows], [enc["token_type_ids"][i] for i in rows]
+                [enc["input_ids"][i] for i in rows], [segment_ids(enc, i) for i in rows], pad_id
             )
-            out = model(**batch)
+            out = model(**model_inputs(model, batch))
             s_all = out.start_logits.float().numpy()
             e_all = out.end_logits.float().numpy()
             for k, i in enumerate(rows):
@@ -360,7 +388,9 @@ def predict_pairs(
     questions = truncate_questions(tokenizer, [q for q, _ in pairs], max_query_tokens)
     contexts = [c for _, c in pairs]
     enc = encode_windows(tokenizer, questions, contexts, max_length, stride)
-    starts, ends = _window_logits(model, enc, batch_size, reader_bf16() or uses_bf16(model))
+    starts, ends = _window_logits(
+        model, enc, batch_size, reader_bf16() or uses_bf16(model), tokenizer.pad_token_id or 0
+    )
     best: list[dict[tuple[int, int], tuple[float, float]]] = [{} for _ in pairs]
     nulls = [math.inf] * len(pairs)
     for w, p in enumerate(enc["overflow_to_sample_mapping"]):

