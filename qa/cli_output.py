@@ -122,7 +122,8 @@ def print_eval(m: dict[str, Any]) -> None:
 def print_reader_eval(m: dict[str, Any]) -> None:
     """Reader-only metrics, then the reliability table (confidence bins vs accuracy)."""
     print_eval({k: v for k, v in m.items() if k != "reliability"})
-    table = Table(title="reliability (accuracy = exact match of the top span)")
+    what = "mean F1" if m.get("reliability_target") == "f1" else "exact match"
+    table = Table(title=f"reliability (accuracy = {what} of the top span)")
     for col in ("confidence bin", "questions", "mean confidence", "accuracy"):
         table.add_column(col, justify="right")
     for b in m["reliability"]:

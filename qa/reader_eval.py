@@ -103,7 +103,8 @@ class ReaderEvaluator:
                     sink.write(json.dumps(row, ensure_ascii=False) + "\n")
                 if progress:
                     progress(i + 1, len(questions))
-        return aggregate_reader(rows, self.reader.threshold)
+        cal = self.reader.calibration
+        return aggregate_reader(rows, self.reader.threshold, cal.target if cal else "em")
 
     def _one(self, q: GoldQuestion) -> dict[str, Any]:
         t0 = time.perf_counter()
@@ -124,8 +125,14 @@ class ReaderEvaluator:
         }
 
 
-def aggregate_reader(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
-    """EM/F1 (overall, HasAns, NoAns), reliability and latency from per-question rows."""
+def aggregate_reader(
+    rows: list[dict[str, Any]], threshold: float, target: str = "em"
+) -> dict[str, Any]:
+    """EM/F1 (overall, HasAns, NoAns), reliability and latency from per-question rows.
+
+    The reliability table compares confidence with what it was calibrated to predict:
+    exact match (``target`` "em") or the top span's F1 ("f1"); ``ece_em`` is always given.
+    """
     conf = np.array([r["confidence"] for r in rows])
     has = np.array([r["answerable"] for r in rows], dtype=bool)
     em = np.array([r["em"] for r in rows]) * has  # a span is never right when there's none
@@ -150,9 +157,11 @@ def aggregate_reader(rows: list[dict[str, Any]], threshold: float) -> dict[str, 
     out["em_top_span_always"], out["f1_top_span_always"] = _pct(em), _pct(f1)
     out["f1_with_threshold"] = _pct(f1_t)
     out["answered"] = _pct(keep)
-    bins = reliability(conf, em)
+    bins = reliability(conf, f1 if target == "f1" else em)
+    out["reliability_target"] = target
     out["reliability"] = bins
     out["ece"] = round(expected_calibration_error(bins), 4)
+    out["ece_em"] = round(expected_calibration_error(reliability(conf, em)), 4)
     lat = [r["latency_ms"] for r in rows]
     out["latency_ms_p50"], out["latency_ms_p95"] = percentile(lat, 50), percentile(lat, 95)
     return out

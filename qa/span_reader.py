@@ -5,7 +5,8 @@ Reads the top passages of the hybrid retriever in one batch with the QA model of
 several passages (syndicated copies, overlapping passages) into one answer that cites all of
 them.
 
-Confidence is a logistic model of "this span is exactly right" on features of the span that
+Confidence is a logistic model of the span's F1 against the gold answer (its expected F1; "is
+exactly right" for readers calibrated before session 6) on features of the span that
 are absolute, not relative to the other candidates (span logit, its log-probability in the
 window, its margin over the no-answer logit), fitted on questions held apart from SQuAD
 *train*, with unanswerable pairs made from paragraphs of the same articles
@@ -47,11 +48,14 @@ class Calibration:
         weights: Coefficients of (score, log_prob, margin over null).
         bias: Intercept.
         threshold: Confidence under which the product says "no answer".
+        target: What the confidence predicts: ``f1`` (expected F1 of the span) or ``em``
+            (exact match; readers calibrated before session 6).
     """
 
     weights: tuple[float, float, float]
     bias: float
     threshold: float
+    target: str = "em"
 
     def probability(self, score: float, log_prob: float, null_score: float) -> float:
         """Calibrated probability that a span with these features is right."""
@@ -67,7 +71,10 @@ class Calibration:
             return None
         w = [float(v) for v in cal["weights"]]
         return cls(
-            weights=(w[0], w[1], w[2]), bias=float(cal["bias"]), threshold=float(cal["threshold"])
+            weights=(w[0], w[1], w[2]),
+            bias=float(cal["bias"]),
+            threshold=float(cal["threshold"]),
+            target=str(cal.get("target", "em")),
         )
 
 

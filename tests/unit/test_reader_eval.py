@@ -74,6 +74,27 @@ def test_v1_scoring_keeps_the_top_span() -> None:
     assert m["f1_with_threshold"] == 0.0
 
 
+def test_reliability_follows_the_calibration_target() -> None:
+    """An F1-calibrated reader is judged against F1; ECE against EM is given beside it."""
+    rows = [
+        {"answerable": True, "confidence": 0.55, "em": 0.0, "f1": 0.5, "latency_ms": 1.0},
+        {"answerable": True, "confidence": 0.55, "em": 0.0, "f1": 0.6, "latency_ms": 1.0},
+    ]
+    by_f1 = aggregate_reader(rows, threshold=0.3, target="f1")
+    assert by_f1["reliability_target"] == "f1"
+    assert by_f1["reliability"][0]["accuracy"] == pytest.approx(0.55)
+    assert by_f1["ece"] == pytest.approx(0.0) and by_f1["ece_em"] == pytest.approx(0.55)
+    assert aggregate_reader(rows, threshold=0.3)["ece"] == pytest.approx(0.55)
+
+
+def test_logistic_fit_takes_soft_targets() -> None:
+    """Fitted to fractional labels (expected F1), the model predicts their mean."""
+    x = np.zeros((400, 1))
+    y = np.array([0.3] * 400)
+    w = fit_logistic(x, y)
+    assert predict_proba(w, x)[0] == pytest.approx(0.3, abs=1e-3)
+
+
 def test_calibration_probability_is_monotone_in_log_prob() -> None:
     cal = Calibration(weights=(0.0, 1.0, 0.0), bias=0.0, threshold=0.5)
     assert cal.probability(5.0, -3.0, 0.0) < cal.probability(5.0, -0.1, 0.0) < 1.0
