@@ -51,6 +51,8 @@ class Turn:
         k: Passages retrieved.
         seconds: Time taken.
         created: Unix time of the turn.
+        kind: ``span`` (an exact answer in its sentence) or ``sentence`` (the sentence is the
+            answer: no exact span was confident enough, or the sentence reader was chosen).
     """
 
     question: str
@@ -65,6 +67,7 @@ class Turn:
     k: int = 5
     seconds: float = 0.0
     created: float = field(default_factory=time.time)
+    kind: str = "span"
 
     @classmethod
     def from_response(
@@ -116,6 +119,7 @@ class Turn:
             filters,
             k,
             seconds,
+            kind=ans.kind,
         )
 
     @property

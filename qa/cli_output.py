@@ -84,7 +84,11 @@ def print_response(resp: Response) -> None:
         rel_start = ans.span.start - ans.sentence_span.start
         rel_end = ans.span.end - ans.sentence_span.start
         sentence.stylize("bold black on yellow", rel_start, rel_end)
-        console.print(Text.assemble(("Answer: ", "bold"), (ans.text, "bold green")))
+        if ans.kind == "sentence":
+            # The sentence is the answer: printing it twice would say nothing more.
+            console.print(Text("Answer (best sentence, no exact span):", "bold"))
+        else:
+            console.print(Text.assemble(("Answer: ", "bold"), (ans.text, "bold green")))
         numbers = ", ".join(str(n) for n in holding) or "?"
         console.print(Text.assemble('"', sentence, '"', f" [{numbers}]"))
         console.print(f"confidence {ans.confidence:.2f}", style="dim")

@@ -146,6 +146,9 @@ class Evaluator:
             "question": q.question,
             "gold_rank": rank,
             "prediction": pred,
+            # span or sentence (the default reader falls back to a sentence), None: no answer.
+            "kind": resp.answer.kind if resp.answer else None,
+            "confidence": resp.answers[0].confidence if resp.answers else None,
             "latency_ms": latency,
             "scored": q.scored,
         }
@@ -168,6 +171,9 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out["em"] = 100 * sum(r["em"] for r in scored) / (len(scored) or 1)
     out["f1"] = 100 * sum(r["f1"] for r in scored) / (len(scored) or 1)
     out["scored_questions"] = len(scored)
+    # Shares of questions answered at all, and answered with a whole sentence.
+    out["answered"] = sum(1 for r in rows if r.get("kind")) / (n or 1)
+    out["answered_sentence"] = sum(1 for r in rows if r.get("kind") == "sentence") / (n or 1)
     lat = [r["latency_ms"] for r in rows]
     out["latency_ms_p50"] = percentile(lat, 50)
     out["latency_ms_p95"] = percentile(lat, 95)

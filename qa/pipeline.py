@@ -9,7 +9,7 @@ from typing import Any
 
 from qa.embed import EmbedderLike
 from qa.index import embedder_for
-from qa.read import Reader, SentenceReader
+from qa.read import FallbackReader, Reader, SentenceReader
 from qa.retrieve import Filters, Retriever
 from qa.types import Answer, Citation, Hit
 
@@ -56,6 +56,7 @@ class Response:
                 "confidence": round(self.answer.confidence, 4),
                 "citation": cite.n if cite else None,
                 "citations": self.answer_citations(),
+                "kind": self.answer.kind,
             }
         return {
             "question": self.question,
@@ -86,15 +87,19 @@ READERS = ("auto", "span", "sentence")
 def make_reader(name: str) -> Reader:
     """Reader by name.
 
-    ``span`` is the trained extractive reader (``qa/models/reader``); ``sentence`` the baseline;
-    ``auto`` the span reader when its weights ship with this install, else the baseline. Any
-    other value naming an existing folder or a Hugging Face model id loads that QA model.
+    ``span`` is the trained extractive reader (``qa/models/reader``) alone; ``sentence`` the
+    baseline; ``auto`` the span reader with the baseline as its fallback when no span is
+    confident (:class:`qa.read.FallbackReader`), or the baseline alone when no span reader
+    ships with this install. Any other value naming an existing folder or a Hugging Face model
+    id loads that QA model.
     """
     from qa.span_reader import SpanReader, shipped_reader_available
 
     if name == "sentence" or (name == "auto" and not shipped_reader_available()):
         return SentenceReader()
-    if name in ("auto", "span"):
+    if name == "auto":
+        return FallbackReader(SpanReader(), SentenceReader())
+    if name == "span":
         return SpanReader()
     return SpanReader(model=name)
 
@@ -122,9 +127,17 @@ class Answerer:
         self.retriever = retriever or Retriever(index_dir, self.embedder)
         self.reader = make_reader(reader) if isinstance(reader, str) else reader
         # Each reader's confidence has its own calibration, hence its own threshold.
+        self.fixed_threshold = threshold
         self.threshold = (
             threshold if threshold is not None else float(getattr(self.reader, "threshold", 0.5))
         )
+
+    def clears(self, answer: Answer) -> bool:
+        """Whether ``answer`` is confident enough to show (else: "no answer in the corpus")."""
+        per_answer = getattr(self.reader, "threshold_for", None)
+        if self.fixed_threshold is None and per_answer is not None:
+            return answer.confidence >= float(per_answer(answer))
+        return answer.confidence >= self.threshold
 
     def warm_up(self) -> None:
         """Load models and index now instead of on the first question."""
@@ -146,7 +159,7 @@ class Answerer:
         t1 = time.perf_counter()
         answers = self.reader.read(question, hits)
         t2 = time.perf_counter()
-        best = answers[0] if answers and answers[0].confidence >= self.threshold else None
+        best = answers[0] if answers and self.clears(answers[0]) else None
         citations = [citation_for(i + 1, h, best) for i, h in enumerate(hits)]
         timings = {
             "retrieve": (t1 - t0) * 1000,

@@ -135,3 +135,6 @@ class Answer:
     sentence_span: Span
     score: float = 0.0
     extra_hits: tuple[Hit, ...] = ()
+    # "span": an exact answer inside its sentence; "sentence": the whole sentence is the answer
+    # (the baseline reader, or the fallback when no span cleared the span reader's threshold).
+    kind: str = "span"

