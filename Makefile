@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 QUESTION ?= Who boycotted the Sochi conference?
+# A second question whose exact span the reader finds (the first gets its answer sentence).
+QUESTION2 ?= How many Syrians did the Kremlin invite to Sochi?
 
 .PHONY: setup demo test unit lint typecheck bench clean teacher-base
 
@@ -18,6 +20,7 @@ setup: $(BIN)/newsqa
 demo: setup
 	$(BIN)/newsqa index corpus
 	$(BIN)/newsqa ask "$(QUESTION)"
+	$(BIN)/newsqa ask "$(QUESTION2)"
 
 test: setup
 	$(BIN)/python -m pytest -q -rs tests
