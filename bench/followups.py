@@ -30,6 +30,7 @@ from qa.chats import Turn
 from qa.embed import Embedder
 from qa.followup import QueryRewriter, RetrieverStats
 from qa.index import open_store
+from qa.metrics import max_over_truths
 from qa.pipeline import Answerer
 from qa.types import Hit
 
@@ -47,6 +48,10 @@ class Result:
     rewritten: bool
     raw_rank: int  # 1-based rank of the gold article in the top k; 0 when absent
     used_rank: int
+    # --read: F1 of the answer against the pair's note, reading the rewritten query vs the
+    # question as typed (both retrieved with the rewritten query); None: not measured.
+    f1_read_query: float | None = None
+    f1_read_typed: float | None = None
 
 
 def index_urls(index_dir: Path) -> set[str]:
@@ -72,8 +77,15 @@ def rank_of(url: str, hits: list[Hit]) -> int:
     return next((i + 1 for i, h in enumerate(hits) if url in getattr(h, "urls", (h.url,))), 0)
 
 
+def read_f1(answerer: Answerer, question: str, query: str, note: str, k: int) -> float:
+    """F1 against ``note`` of the answer shown (0 when none) for ``question`` read as given,
+    retrieved with ``query``."""
+    resp = answerer.ask(question, k=k, search_query=query)
+    return max_over_truths("f1", resp.answer.text, [note]) if resp.answer else 0.0
+
+
 def run_index(
-    index_dir: Path, pairs: list[dict[str, str]], embedder: Embedder, k: int
+    index_dir: Path, pairs: list[dict[str, str]], embedder: Embedder, k: int, read: bool = False
 ) -> list[Result]:
     """Ask each first question, rewrite its follow-up, retrieve both ways."""
     answerer = Answerer(index_dir, embedder=embedder)
@@ -84,6 +96,15 @@ def run_index(
         rw = rewriter.rewrite(p["follow_up"], [first.exchange()])
         raw = answerer.retriever.search(p["follow_up"], k=k)
         used = answerer.retriever.search(rw.query, k=k) if rw.rewritten else raw
+        note = p.get("note")
+        f1s = (
+            (
+                read_f1(answerer, rw.query, rw.query, note, k),
+                read_f1(answerer, p["follow_up"], rw.query, note, k),
+            )
+            if read and note and p["kind"] == "follow_up"
+            else (None, None)
+        )
         out.append(
             Result(
                 p["kind"],
@@ -93,9 +114,25 @@ def run_index(
                 rw.rewritten,
                 rank_of(p["gold_url"], raw),
                 rank_of(p["gold_url"], used),
+                *f1s,
             )
         )
     return out
+
+
+def read_table(results: list[Result]) -> str:
+    """Markdown: answer F1 against the notes, reading the rewritten query or the typed one."""
+    lines = [
+        "| follow-ups | n | F1 reading the rewritten query | F1 reading the question as typed |",
+        "|---|---|---|---|",
+    ]
+    for corpus in [*sorted({r.corpus for r in results}), "all"]:
+        rs = [r for r in results if r.f1_read_query is not None and corpus in (r.corpus, "all")]
+        if rs:
+            q = 100 * sum(r.f1_read_query or 0.0 for r in rs) / len(rs)
+            t = 100 * sum(r.f1_read_typed or 0.0 for r in rs) / len(rs)
+            lines.append(f"| {corpus} | {len(rs)} | {q:.1f} | {t:.1f} |")
+    return "\n".join(lines)
 
 
 def _rate(xs: list[bool]) -> str:
@@ -152,6 +189,12 @@ def main() -> None:
     ap.add_argument("--pairs", type=Path, default=ROOT / "bench" / "followups.jsonl")
     ap.add_argument("-k", type=int, default=5)
     ap.add_argument("--detail", action="store_true", help="Also print one row per pair.")
+    ap.add_argument(
+        "--read",
+        action="store_true",
+        help="Also answer each follow-up (default reader) reading the rewritten query or the "
+        "question as typed, and score the answer's F1 against the pair's note.",
+    )
     args = ap.parse_args()
     pairs = [json.loads(line) for line in args.pairs.read_text().splitlines() if line.strip()]
     from transformers.utils import logging as hf_logging
@@ -165,10 +208,13 @@ def main() -> None:
         urls = index_urls(index_dir)
         mine = [p for p in todo if p["gold_url"] in urls]
         todo = [p for p in todo if p["gold_url"] not in urls]
-        results += run_index(index_dir, mine, embedder, args.k)
+        results += run_index(index_dir, mine, embedder, args.k, args.read)
         print(f"{index_dir}: {len(mine)} pairs", flush=True)
     print()
     print(table(results, args.k))
+    if args.read:
+        print()
+        print(read_table(results))
     if args.detail:
         print()
         print(detail(results))

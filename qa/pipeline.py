@@ -143,19 +143,28 @@ class Answerer:
         """Load models and index now instead of on the first question."""
         self.retriever.search("warm up", k=1)
 
-    def ask(self, question: str, k: int = 5, filters: Filters | None = None) -> Response:
+    def ask(
+        self,
+        question: str,
+        k: int = 5,
+        filters: Filters | None = None,
+        search_query: str | None = None,
+    ) -> Response:
         """Answer one question.
 
         Args:
-            question: The question.
+            question: The question, as the reader reads it.
             k: Passages retrieved (and cited).
             filters: Date/source filters.
+            search_query: What to retrieve with, when not the question itself (a follow-up
+                rewritten with the conversation's subject: the added words help retrieval,
+                but a reader given them reads a question nobody asked).
 
         Returns:
             The response; ``answer`` is None when nothing clears the threshold.
         """
         t0 = time.perf_counter()
-        hits = self.retriever.search(question, k=k, filters=filters)
+        hits = self.retriever.search(search_query or question, k=k, filters=filters)
         t1 = time.perf_counter()
         answers = self.reader.read(question, hits)
         t2 = time.perf_counter()
@@ -166,7 +175,8 @@ class Answerer:
             "read": (t2 - t1) * 1000,
             "total": (t2 - t0) * 1000,
         }
-        return Response(question, best, answers, citations, hits, timings, question)
+        searched = search_query or question
+        return Response(question, best, answers, citations, hits, timings, searched)
 
 
 def citation_for(n: int, hit: Hit, answer: Answer | None) -> Citation:

@@ -32,8 +32,14 @@ class AnswererLike(Protocol):
         """Load models and index."""
         ...
 
-    def ask(self, question: str, k: int = 5, filters: Filters | None = None) -> Response:
-        """Answer one question."""
+    def ask(
+        self,
+        question: str,
+        k: int = 5,
+        filters: Filters | None = None,
+        search_query: str | None = None,
+    ) -> Response:
+        """Answer one question (retrieved with ``search_query`` when given)."""
         ...
 
 

@@ -105,7 +105,10 @@ class ChatWorkers(App[None]):
                 rw = None
             query = rw.query if rw is not None else question
             filters = Filters(settings.since, settings.until, settings.source)
-            resp = backend.answerer.ask(query, k=settings.k, filters=filters)
+            # Retrieve with the rewrite, read the question as typed: the appended words find
+            # the passages, but read as part of the question they made the readers answer
+            # a new topic from the previous turn (README "Chat in the terminal").
+            resp = backend.answerer.ask(question, k=settings.k, filters=filters, search_query=query)
             # The pipeline's own timing (retrieve + read) when it reports one.
             took = resp.timings_ms.get("total", (time.perf_counter() - t0) * 1000) / 1000
             turn = Turn.from_response(

@@ -174,6 +174,25 @@ def test_default_reader_falls_back_to_the_sentence(
         assert response.to_json()["answer"]["kind"] == "sentence"
 
 
+def test_a_rewritten_follow_up_is_retrieved_with_the_rewrite_and_read_as_typed(
+    reference_index: Path, real_embedder: Embedder
+) -> None:
+    answerer = Answerer(reference_index, embedder=real_embedder)
+    # A new topic the chat's rewriter took for a follow-up: the Sochi words find Sochi
+    # passages, but the question read is about tungsten, so there is no answer (reading the
+    # rewrite answered it with the Kremlin sentence, confidence 0.83).
+    query = "What is the boiling point of tungsten? boycotted Sochi conference Kremlin Syrians"
+    response = answerer.ask("What is the boiling point of tungsten?", search_query=query)
+    assert response.searched_for == query
+    assert response.hits and "Sochi" in " ".join(h.passage.text for h in response.hits)
+    assert response.answer is None, [(a.text, a.confidence) for a in response.answers[:2]]
+    # A real follow-up still gets its answer from the passages the rewrite found.
+    response = answerer.ask(
+        "Who read it?", search_query="Who read it? Putin opening message Sochi congress"
+    )
+    assert response.answer is not None and "Lavrov" in response.answer.text
+
+
 def test_sentence_reader_stays_selectable(reference_index: Path, real_embedder: Embedder) -> None:
     response = Answerer(reference_index, embedder=real_embedder, reader="sentence").ask(
         "Who boycotted the Sochi conference?"

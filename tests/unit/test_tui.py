@@ -103,6 +103,12 @@ async def test_follow_up_is_rewritten_and_shown(tmp_path: Path) -> None:
         queries = [q for q, _, _ in fake.asked]
         assert queries[1].startswith("Why did they refuse? ") and "Sochi" in queries[1]
         assert queries[2] == "What is the capital of France?"
+        # The reader reads the question as typed; only retrieval gets the added words.
+        assert fake.read == [
+            "Who boycotted the Sochi conference?",
+            "Why did they refuse?",
+            "What is the capital of France?",
+        ]
         cards = list(app.query(AnswerCard))
         assert f"searched for: {queries[1]}" in text_of(cards[1])
         assert cards[1].turn.question == "Why did they refuse?"
@@ -297,7 +303,13 @@ async def test_error_panel_and_retry(tmp_path: Path, error: Exception) -> None:
 
 async def test_ask_error_is_a_panel_not_a_crash(tmp_path: Path) -> None:
     class Failing(FakeAnswerer):
-        def ask(self, question: str, k: int = 5, filters: Filters | None = None) -> Response:
+        def ask(
+            self,
+            question: str,
+            k: int = 5,
+            filters: Filters | None = None,
+            search_query: str | None = None,
+        ) -> Response:
             raise QAError("the index changed under us")
 
     app = fake_app(tmp_path, Failing())

@@ -112,6 +112,7 @@ class FakeAnswerer:
         self.gate = gate
         self.fail = fail
         self.asked: list[tuple[str, int, Filters | None]] = []
+        self.read: list[str] = []
 
     def warm_up(self) -> None:
         if self.gate is not None:
@@ -119,8 +120,16 @@ class FakeAnswerer:
         if self.fail is not None:
             raise self.fail
 
-    def ask(self, question: str, k: int = 5, filters: Filters | None = None) -> Response:
-        self.asked.append((question, k, filters))
+    def ask(
+        self,
+        question: str,
+        k: int = 5,
+        filters: Filters | None = None,
+        search_query: str | None = None,
+    ) -> Response:
+        # What was searched for (as the retriever sees it), and what the reader read.
+        self.asked.append((search_query or question, k, filters))
+        self.read.append(question)
         off_topic = any(w in question.lower() for w in ("tungsten", "boiling"))
         return make_response(question, answered=not off_topic)
 
