@@ -28,10 +28,10 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 from qa.chats import Turn
 from qa.embed import Embedder
-from qa.followup import QueryRewriter, RetrieverStats
+from qa.followup import QueryRewriter, RetrieverStats, answer_rewritten
 from qa.index import open_store
 from qa.metrics import max_over_truths
-from qa.pipeline import Answerer
+from qa.pipeline import Answerer, Response
 from qa.types import Hit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +52,7 @@ class Result:
     # question as typed (both retrieved with the rewritten query); None: not measured.
     f1_read_query: float | None = None
     f1_read_typed: float | None = None
+    f1_read_default: float | None = None  # qa.followup.answer_rewritten, what the chat does
 
 
 def index_urls(index_dir: Path) -> set[str]:
@@ -80,7 +81,11 @@ def rank_of(url: str, hits: list[Hit]) -> int:
 def read_f1(answerer: Answerer, question: str, query: str, note: str, k: int) -> float:
     """F1 against ``note`` of the answer shown (0 when none) for ``question`` read as given,
     retrieved with ``query``."""
-    resp = answerer.ask(question, k=k, search_query=query)
+    return note_f1(answerer.ask(question, k=k, search_query=query), note)
+
+
+def note_f1(resp: Response, note: str) -> float:
+    """F1 of the answer shown against ``note`` (0 when none)."""
     return max_over_truths("f1", resp.answer.text, [note]) if resp.answer else 0.0
 
 
@@ -101,9 +106,10 @@ def run_index(
             (
                 read_f1(answerer, rw.query, rw.query, note, k),
                 read_f1(answerer, p["follow_up"], rw.query, note, k),
+                note_f1(answer_rewritten(answerer.ask, rw, k), note),
             )
             if read and note and p["kind"] == "follow_up"
-            else (None, None)
+            else (None, None, None)
         )
         out.append(
             Result(
@@ -123,15 +129,17 @@ def run_index(
 def read_table(results: list[Result]) -> str:
     """Markdown: answer F1 against the notes, reading the rewritten query or the typed one."""
     lines = [
-        "| follow-ups | n | F1 reading the rewritten query | F1 reading the question as typed |",
-        "|---|---|---|---|",
+        "| follow-ups | n | F1 reading the rewritten query | F1 reading the question as typed "
+        "| F1 as the chat reads (typed; the rewrite when a leaning-back question got none) |",
+        "|---|---|---|---|---|",
     ]
     for corpus in [*sorted({r.corpus for r in results}), "all"]:
         rs = [r for r in results if r.f1_read_query is not None and corpus in (r.corpus, "all")]
         if rs:
             q = 100 * sum(r.f1_read_query or 0.0 for r in rs) / len(rs)
             t = 100 * sum(r.f1_read_typed or 0.0 for r in rs) / len(rs)
-            lines.append(f"| {corpus} | {len(rs)} | {q:.1f} | {t:.1f} |")
+            d = 100 * sum(r.f1_read_default or 0.0 for r in rs) / len(rs)
+            lines.append(f"| {corpus} | {len(rs)} | {q:.1f} | {t:.1f} | {d:.1f} |")
     return "\n".join(lines)
 
 

@@ -19,9 +19,13 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from qa.keywords import tokenize
+
+if TYPE_CHECKING:
+    from qa.pipeline import Response
+    from qa.retrieve import Filters
 
 PRONOUNS = frozenset(
     """they them their theirs themselves he him his himself she her hers herself it its itself
@@ -104,6 +108,44 @@ class Rewrite:
     rewritten: bool
     reason: str
     added: tuple[str, ...] = ()
+
+    @property
+    def leans_back(self) -> bool:
+        """A rewritten question that names nothing to read for on its own: it has a pronoun
+        ("why did they refuse?") or is elliptical ("and in 2019?")."""
+        if not self.rewritten:
+            return False
+        text = self.question.strip()
+        lower = {w.lower().replace("’", "'") for w in words(text)}
+        return bool(lower & PRONOUNS) or any(p.search(text) for p in _ELLIPSIS)
+
+
+def answer_rewritten(
+    ask: Callable[..., Response], rw: Rewrite, k: int = 5, filters: Filters | None = None
+) -> Response:
+    """Answer a chat question after the rewriter.
+
+    Retrieval uses the rewrite, the reader reads the question as typed: the appended words
+    find the passages, but read as part of the question they made the readers answer a new
+    topic (taken for a follow-up) from the previous turn. Only a question that leans back and
+    got no answer is read as rewritten: "why did they refuse?" alone names nothing to read for.
+
+    Args:
+        ask: ``Answerer.ask`` (or a stand-in with its signature).
+        rw: The rewrite of the question.
+        k: Passages retrieved.
+        filters: Date/source filters.
+
+    Returns:
+        The response (its ``question`` is the question as typed).
+    """
+    from dataclasses import replace
+
+    search = rw.query if rw.rewritten else None
+    resp = ask(rw.question, k=k, filters=filters, search_query=search)
+    if resp.answer is None and rw.leans_back:
+        resp = replace(ask(rw.query, k=k, filters=filters), question=rw.question)
+    return resp
 
 
 def words(text: str) -> list[str]:

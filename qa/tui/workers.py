@@ -18,7 +18,7 @@ from textual import work
 from textual.app import App
 
 from qa.chats import Turn
-from qa.followup import QueryRewriter
+from qa.followup import QueryRewriter, answer_rewritten
 from qa.tui import messages as m
 from qa.tui.backend import AnswererFactory, Backend, IndexRunner, StatusReader, describe
 from qa.tui.commands import ChatSettings
@@ -105,10 +105,12 @@ class ChatWorkers(App[None]):
                 rw = None
             query = rw.query if rw is not None else question
             filters = Filters(settings.since, settings.until, settings.source)
-            # Retrieve with the rewrite, read the question as typed: the appended words find
-            # the passages, but read as part of the question they made the readers answer
-            # a new topic from the previous turn (README "Chat in the terminal").
-            resp = backend.answerer.ask(question, k=settings.k, filters=filters, search_query=query)
+            # Retrieved with the rewrite, read as typed (see answer_rewritten).
+            resp = (
+                answer_rewritten(backend.answerer.ask, rw, settings.k, filters)
+                if rw is not None
+                else backend.answerer.ask(question, k=settings.k, filters=filters)
+            )
             # The pipeline's own timing (retrieve + read) when it reports one.
             took = resp.timings_ms.get("total", (time.perf_counter() - t0) * 1000) / 1000
             turn = Turn.from_response(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from qa.followup import Exchange, QueryRewriter, words
+from qa.followup import Exchange, QueryRewriter, answer_rewritten, words
 from qa.keywords import tokenize
+from qa.pipeline import Response
+from qa.types import Answer, Hit, Passage, Span
 
 SENTENCE = (
     "The Kremlin invited 1,600 Syrians to Sochi but the main opposition faction said it "
@@ -148,3 +150,62 @@ def test_stats_common_names_are_not_a_subject_of_their_own() -> None:
     follow, reason = rewriter.is_follow_up("Where does it build electric pickups in the US?", fox)
     assert follow, reason  # "US" is everywhere; "pickups" alone is not a new subject
     assert not rewriter.is_follow_up("Why did Lordstown sell the Ohio plant?", SOCHI)[0]
+
+
+def _response(question: str, answered: bool) -> Response:
+    text = "The West is also vowing to withhold aid."
+    p = Passage(id="p", article_id="a", paragraph=0, start=0, end=len(text), text=text)
+    hit = Hit(passage=p, score=1.0, rank=1, title="", date="", url="", source="")
+    answer = Answer(text, text, 0.9, hit, Span(0, len(text)), Span(0, len(text)))
+    return Response(question, answer if answered else None, [answer], [], [hit])
+
+
+class _Ask:
+    """Stands in for Answerer.ask: answers only the questions in ``answers``."""
+
+    def __init__(self, *answers: str) -> None:
+        self.answers = set(answers)
+        self.calls: list[tuple[str, str | None]] = []
+
+    def __call__(
+        self, question: str, k: int = 5, filters: object = None, search_query: str | None = None
+    ) -> Response:
+        self.calls.append((question, search_query))
+        return _response(question, question in self.answers)
+
+
+def test_a_rewritten_question_is_retrieved_with_the_rewrite_and_read_as_typed() -> None:
+    rw = QueryRewriter().rewrite("Why did they refuse?", [SOCHI])
+    assert rw.rewritten and rw.leans_back
+    ask = _Ask(rw.question)
+    resp = answer_rewritten(ask, rw)
+    assert ask.calls == [(rw.question, rw.query)]
+    assert resp.answer is not None and resp.question == rw.question
+
+
+def test_a_leaning_back_question_without_an_answer_is_read_as_rewritten() -> None:
+    rw = QueryRewriter().rewrite("Why did they refuse?", [SOCHI])
+    ask = _Ask(rw.query)  # only the rewrite gets an answer
+    resp = answer_rewritten(ask, rw)
+    assert ask.calls == [(rw.question, rw.query), (rw.query, None)]
+    assert resp.answer is not None and resp.question == "Why did they refuse?"
+
+
+def test_a_new_topic_taken_for_a_follow_up_is_never_read_as_rewritten() -> None:
+    filler = [f"Russia is hosting a Syria peace summit in Sochi, day {i}." for i in range(60)]
+    rewriter = QueryRewriter(Stats([SENTENCE, *filler]))
+    # None of its words is in the index, so the rewriter takes it for a follow-up ...
+    rw = rewriter.rewrite("What is the boiling point of tungsten?", [SOCHI])
+    assert rw.rewritten and not rw.leans_back
+    ask = _Ask(rw.query)
+    resp = answer_rewritten(ask, rw)
+    # ... but it is read as typed only: no answer, never the previous turn's.
+    assert ask.calls == [(rw.question, rw.query)] and resp.answer is None
+
+
+def test_questions_as_typed_are_not_leaning_back() -> None:
+    rw = QueryRewriter().rewrite("Who won the 2022 World Cup final?", [SOCHI])
+    assert not rw.rewritten and not rw.leans_back
+    ask = _Ask(rw.question)
+    answer_rewritten(ask, rw)
+    assert ask.calls == [(rw.question, None)]
