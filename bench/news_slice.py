@@ -37,29 +37,33 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
     gold = gold_urls(args.gold) if args.gold else set()
-    kept: list[str] = []
-    others: list[str] = []
-    seen = 0
-    with gzip.open(CORPUS, "rt", encoding="utf-8") as src:
+    written = n_gold = seen = 0
+    pool: list[str] = []  # with --gold: the records the distractors are sampled from
+    with gzip.open(CORPUS, "rt", encoding="utf-8") as src, open(args.out, "w") as dst:
         for line in src:
             obj = json.loads(line)
             line = line if line.endswith("\n") else line + "\n"
-            if gold and obj.get("url") in gold:
-                kept.append(line)
+            if obj.get("url") in gold:
+                dst.write(line)
+                n_gold += 1
                 continue
             if args.year and not str(obj.get("publish_date", "")).startswith(args.year):
                 continue
             seen += 1
             if seen <= args.skip:
                 continue
-            others.append(line)
-            if not gold and args.first and len(others) >= args.first:
+            if gold:
+                pool.append(line)
+                continue
+            dst.write(line)
+            written += 1
+            if args.first and written >= args.first:
                 break
-    if gold:
-        others = random.Random(args.seed).sample(others, min(args.sample, len(others)))
-    with open(args.out, "w", encoding="utf-8") as dst:
-        dst.writelines(kept + others)
-    print(f"wrote {len(kept) + len(others)} articles ({len(kept)} gold) to {args.out}")
+        if gold:
+            picked = random.Random(args.seed).sample(pool, min(args.sample, len(pool)))
+            dst.writelines(picked)
+            written += len(picked)
+    print(f"wrote {written + n_gold} articles ({n_gold} gold) to {args.out}")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from qa.keywords import tokenize
@@ -139,8 +139,6 @@ def answer_rewritten(
     Returns:
         The response (its ``question`` is the question as typed).
     """
-    from dataclasses import replace
-
     search = rw.query if rw.rewritten else None
     resp = ask(rw.question, k=k, filters=filters, search_query=search)
     if resp.answer is None and rw.leans_back:
