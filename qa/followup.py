@@ -6,7 +6,9 @@ it has
 * an anaphoric pronoun (they, it, he, she, this, that, those ...) and not two salient words of
   its own that the conversation has not mentioned,
 * an elliptical opening ("and in 2019?", "what about Turkey?", "why?"), or
-* no content words of its own that the index knows, or is short with nothing new and salient.
+* no content words of its own that the index knows (unless it brings three or more words that
+  neither the index nor the conversation has, and no pronoun: "what is the boiling point of
+  tungsten?" is another subject), or is short with nothing new and salient.
 
 A follow-up is rewritten by appending the salient content words and names of the previous
 question (as it was searched for, so the subject carries over several turns) and of its answer.
@@ -64,6 +66,8 @@ _ELLIPSIS = [
         r"^(really|seriously|how come|is that (so|true|right))\s*\??$",
     )
 ]
+# Unknown words (absent from the index and the previous turn) that make a new topic.
+_UNKNOWN_NEW_TOPIC = 3
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’.-]*[A-Za-z0-9]|[A-Za-z0-9]")
 
 
@@ -246,8 +250,6 @@ class QueryRewriter:
         pronouns = [w for w in lower if w in PRONOUNS]
         content = [w for w in ws if _content(w)]
         known = [w for w in content if self._known(w)]
-        if not known:
-            return True, "no words of its own"
         seen: set[str] = set()
         if previous is not None:
             for text in (
@@ -258,6 +260,13 @@ class QueryRewriter:
                 previous.title,
             ):
                 seen.update(tokenize(text))
+        if not known:
+            # Three or more words that neither the index nor the conversation has ("the
+            # boiling point of tungsten"), and no pronoun: another subject, not a follow-up.
+            unseen = [w for w in content if not set(_stems(w)) <= seen]
+            if not pronouns and len(unseen) >= _UNKNOWN_NEW_TOPIC:
+                return False, "new topic (words the index does not know)"
+            return True, "no words of its own"
         salient = [w for i, w in enumerate(ws) if w in known and self._salient(w, i == 0)]
         new = [w for w in salient if not set(_stems(w)) <= seen]
         if pronouns and len(new) < 2:

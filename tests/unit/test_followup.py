@@ -119,6 +119,19 @@ def test_stats_unknown_words_make_a_follow_up() -> None:
     assert rewriter.is_follow_up("Who hosted the summit?", SOCHI)[0]
 
 
+def test_stats_many_unknown_words_are_another_subject() -> None:
+    stats = Stats([SENTENCE, "Putin declared victory in Syria."])
+    rewriter = QueryRewriter(stats)
+    follow, reason = rewriter.is_follow_up("What is the boiling point of tungsten?", SOCHI)
+    assert not follow and "index does not know" in reason
+    rw = rewriter.rewrite("What is the boiling point of tungsten?", [SOCHI])
+    assert not rw.rewritten and rw.query == rw.question
+    # With a pronoun it still leans back, whatever its words.
+    assert rewriter.is_follow_up("Did they announce sanctions against exporters?", SOCHI)[0]
+    # Two unknown words are too few to tell ("Why did the group refuse?" leans back).
+    assert rewriter.is_follow_up("Why did the group refuse?", SOCHI)[0]
+
+
 def test_stats_rank_answer_names_rarest_first() -> None:
     passages = [SENTENCE] + [f"The Kremlin said something {i}." for i in range(20)]
     rw = QueryRewriter(Stats(passages), max_terms=20).rewrite("Why did they refuse?", [SOCHI])
@@ -194,8 +207,8 @@ def test_a_leaning_back_question_without_an_answer_is_read_as_rewritten() -> Non
 def test_a_new_topic_taken_for_a_follow_up_is_never_read_as_rewritten() -> None:
     filler = [f"Russia is hosting a Syria peace summit in Sochi, day {i}." for i in range(60)]
     rewriter = QueryRewriter(Stats([SENTENCE, *filler]))
-    # None of its words is in the index, so the rewriter takes it for a follow-up ...
-    rw = rewriter.rewrite("What is the boiling point of tungsten?", [SOCHI])
+    # Neither of its two words is in the index, so the rewriter takes it for a follow-up ...
+    rw = rewriter.rewrite("Who invented penicillin?", [SOCHI])
     assert rw.rewritten and not rw.leans_back
     ask = _Ask(rw.query)
     resp = answer_rewritten(ask, rw)
