@@ -2,14 +2,16 @@
 
 Usage: python bench/reader_latency.py [--index bench/out/idx-squad-dev] [--questions 200]
                                       [--f1-questions 1000] [--threads 2] [--reader DIR]
+                                      [--variants fp32,onnx-int8]
 
 Variants (where the CPU supports bf16): ``bf16``, Linear weights stored in bfloat16 at load
 and run under autocast (the default); ``bf16-autocast``, float32 weights cast by autocast on
 every call (the default until session 3); then float32, and int8 dynamic quantisation of the
-Linear layers (float32 activations). Latency: one ``SpanReader.read`` call per
-question over its top-5 retrieved passages from the index (SQuAD dev-v1.1 paragraphs), after
-a warm-up; p50/p95 in ms. F1: reader-only on the first N dev-v1.1 questions, gold paragraph
-given. Output: a table and bench/out/reader_latency.txt.
+Linear layers (float32 activations), and ``onnx-int8``, ONNX Runtime's per-channel int8 copy
+of :mod:`qa.reader_onnx` (the default where the CPU has no bf16). Latency: one
+``SpanReader.read`` call per question over its top-5 retrieved passages from the index
+(SQuAD dev-v1.1 paragraphs), after a warm-up; p50/p95 in ms. F1: reader-only on the first N
+dev-v1.1 questions, gold paragraph given. Output: a table and bench/out/reader_latency.txt.
 """
 
 from __future__ import annotations
@@ -46,11 +48,15 @@ def variant_reader(name: str, base: tuple[Any, Any], spec: str | None) -> SpanRe
     """
     model, tokenizer = base
     model = copy.deepcopy(model)
-    os.environ["NEWSQA_READER_DTYPE"] = "fp32" if name in ("fp32", "int8") else "bf16"
+    os.environ["NEWSQA_READER_DTYPE"] = "bf16" if name.startswith("bf16") else "fp32"
     if name == "int8":
         model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
     if name == "bf16":
         model, tokenizer = _for_inference(model, tokenizer)
+    if name == "onnx-int8":
+        from qa.reader_onnx import OrtQAModel, build
+
+        model = OrtQAModel(build(Path(spec) if spec else None), model.config)
     reader = SpanReader(spec)
     reader._loaded = (model, tokenizer)
     return reader
@@ -83,6 +89,7 @@ def main() -> None:
     ap.add_argument("--f1-questions", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reader", default=None, help="reader folder (default: the shipped one)")
+    ap.add_argument("--variants", default=None, help="comma-separated subset, e.g. fp32,onnx-int8")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     retriever = Retriever(args.index)
@@ -90,8 +97,11 @@ def main() -> None:
     qs = dev[: args.questions]
     retrieved = [(q.question, retriever.search(q.question, k=5)) for q in qs]
     os.environ["NEWSQA_READER_DTYPE"] = "fp32"  # load float32 weights; variants convert
+    os.environ["NEWSQA_READER_BACKEND"] = "torch"
     base = SpanReader(args.reader).load()
-    names = (["bf16", "bf16-autocast"] if bf16_supported() else []) + ["fp32", "int8"]
+    names = (["bf16", "bf16-autocast"] if bf16_supported() else []) + ["fp32", "int8", "onnx-int8"]
+    if args.variants:
+        names = [n for n in args.variants.split(",") if n in names]
     lines = [
         f"reader latency, top 5 passages, {len(qs)} questions, {args.threads} threads; "
         f"F1 on {args.f1_questions} dev-v1.1 questions (gold paragraph)",

@@ -104,7 +104,9 @@ class ReaderEvaluator:
                 if progress:
                     progress(i + 1, len(questions))
         cal = self.reader.calibration
-        return aggregate_reader(rows, self.reader.threshold, cal.target if cal else "em")
+        metrics = aggregate_reader(rows, self.reader.threshold, cal.target if cal else "em")
+        metrics["reader_runtime"] = self.reader.runtime
+        return metrics
 
     def _one(self, q: GoldQuestion) -> dict[str, Any]:
         t0 = time.perf_counter()
