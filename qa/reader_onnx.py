@@ -12,7 +12,8 @@ folder (``NEWSQA_CACHE_DIR``, else ``$XDG_CACHE_HOME/newsqa``, else ``~/.cache/n
 digest covers the reader's weights and config, so a retrained reader never runs on a stale copy.
 
 ``NEWSQA_READER_BACKEND`` picks the runtime: ``auto`` (default: ONNX Runtime when the CPU has
-no bf16 and the copy is built, else torch), ``torch`` or ``onnx`` (an error when not built).
+no bf16 and the copy is built, else torch; an explicit ``NEWSQA_READER_DTYPE`` means torch at
+that precision), ``torch`` or ``onnx`` (an error when not built).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from qa.reader_model import (
     DEFAULT_READER_DIR,
     WEIGHTS_FILE,
     ReaderLoadError,
-    reader_bf16,
+    bf16_supported,
 )
 
 BACKENDS = ("auto", "torch", "onnx")
@@ -123,7 +124,9 @@ def maybe_onnx(folder: Path, config: Callable[[], Any]) -> OrtQAModel | None:
             onnxruntime is missing.
     """
     choice = reader_backend()
-    if choice == "torch" or (choice == "auto" and reader_bf16()):
+    # auto: only where the CPU has no bf16, and not when a torch precision was asked for.
+    dtype = os.environ.get("NEWSQA_READER_DTYPE", "auto").lower()
+    if choice == "torch" or (choice == "auto" and (dtype != "auto" or bf16_supported())):
         return None
     try:
         path = onnx_path(folder)

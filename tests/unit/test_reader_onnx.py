@@ -38,6 +38,16 @@ def test_torch_choice_never_looks_for_a_copy(cache: Path, monkeypatch: pytest.Mo
     assert maybe_onnx(DEFAULT_READER_DIR, _no_config) is None
 
 
+def test_auto_with_a_torch_precision_asked_for_runs_torch(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSQA_READER_BACKEND", "auto")
+    monkeypatch.setenv("NEWSQA_READER_DTYPE", "fp32")
+    cache.mkdir()
+    onnx_path(DEFAULT_READER_DIR).write_bytes(b"not read")
+    assert maybe_onnx(DEFAULT_READER_DIR, _no_config) is None
+
+
 def test_auto_without_a_copy_runs_torch(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEWSQA_READER_BACKEND", "auto")
     assert maybe_onnx(DEFAULT_READER_DIR, _no_config) is None
