@@ -135,7 +135,9 @@ def calibrate(
     reader_dir: Path, data: Path, n_heldout: int, seed: int, label: str = "f1"
 ) -> dict[str, Any]:
     """Fit the confidence model and threshold; returns the ``calibration`` record."""
-    model, tokenizer = load_qa_model(reader_dir)
+    # Fitted on torch's logits, the reference every runtime is checked against (not on a
+    # machine's int8 copy).
+    model, tokenizer = load_qa_model(reader_dir, backend="torch")
     pos, neg = heldout_with_negatives(data, n_heldout, seed)
     t0 = time.time()
     x_pos, t_pos = span_features(model, tokenizer, pos)

@@ -115,13 +115,14 @@ def autocast(enabled: bool) -> torch.autocast:
     return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
 
 
-def load_qa_model(spec: str | Path | None = None) -> tuple[Any, Any]:
+def load_qa_model(spec: str | Path | None = None, backend: str | None = None) -> tuple[Any, Any]:
     """Load a QA model and its tokenizer, in eval mode.
 
     Args:
         spec: ``None`` for the shipped reader (``qa/models/reader``); a folder in
             the shipped delta format (or a plain Hugging Face model folder); any
             other string is taken as a Hugging Face hub id (needs network).
+        backend: ``torch``, ``onnx`` or ``auto``; default ``NEWSQA_READER_BACKEND``.
 
     Returns:
         ``(model, tokenizer)``.
@@ -140,7 +141,7 @@ def load_qa_model(spec: str | Path | None = None) -> tuple[Any, Any]:
 
         # On CPUs without bf16, the int8 ONNX Runtime copy when built (qa.reader_onnx); its
         # name holds the digest of these weights, so corrupt weights never find one.
-        fast = maybe_onnx(folder, lambda: _load_config(folder))
+        fast = maybe_onnx(folder, lambda: _load_config(folder), backend)
         if fast is not None:
             return fast, load_base_tokenizer()
         return _for_inference(_load_delta_model(folder), load_base_tokenizer())

@@ -112,18 +112,21 @@ class OrtQAModel:
         )
 
 
-def maybe_onnx(folder: Path, config: Callable[[], Any]) -> OrtQAModel | None:
+def maybe_onnx(
+    folder: Path, config: Callable[[], Any], backend: str | None = None
+) -> OrtQAModel | None:
     """The ONNX Runtime reader for ``folder`` when the backend choice calls for it, else None.
 
     Args:
         folder: The delta-format reader folder.
         config: Loads the reader's config (called only when the ONNX reader is used).
+        backend: ``auto``, ``torch`` or ``onnx``; default :func:`reader_backend`.
 
     Raises:
         ReaderLoadError: ``NEWSQA_READER_BACKEND=onnx`` but the copy is not built or
             onnxruntime is missing.
     """
-    choice = reader_backend()
+    choice = backend or reader_backend()
     # auto: only where the CPU has no bf16, and not when a torch precision was asked for.
     dtype = os.environ.get("NEWSQA_READER_DTYPE", "auto").lower()
     if choice == "torch" or (choice == "auto" and (dtype != "auto" or bf16_supported())):

@@ -48,6 +48,15 @@ def test_auto_with_a_torch_precision_asked_for_runs_torch(
     assert maybe_onnx(DEFAULT_READER_DIR, _no_config) is None
 
 
+def test_an_explicit_backend_overrides_the_environment(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSQA_READER_BACKEND", "onnx")
+    cache.mkdir()
+    onnx_path(DEFAULT_READER_DIR).write_bytes(b"not read")
+    assert maybe_onnx(DEFAULT_READER_DIR, _no_config, backend="torch") is None
+
+
 def test_auto_without_a_copy_runs_torch(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEWSQA_READER_BACKEND", "auto")
     assert maybe_onnx(DEFAULT_READER_DIR, _no_config) is None
