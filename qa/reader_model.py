@@ -100,14 +100,23 @@ def bf16_supported() -> bool:
         return False
 
 
-def reader_bf16() -> bool:
-    """bf16 for reader inference: ``NEWSQA_READER_DTYPE`` = auto (default), bf16 or fp32."""
+def reader_dtype() -> str:
+    """The ``NEWSQA_READER_DTYPE`` choice: auto (default), bf16 or fp32."""
     import os
 
-    choice = os.environ.get("NEWSQA_READER_DTYPE", "auto").lower()
-    if choice == "fp32":
+    return os.environ.get("NEWSQA_READER_DTYPE", "auto").lower()
+
+
+def reader_bf16() -> bool:
+    """bf16 for reader inference, unless ``NEWSQA_READER_DTYPE=fp32`` or the CPU lacks it."""
+    if reader_dtype() == "fp32":
         return False
     return bf16_supported()
+
+
+def runs_bf16(model: Any) -> bool:
+    """Whether inference with ``model`` runs under bf16 autocast."""
+    return reader_bf16() or uses_bf16(model)
 
 
 def autocast(enabled: bool) -> torch.autocast:
@@ -404,7 +413,7 @@ def predict_pairs(
     contexts = [c for _, c in pairs]
     enc = encode_windows(tokenizer, questions, contexts, max_length, stride)
     starts, ends = _window_logits(
-        model, enc, batch_size, reader_bf16() or uses_bf16(model), tokenizer.pad_token_id or 0
+        model, enc, batch_size, runs_bf16(model), tokenizer.pad_token_id or 0
     )
     best: list[dict[tuple[int, int], tuple[float, float]]] = [{} for _ in pairs]
     nulls = [math.inf] * len(pairs)

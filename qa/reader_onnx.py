@@ -37,6 +37,7 @@ from qa.reader_model import (
     WEIGHTS_FILE,
     ReaderLoadError,
     bf16_supported,
+    reader_dtype,
 )
 
 BACKENDS = ("auto", "torch", "onnx")
@@ -128,8 +129,7 @@ def maybe_onnx(
     """
     choice = backend or reader_backend()
     # auto: only where the CPU has no bf16, and not when a torch precision was asked for.
-    dtype = os.environ.get("NEWSQA_READER_DTYPE", "auto").lower()
-    if choice == "torch" or (choice == "auto" and (dtype != "auto" or bf16_supported())):
+    if choice == "torch" or (choice == "auto" and (reader_dtype() != "auto" or bf16_supported())):
         return None
     try:
         path = onnx_path(folder)

@@ -147,12 +147,12 @@ class SpanReader:
         """How the loaded model runs: ``torch-bf16``, ``torch-fp32`` or ``onnx-int8``."""
         import torch
 
-        from qa.reader_model import reader_bf16, uses_bf16
+        from qa.reader_model import runs_bf16
 
         model, _ = self.load()
         if not isinstance(model, torch.nn.Module):
             return "onnx-int8"
-        return "torch-bf16" if uses_bf16(model) or reader_bf16() else "torch-fp32"
+        return "torch-bf16" if runs_bf16(model) else "torch-fp32"
 
     def read(self, question: str, passages: Sequence[Hit]) -> list[Answer]:
         """Answers for ``question`` from the top passages, best first.

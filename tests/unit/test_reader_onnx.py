@@ -23,6 +23,15 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "cache"
 
 
+@pytest.fixture()
+def planted(cache: Path) -> Path:
+    """A file where the shipped reader's copy belongs, not an ONNX model: reading it fails."""
+    cache.mkdir()
+    path = onnx_path(DEFAULT_READER_DIR)
+    path.write_bytes(b"\x00garbage, not a protobuf")
+    return path
+
+
 def test_backend_choice_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEWSQA_READER_BACKEND", "ONNX")
     assert reader_backend() == "onnx"
@@ -31,29 +40,25 @@ def test_backend_choice_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
         reader_backend()
 
 
-def test_torch_choice_never_looks_for_a_copy(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_torch_choice_never_looks_for_a_copy(
+    planted: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("NEWSQA_READER_BACKEND", "torch")
-    cache.mkdir()
-    onnx_path(DEFAULT_READER_DIR).write_bytes(b"not read")
     assert maybe_onnx(DEFAULT_READER_DIR, _no_config) is None
 
 
 def test_auto_with_a_torch_precision_asked_for_runs_torch(
-    cache: Path, monkeypatch: pytest.MonkeyPatch
+    planted: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("NEWSQA_READER_BACKEND", "auto")
     monkeypatch.setenv("NEWSQA_READER_DTYPE", "fp32")
-    cache.mkdir()
-    onnx_path(DEFAULT_READER_DIR).write_bytes(b"not read")
     assert maybe_onnx(DEFAULT_READER_DIR, _no_config) is None
 
 
 def test_an_explicit_backend_overrides_the_environment(
-    cache: Path, monkeypatch: pytest.MonkeyPatch
+    planted: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("NEWSQA_READER_BACKEND", "onnx")
-    cache.mkdir()
-    onnx_path(DEFAULT_READER_DIR).write_bytes(b"not read")
     assert maybe_onnx(DEFAULT_READER_DIR, _no_config, backend="torch") is None
 
 
@@ -70,10 +75,10 @@ def test_onnx_choice_without_a_copy_says_how_to_build(
         maybe_onnx(DEFAULT_READER_DIR, _no_config)
 
 
-def test_an_unreadable_copy_is_a_clear_error(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unreadable_copy_is_a_clear_error(
+    planted: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("NEWSQA_READER_BACKEND", "onnx")
-    cache.mkdir()
-    onnx_path(DEFAULT_READER_DIR).write_bytes(b"\x00garbage, not a protobuf")
     with pytest.raises(ReaderLoadError, match=r"unreadable.*rebuild"):
         maybe_onnx(DEFAULT_READER_DIR, dict)
 
