@@ -37,8 +37,8 @@ unit: setup
 	$(BIN)/python -m pytest -q tests/unit
 
 lint: setup
-	$(BIN)/ruff check qa tests bench
-	$(BIN)/ruff format --check qa tests bench
+	$(BIN)/ruff check qa tests bench scripts
+	$(BIN)/ruff format --check qa tests bench scripts
 
 typecheck: setup
 	$(BIN)/mypy qa

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from qa.errors import ModelLoadError
-from qa.reader_model import autocast, load_qa_model, model_inputs
+from qa.reader_model import autocast, load_qa_model, model_device, model_inputs
 
 # Share of the student's vocabulary the teacher must know by string for a faithful mapping.
 _MIN_SHARED_VOCAB = 0.99
@@ -90,19 +90,27 @@ class Teacher:
         student_tokenizer: The student's tokenizer (whose windows the teacher reads).
     """
 
-    def __init__(self, folder: Path, student_tokenizer: Any) -> None:
-        self.model, tokenizer = load_qa_model(folder)
+    def __init__(self, folder: Path, student_tokenizer: Any, device: str = "cpu") -> None:
+        model, tokenizer = load_qa_model(folder, backend="torch")
+        self.model = model.to(device)
         self.map = token_map(student_tokenizer, tokenizer)
         self.student_sep = int(student_tokenizer.sep_token_id)
 
     def logits(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, use_bf16: bool
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Teacher start/end logits at the student's positions (float32, same shape)."""
-        ids, mask, keep = translate(self.map, self.student_sep, input_ids, attention_mask)
-        with torch.inference_mode(), autocast(use_bf16):
+        """Teacher start/end logits at the student's positions (float32, same shape).
+
+        The logits are on the teacher's device (moved there with ``to``).
+        """
+        ids, mask, keep = translate(
+            self.map, self.student_sep, input_ids.cpu(), attention_mask.cpu()
+        )
+        device = model_device(self.model)
+        ids, mask, keep = ids.to(device), mask.to(device), keep.to(device)
+        with torch.inference_mode(), autocast(use_bf16, device.type):
             out = self.model(**model_inputs(self.model, {"input_ids": ids, "attention_mask": mask}))
-        rows = torch.arange(len(ids)).unsqueeze(1)
+        rows = torch.arange(len(ids), device=device).unsqueeze(1)
         start = out.start_logits.float()[rows, keep]
         end = out.end_logits.float()[rows, keep]
         return start.clone(), end.clone()  # plain tensors, usable outside inference mode
@@ -145,7 +153,7 @@ def distill_loss(
     Padding positions are left out of both softmaxes.
     """
     pad = attention_mask == 0
-    total = torch.zeros((), dtype=torch.float32)
+    total = torch.zeros((), dtype=torch.float32, device=attention_mask.device)
     for s_logits, t_logits in zip(student, teacher, strict=True):
         s = s_logits.float().masked_fill(pad, -1e4) / temperature
         t = t_logits.float().masked_fill(pad, -1e4) / temperature

