@@ -8,7 +8,9 @@ it has
 * an elliptical opening ("and in 2019?", "what about Turkey?", "why?"), or
 * no content words of its own that the index knows (unless it brings three or more words that
   neither the index nor the conversation has, and no pronoun: "what is the boiling point of
-  tungsten?" is another subject), or is short with nothing new and salient.
+  tungsten?" is another subject), or is short with nothing new and salient and fewer than
+  three content words ("how many died?"; "who boycotted the Sochi conference?" asks on its
+  own even where the previous turn used all of its words).
 
 A follow-up is rewritten by appending the salient content words and names of the previous
 question (as it was searched for, so the subject carries over several turns) and of its answer.
@@ -68,6 +70,8 @@ _ELLIPSIS = [
 ]
 # Unknown words (absent from the index and the previous turn) that make a new topic.
 _UNKNOWN_NEW_TOPIC = 3
+# Known content words that make a short question with nothing new a question of its own.
+_OWN_QUESTION = 3
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’.-]*[A-Za-z0-9]|[A-Za-z0-9]")
 
 
@@ -271,7 +275,10 @@ class QueryRewriter:
         new = [w for w in salient if not set(_stems(w)) <= seen]
         if pronouns and len(new) < 2:
             return True, f"refers back ({pronouns[0]})"
-        if not new and len(ws) <= 6:
+        # Short with nothing new: "how many died?". Three known content words of its own
+        # ("who boycotted the Sochi conference?") make a question of its own even when the
+        # previous turn used them all (in a small index, or words of the cited title).
+        if not new and len(ws) <= 6 and len(known) < _OWN_QUESTION:
             return True, "short, nothing new"
         return False, "new topic" if new else "own words"
 

@@ -82,7 +82,7 @@ class NewsQAApp(ChatWorkers):
     SUB_TITLE = "news QA chat"
     CSS = """
     #transcript { height: 1fr; padding: 0 1; }
-    #welcome { color: $text-muted; padding: 1 1; }
+    .welcome { color: $text-muted; padding: 1 1; }
     PromptInput { margin: 0 1; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -122,7 +122,7 @@ class NewsQAApp(ChatWorkers):
         """Header, transcript, spinner, input, status bar, footer."""
         yield Header()
         with VerticalScroll(id="transcript"):
-            yield Static(WELCOME, id="welcome")
+            yield Static(WELCOME, classes="welcome")
         yield WorkingLine()
         yield PromptInput(placeholder="Ask a question, or /help", id="prompt")
         yield StatusBar(id="status")
@@ -167,7 +167,7 @@ class NewsQAApp(ChatWorkers):
         return self.main.query_one("#transcript", VerticalScroll)
 
     def _append(self, widget: Static | Vertical) -> None:
-        self.main.query("#welcome").remove()
+        self.main.query(".welcome").remove()
         self.transcript.mount(widget)
         self.transcript.scroll_end(animate=False)
 
@@ -179,7 +179,7 @@ class NewsQAApp(ChatWorkers):
             self.backend.close()
         self.backend, self.models, self.failure = msg.backend, "ready", None
         self.rewriter = QueryRewriter(msg.stats)
-        self.main.query("#backend-error").remove()
+        self.main.query(".backend-error").remove()
         self._refresh_status()
         self.poll_index()
         self._pump()
@@ -189,14 +189,16 @@ class NewsQAApp(ChatWorkers):
         """Show the error panel (with an offer to index when there is no index)."""
         self.backend, self.models, self.failure = None, "failed", msg.error
         self._refresh_status()
-        self.main.query("#backend-error").remove()
+        self.main.query(".backend-error").remove()
         offer = ""
         if isinstance(msg.error, IndexNotFound) and self.corpus_dir.is_dir():
             offer = f"{self.corpus_dir}/"
         panel = ErrorPanel(
             "Cannot answer yet", describe(msg.error), fix_for(msg.error), offer_index=offer
         )
-        panel.id = "backend-error"
+        # A class, not an id: removal is deferred, and a new chat (or a retry) mounts the
+        # next panel before the old one is gone; two equal ids would crash the app.
+        panel.add_class("backend-error")
         self._append(panel)
         self._fail_queue()
         if offer and not self.main.query_one(PromptInput).value:
@@ -219,7 +221,7 @@ class NewsQAApp(ChatWorkers):
             if self.models == "indexing":
                 self._append(SystemLine("already indexing"))
                 return
-            if not self.main.query("#backend-error #index"):
+            if not self.main.query(".backend-error #index"):
                 self._append(
                     SystemLine(
                         "/index is offered when there is no index; to update "
@@ -230,14 +232,14 @@ class NewsQAApp(ChatWorkers):
                 return
             self.models = "indexing"
             self._refresh_status()
-            for panel in self.main.query("#backend-error").results(ErrorPanel):
+            for panel in self.main.query(".backend-error").results(ErrorPanel):
                 panel.show_progress(0, None, f"indexing {self.corpus_dir}/ …")
             self.run_index()
         elif action == "retry":
             self._retry()
 
     def _retry(self) -> None:
-        self.main.query("#backend-error").remove()
+        self.main.query(".backend-error").remove()
         self.models = "loading"
         self._refresh_status()
         self.main.query_one(PromptInput).focus()
@@ -247,7 +249,7 @@ class NewsQAApp(ChatWorkers):
     def on_index_progress(self, msg: m.IndexProgress) -> None:
         """Move the progress bar."""
         of = f" of {msg.total}" if msg.total else ""
-        for panel in self.main.query("#backend-error").results(ErrorPanel):
+        for panel in self.main.query(".backend-error").results(ErrorPanel):
             panel.show_progress(msg.done, msg.total, f"indexing: {msg.done}{of} articles")
 
     @live
@@ -397,7 +399,7 @@ class NewsQAApp(ChatWorkers):
     def action_new_chat(self) -> None:
         """Clear the transcript and start a new chat (the old one stays saved)."""
         self.transcript.remove_children()
-        self.transcript.mount(Static(WELCOME, id="welcome"))
+        self.transcript.mount(Static(WELCOME, classes="welcome"))
         self.turns, self.chat_id = [], None
         self.queue.clear()
         if self.models == "failed" and self.failure is not None:

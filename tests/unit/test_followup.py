@@ -132,6 +132,35 @@ def test_stats_many_unknown_words_are_another_subject() -> None:
     assert rewriter.is_follow_up("Why did the group refuse?", SOCHI)[0]
 
 
+def test_a_short_question_with_three_words_of_its_own_is_not_a_follow_up() -> None:
+    # In a chat over the one-article index every word is in the cited title and none is
+    # rare, so "short, nothing new" once took the reference question for a follow-up of the
+    # envoy question and searched it with the envoy's words: the wrong sentence came back.
+    envoy_sentence = "The UN Special Envoy for Syria, Staffan de Mistura, is at the meeting."
+    stats = Stats(
+        [
+            SENTENCE,
+            envoy_sentence,
+            "Russia is hosting a Syria peace summit in Sochi as the opposition boycotts it.",
+            "Putin declared victory in Syria.",
+        ]
+    )
+    envoy = Exchange(
+        "Who is the UN envoy for Syria?",
+        "",
+        "Staffan de Mistura",
+        envoy_sentence,
+        "Putin's Syria Peace Conference Boycotted by Assad Opponents",
+    )
+    rewriter = QueryRewriter(stats)
+    follow, reason = rewriter.is_follow_up("Who boycotted the Sochi conference?", envoy)
+    assert not follow, reason
+    rw = rewriter.rewrite("Who boycotted the Sochi conference?", [envoy])
+    assert not rw.rewritten and rw.query == rw.question
+    # Fewer than three such words still lean back.
+    assert rewriter.is_follow_up("Who hosted the summit?", envoy)[0]
+
+
 def test_stats_rank_answer_names_rarest_first() -> None:
     passages = [SENTENCE] + [f"The Kremlin said something {i}." for i in range(20)]
     rw = QueryRewriter(Stats(passages), max_terms=20).rewrite("Why did they refuse?", [SOCHI])

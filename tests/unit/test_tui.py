@@ -352,6 +352,36 @@ async def test_new_chat_saved_chats_and_reopen(tmp_path: Path) -> None:
         assert app2.query_one(PromptInput).value == "Where was it held?"
 
 
+async def test_new_chat_on_an_empty_chat_is_not_a_crash(tmp_path: Path) -> None:
+    # ctrl+n while the welcome text showed once mounted a second "#welcome" before the first
+    # was gone, and the app died with DuplicateIds.
+    app = fake_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert len(app.query(".welcome")) == 1
+        await ask(app, pilot, "Who boycotted the Sochi conference?")
+        assert not app.query(".welcome") and len(app.query(AnswerCard)) == 1
+
+
+async def test_new_chat_while_the_models_failed_shows_one_error_panel(tmp_path: Path) -> None:
+    def factory(_dir: Path) -> FakeAnswerer:
+        raise CorruptIndex("index files in x are unreadable")
+
+    app = NewsQAApp(factory, tmp_path, tmp_path / "nope", lambda _d: INFO, lambda *a: "", 60)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert len(app.query(ErrorPanel)) == 1
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert len(app.query(ErrorPanel)) == 1
+
+
 async def test_index_generation_change_is_picked_up(tmp_path: Path) -> None:
     infos = [INFO]
     app = fake_app(tmp_path, poll_seconds=0.05)
