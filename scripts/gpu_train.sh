@@ -13,7 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-WORK=${WORK:-/tmp/newsqa-gpu}
+# Inside the (ignored) .gpu folder: a warm device machine keeps it between calls.
+WORK=${WORK:-.gpu/work}
 OUT=${OUT:?set OUT to the folder the results go to}
 export PYTHONUNBUFFERED=1
 
