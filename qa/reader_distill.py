@@ -94,6 +94,7 @@ class Teacher:
         model, tokenizer = load_qa_model(folder, backend="torch")
         self.model = model.to(device)
         self.map = token_map(student_tokenizer, tokenizer)
+        self.map.ids = self.map.ids.to(device)  # translate() runs where the batches are
         self.student_sep = int(student_tokenizer.sep_token_id)
 
     def logits(
@@ -103,11 +104,10 @@ class Teacher:
 
         The logits are on the teacher's device (moved there with ``to``).
         """
-        ids, mask, keep = translate(
-            self.map, self.student_sep, input_ids.cpu(), attention_mask.cpu()
-        )
         device = model_device(self.model)
-        ids, mask, keep = ids.to(device), mask.to(device), keep.to(device)
+        ids, mask, keep = translate(
+            self.map, self.student_sep, input_ids.to(device), attention_mask.to(device)
+        )
         with torch.inference_mode(), autocast(use_bf16, device.type):
             out = self.model(**model_inputs(self.model, {"input_ids": ids, "attention_mask": mask}))
         rows = torch.arange(len(ids), device=device).unsqueeze(1)
@@ -128,17 +128,18 @@ def translate(
     """
     extra = tmap.mid_seps - 1
     n, width = input_ids.shape
+    dev = input_ids.device  # tensors made here live with the batch (CPU or GPU)
     first_sep = (input_ids == student_sep).int().argmax(dim=1, keepdim=True)
-    pos = torch.arange(width).unsqueeze(0).expand(n, width)
+    pos = torch.arange(width, device=dev).unsqueeze(0).expand(n, width)
     keep = pos + extra * (pos > first_sep).long()
-    ids = torch.full((n, width + extra), tmap.pad, dtype=torch.long)
-    mask = torch.zeros((n, width + extra), dtype=torch.long)
-    rows = torch.arange(n).unsqueeze(1)
+    ids = torch.full((n, width + extra), tmap.pad, dtype=torch.long, device=dev)
+    mask = torch.zeros((n, width + extra), dtype=torch.long, device=dev)
+    rows = torch.arange(n, device=dev).unsqueeze(1)
     ids[rows, keep] = tmap.ids[input_ids]
     mask[rows, keep] = attention_mask
     for k in range(extra):
-        ids[torch.arange(n), first_sep[:, 0] + 1 + k] = tmap.sep
-        mask[torch.arange(n), first_sep[:, 0] + 1 + k] = 1
+        ids[rows[:, 0], first_sep[:, 0] + 1 + k] = tmap.sep
+        mask[rows[:, 0], first_sep[:, 0] + 1 + k] = 1
     return ids, mask, keep
 
 

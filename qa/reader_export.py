@@ -79,12 +79,14 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 def init_weights(path: Path) -> dict[str, torch.Tensor]:
     """Weights to start from: a run's ``checkpoint.pt`` or an exported reader folder.
 
-    Both leave out the frozen word embeddings, which the model already has from its base.
+    A folder is rebuilt as the product loads it (checked, with clear errors when its weights
+    are missing or corrupt; the frozen word embeddings are the base's).
     """
     if path.is_dir():
-        from safetensors.torch import load_file
+        from qa.reader_model import _load_delta_model
 
-        return {k: v.float() for k, v in load_file(str(path / WEIGHTS_FILE)).items()}
+        state: dict[str, torch.Tensor] = _load_delta_model(path).state_dict()
+        return state
     weights: dict[str, torch.Tensor] = load_checkpoint(path)["model"]
     return weights
 

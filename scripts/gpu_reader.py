@@ -40,7 +40,7 @@ from safetensors.torch import load_file, save_file
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-TOKENIZER_FILES = (
+MODEL_FILES = (  # what a model folder needs besides its weights
     "config.json",
     "tokenizer.json",
     "tokenizer_config.json",
@@ -80,16 +80,16 @@ def dequantize(packed: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def _copy_tokenizer(src: Path, dest: Path) -> None:
+def _copy_model_files(src: Path, dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
-    for name in TOKENIZER_FILES:
+    for name in MODEL_FILES:
         if (src / name).is_file():
             shutil.copy2(src / name, dest / name)
 
 
 def pack(mpnet: Path, data: Path, out: Path, chunk_mib: int) -> list[Path]:
     """Write ``out/chunk-NN`` files and ``out/bundle.json`` (digest, chunk count)."""
-    from qa.reader_model import base_model_path
+    from qa.reader_model import _base_word_embeddings, base_model_path
 
     if not (mpnet / "model.safetensors").is_file():
         sys.exit(f"no all-mpnet-base-v2 at {mpnet}: run `make teacher-base` first")
@@ -97,12 +97,11 @@ def pack(mpnet: Path, data: Path, out: Path, chunk_mib: int) -> list[Path]:
         sys.exit(f"no SQuAD train file at {data}")
     with tempfile.TemporaryDirectory() as tmp:
         stage = Path(tmp) / "bundle"
-        _copy_tokenizer(mpnet, stage / "mpnet")
+        _copy_model_files(mpnet, stage / "mpnet")
         save_file(quantize(load_file(str(mpnet / "model.safetensors"))), str(stage / "mpnet/q8.st"))
-        base = base_model_path()
-        _copy_tokenizer(base, stage / "minilm")
-        emb = load_file(str(base / "model.safetensors"))[WORD_EMB].to(torch.float16)
-        save_file({WORD_EMB: emb.contiguous()}, str(stage / "minilm/word_embeddings.st"))
+        _copy_model_files(base_model_path(), stage / "minilm")
+        emb = _base_word_embeddings().to(torch.float16).contiguous()
+        save_file({WORD_EMB: emb}, str(stage / "minilm/word_embeddings.st"))
         (stage / "squad").mkdir()
         shutil.copy2(data, stage / "squad" / data.name)
         tar_path = Path(tmp) / "bundle.tar"
@@ -124,6 +123,8 @@ def pack(mpnet: Path, data: Path, out: Path, chunk_mib: int) -> list[Path]:
 
 def unpack(bundle: Path, dest: Path, reader: Path) -> None:
     """Check and extract the bundle; rebuild ``dest/mpnet`` and ``dest/minilm`` model folders."""
+    from qa.reader_model import WEIGHTS_FILE
+
     meta = json.loads((bundle / "bundle.json").read_text(encoding="utf-8"))
     chunks = [bundle / f"chunk-{i:02d}" for i in range(1, meta["chunks"] + 1)]
     missing = [c.name for c in chunks if not c.is_file()]
@@ -139,16 +140,16 @@ def unpack(bundle: Path, dest: Path, reader: Path) -> None:
         tar.extractall(dest, filter="data")
     tar_path.unlink()
     src = dest / "bundle"
-    _copy_tokenizer(src / "mpnet", dest / "mpnet")
+    _copy_model_files(src / "mpnet", dest / "mpnet")
     save_file(
         dequantize(load_file(str(src / "mpnet/q8.st"))), str(dest / "mpnet/model.safetensors")
     )
-    _copy_tokenizer(src / "minilm", dest / "minilm")
+    _copy_model_files(src / "minilm", dest / "minilm")
     # The base's encoder weights are not needed (training starts from the shipped reader's);
     # the reader's own, without their "bert." prefix, stand in for them.
     weights = {
         k.removeprefix("bert."): v.float().contiguous()
-        for k, v in load_file(str(reader / "reader.safetensors")).items()
+        for k, v in load_file(str(reader / WEIGHTS_FILE)).items()
         if k.startswith("bert.")
     }
     weights.update(

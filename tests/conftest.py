@@ -51,3 +51,26 @@ def reference_article() -> Path:
     path = ROOT / "corpus" / REFERENCE_NAME
     assert path.is_file(), f"reference article missing: {path}"
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_mpnet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny randomly initialised MPNet encoder folder (no segment ids, pad id 1), with the
+    shipped reader's word-piece tokenizer: a stand-in for the teacher's base."""
+    from transformers import AutoTokenizer, MPNetConfig, MPNetModel
+
+    from qa.reader_model import base_model_path
+
+    folder = tmp_path_factory.mktemp("tiny-mpnet")
+    tokenizer = AutoTokenizer.from_pretrained(str(base_model_path()))
+    config = MPNetConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    MPNetModel(config).save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    return folder

@@ -150,28 +150,6 @@ def test_span_reader_answers_from_hits_with_offsets(exported: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_mpnet(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny randomly initialised MPNet encoder folder (no segment ids, pad id 1)."""
-    from transformers import AutoTokenizer, MPNetConfig, MPNetModel
-
-    from qa.reader_model import base_model_path
-
-    folder = tmp_path_factory.mktemp("tiny-mpnet")
-    tokenizer = AutoTokenizer.from_pretrained(str(base_model_path()))
-    config = MPNetConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    MPNetModel(config).save_pretrained(str(folder))
-    tokenizer.save_pretrained(str(folder))
-    return folder
-
-
-@pytest.fixture(scope="module")
 def tiny_teacher(tiny_mpnet: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-step ``--base`` run on the tiny MPNet: run folder with ``teacher/`` exported."""
     if not DATA.is_file():

@@ -63,29 +63,14 @@ def test_split_and_join_restore_the_reader_files(
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+def bundle(tiny_mpnet: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     """A bundle packed from a tiny MPNet and a tiny data file: (bundle, mpnet, data)."""
-    from transformers import AutoTokenizer, MPNetConfig, MPNetModel
-
-    from qa.reader_model import base_model_path
-
     root = tmp_path_factory.mktemp("bundle")
-    mpnet = root / "mpnet"
-    tokenizer = AutoTokenizer.from_pretrained(str(base_model_path()))
-    config = MPNetConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-    )
-    MPNetModel(config).save_pretrained(str(mpnet))
-    tokenizer.save_pretrained(str(mpnet))
     data = root / "train.json.gz"
     with gzip.open(data, "wt", encoding="utf-8") as handle:
         json.dump({"data": []}, handle)
-    gpu.pack(mpnet, data, root / ".gpu", chunk_mib=8)
-    return root / ".gpu", mpnet, data
+    gpu.pack(tiny_mpnet, data, root / ".gpu", chunk_mib=8)
+    return root / ".gpu", tiny_mpnet, data
 
 
 def test_unpack_rebuilds_both_bases(bundle: tuple[Path, Path, Path], tmp_path: Path) -> None:
