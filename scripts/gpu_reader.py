@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import shutil
 import sys
@@ -104,10 +105,10 @@ def pack(mpnet: Path, data: Path, out: Path, chunk_mib: int) -> list[Path]:
         save_file({WORD_EMB: emb}, str(stage / "minilm/word_embeddings.st"))
         (stage / "squad").mkdir()
         shutil.copy2(data, stage / "squad" / data.name)
-        tar_path = Path(tmp) / "bundle.tar"
-        with tarfile.open(tar_path, "w") as tar:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
             tar.add(stage, arcname="bundle")
-        blob = tar_path.read_bytes()
+        blob = buffer.getvalue()
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     size = chunk_mib * 2**20
@@ -134,11 +135,8 @@ def unpack(bundle: Path, dest: Path, reader: Path) -> None:
     if hashlib.sha256(blob).hexdigest() != meta["sha256"]:
         sys.exit("bundle digest mismatch: a chunk is stale or damaged; pack and send again")
     dest.mkdir(parents=True, exist_ok=True)
-    tar_path = dest / "bundle.tar"
-    tar_path.write_bytes(blob)
-    with tarfile.open(tar_path) as tar:
+    with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
         tar.extractall(dest, filter="data")
-    tar_path.unlink()
     src = dest / "bundle"
     _copy_model_files(src / "mpnet", dest / "mpnet")
     save_file(
