@@ -19,7 +19,7 @@ $(BIN)/newsqa: pyproject.toml
 # reader into ~/.cache/newsqa; without it the reader runs in torch, so a failure only warns.
 READER := qa/models/reader
 $(VENV)/.reader-onnx: $(BIN)/newsqa $(READER)/reader.safetensors $(READER)/config.json
-	$(BIN)/python -m qa.reader_onnx \
+	$(BIN)/python -m qa.reader \
 	  || echo "note: the int8 ONNX reader was not built; the reader runs in torch"
 	touch $@
 

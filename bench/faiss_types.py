@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from qa import dense_index
-from qa.dense_index import DenseSpec
-from qa.evaluate import load_questions
-from qa.index import embedder_for, open_store
-from qa.store import VISIBLE
+from qa.eval.questions import load_questions
+from qa.index import dense as dense_index
+from qa.index.dense import DenseSpec
+from qa.index.indexer import embedder_for, open_store
+from qa.index.store import VISIBLE
 
 Vectors = npt.NDArray[np.float32]
 Ids = npt.NDArray[np.int64]
@@ -61,7 +61,7 @@ def synthesize(x: Vectors, times: int, seed: int) -> Vectors:
 
 
 def ivf_builder(encoding: str, nprobe: int, nlist: int | None = None) -> Builder:
-    """IVF with ``encoding`` (Flat or SQ8), trained like qa.dense_index (same sample, seed)."""
+    """IVF with ``encoding`` (Flat or SQ8), trained like qa.index.dense (same sample, seed)."""
 
     def build(x: Vectors) -> tuple[Any, DenseSpec]:
         import faiss

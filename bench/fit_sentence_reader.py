@@ -5,7 +5,7 @@ Usage: python bench/fit_sentence_reader.py INDEX_DIR QUESTIONS.json [--limit N]
 Use a SQuAD *train* slice (never dev). Label of a candidate sentence: it contains one of the
 gold answers. Prints answer-in-sentence accuracy for several ranking weights, then fits a
 logistic regression (numpy, L2) of the label of the chosen sentence on (coverage, cosine) and
-prints a reliability table. The printed constants go into ``qa.read.SentenceWeights``.
+prints a reliability table. The printed constants go into ``qa.reader.base.SentenceWeights``.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.evaluate import load_questions
-from qa.metrics import normalize_answer
-from qa.read import SentenceReader
-from qa.retrieve import Retriever
+from qa.eval.metrics import normalize_answer
+from qa.eval.questions import load_questions
+from qa.reader.base import SentenceReader
+from qa.search.retriever import Retriever
 
 
 def main() -> None:

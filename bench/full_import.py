@@ -24,12 +24,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from qa.chunk import Chunker  # noqa: E402
-from qa.embed import Embedder  # noqa: E402
-from qa.index import Indexer, estimate_records  # noqa: E402
-from qa.ingest import Ingestor, Skipped  # noqa: E402
-from qa.metrics import percentile  # noqa: E402
-from qa.retrieve import Filters, Retriever  # noqa: E402
+from qa.eval.metrics import percentile  # noqa: E402
+from qa.index.chunk import Chunker  # noqa: E402
+from qa.index.embed import Embedder  # noqa: E402
+from qa.index.indexer import Indexer, estimate_records  # noqa: E402
+from qa.ingest.files import Ingestor, Skipped  # noqa: E402
+from qa.search.retriever import Filters, Retriever  # noqa: E402
 
 SHARED = ROOT.parent / "shared/data/news"
 CORPUS = SHARED / "realtimeqa-corpus.jsonl.gz"

@@ -19,11 +19,11 @@ import shutil
 import time
 from pathlib import Path
 
-from qa.chunk import Chunker
-from qa.embed import Embedder
-from qa.index import Indexer
-from qa.ingest import Ingestor, Skipped
-from qa.retrieve import Retriever
+from qa.index.chunk import Chunker
+from qa.index.embed import Embedder
+from qa.index.indexer import Indexer
+from qa.ingest.files import Ingestor, Skipped
+from qa.search.retriever import Retriever
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared/data/news/realtimeqa-corpus.jsonl.gz"
 

@@ -5,7 +5,7 @@ Usage: nice -n 10 python bench/neardup.py [--limit N] [--sample 30] [--seed 0]
 1. Stream ``realtimeqa-corpus.jsonl.gz``; count exact-duplicate texts and keep the first of
    each distinct non-empty text.
 2. Time shingling + MinHash (signatures/s), then the product's insert path
-   (:meth:`qa.neardup.NearDupIndex.add` on a SQLite store: signature, band lookups, cluster).
+   (:meth:`qa.index.neardup.NearDupIndex.add` on a SQLite store: signature, band lookups, cluster).
 3. Candidate pairs from the LSH bands (32 x 4); a pair is detected at estimated Jaccard >= T.
    Every candidate's exact 5-word-shingle Jaccard is computed on the full texts: a pair with
    exact Jaccard >= 0.5 counts as a true near-duplicate (precision). Recall is measured
@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.neardup import THRESHOLD, MinHasher, NearDupIndex, jaccard, shingles
-from qa.store import Store
+from qa.index.neardup import THRESHOLD, MinHasher, NearDupIndex, jaccard, shingles
+from qa.index.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared/data/news/realtimeqa-corpus.jsonl.gz"

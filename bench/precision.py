@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.embed import Embedder, bf16_supported
-from qa.evaluate import load_questions
-from qa.index import open_store
+from qa.eval.questions import load_questions
+from qa.hardware import bf16_supported
+from qa.index.embed import Embedder
+from qa.index.indexer import open_store
 
 
 def main() -> None:

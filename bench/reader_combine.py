@@ -24,14 +24,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import qa.reader_model as reader_model  # noqa: E402
-from qa.embed import Embedder  # noqa: E402
-from qa.index import Indexer  # noqa: E402
-from qa.metrics import max_over_truths  # noqa: E402
-from qa.read import SentenceReader  # noqa: E402
-from qa.reader_data import DEFAULT_DATA, flatten, load_articles, split_articles  # noqa: E402
-from qa.retrieve import Retriever  # noqa: E402
-from qa.span_reader import SpanReader  # noqa: E402
+import qa.reader.model as reader_model  # noqa: E402
+from qa.eval.metrics import max_over_truths  # noqa: E402
+from qa.index.embed import Embedder  # noqa: E402
+from qa.index.indexer import Indexer  # noqa: E402
+from qa.reader.base import SentenceReader  # noqa: E402
+from qa.reader.span import SpanReader  # noqa: E402
+from qa.search.retriever import Retriever  # noqa: E402
+from qa.train.data import DEFAULT_DATA, flatten, load_articles, split_articles  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 VARIANTS: list[tuple[str, str, float]] = [

@@ -8,7 +8,7 @@ Variants (where the CPU supports bf16): ``bf16``, Linear weights stored in bfloa
 and run under autocast (the default); ``bf16-autocast``, float32 weights cast by autocast on
 every call (the default until session 3); then float32, and int8 dynamic quantisation of the
 Linear layers (float32 activations), and ``onnx-int8``, ONNX Runtime's per-channel int8 copy
-of :mod:`qa.reader_onnx` (the default where the CPU has no bf16). Latency: one
+of :mod:`qa.reader.onnx` (the default where the CPU has no bf16). Latency: one
 ``SpanReader.read`` call per question over its top-5 retrieved passages from the index
 (SQuAD dev-v1.1 paragraphs), after a warm-up; p50/p95 in ms. F1: reader-only on the first N
 dev-v1.1 questions, gold paragraph given. Output: a table and bench/out/reader_latency.txt.
@@ -30,11 +30,12 @@ import copy  # noqa: E402
 
 import torch  # noqa: E402
 
-from qa.metrics import max_over_truths, percentile  # noqa: E402
-from qa.reader_eval import GoldQuestion, load_gold_questions  # noqa: E402
-from qa.reader_model import _for_inference, bf16_supported  # noqa: E402
-from qa.retrieve import Retriever  # noqa: E402
-from qa.span_reader import SpanReader, context_hit  # noqa: E402
+from qa.eval.metrics import max_over_truths, percentile  # noqa: E402
+from qa.eval.reader import GoldQuestion, load_gold_questions  # noqa: E402
+from qa.hardware import bf16_supported  # noqa: E402
+from qa.reader.model import _for_inference  # noqa: E402
+from qa.reader.span import SpanReader, context_hit  # noqa: E402
+from qa.search.retriever import Retriever  # noqa: E402
 
 DEV = ROOT.parent / "shared/data/squad/dev-v1.1.json.gz"
 OUT = ROOT / "bench" / "out"
@@ -54,7 +55,7 @@ def variant_reader(name: str, base: tuple[Any, Any], spec: str | None) -> SpanRe
     if name == "bf16":
         model, tokenizer = _for_inference(model, tokenizer)
     if name == "onnx-int8":
-        from qa.reader_onnx import OrtQAModel, build
+        from qa.reader.onnx import OrtQAModel, build
 
         model = OrtQAModel(build(Path(spec) if spec else None), model.config)
     reader = SpanReader(spec)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.evaluate import load_questions
-from qa.retrieve import Retriever
+from qa.eval.questions import load_questions
+from qa.search.retriever import Retriever
 
 
 def main() -> None:

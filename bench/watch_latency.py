@@ -28,10 +28,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from qa.generation import MANIFEST, gen_dir  # noqa: E402
-from qa.index import open_store  # noqa: E402
-from qa.metrics import percentile  # noqa: E402
-from qa.retrieve import Retriever  # noqa: E402
+from qa.eval.metrics import percentile  # noqa: E402
+from qa.index.generation import MANIFEST, gen_dir  # noqa: E402
+from qa.index.indexer import open_store  # noqa: E402
+from qa.search.retriever import Retriever  # noqa: E402
 
 BODY = (
     "The regional transit authority said on Tuesday that the {word} line would open next "
@@ -84,7 +84,7 @@ def main() -> None:
     cmd = [
         sys.executable,
         "-m",
-        "qa.cli",
+        "qa.cli.main",
         "watch",
         str(args.folder),
         "--index-dir",

@@ -19,7 +19,7 @@ from qa.followup import Exchange
 from qa.types import Citation
 
 if TYPE_CHECKING:
-    from qa.pipeline import Response
+    from qa.answer import Response
 
 CHATS_FILE = "chats.sqlite"
 

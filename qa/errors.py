@@ -1,4 +1,19 @@
-"""Error hierarchy. Messages say what went wrong and what to do; only the CLI/TUI print them."""
+"""The one error tree. Messages say what went wrong and what to do; only the CLI/TUI print them.
+
+::
+
+    QAError                    every error newsqa reports to a person (exit code 1)
+    ├── IndexNotFound          no index in the folder: run `newsqa index` first
+    ├── IndexMismatch          index built with another embedding model or dimension
+    ├── CorruptIndex           index files exist but cannot be read
+    ├── BadArticle             one file, line or record is not a usable article
+    ├── FetchError             a page or feed could not be fetched or holds no article
+    ├── UsageError             bad arguments the CLI parser could not catch (exit code 2)
+    │   └── SettingError       a NEWSQA_* environment variable has a value it does not allow
+    └── ModelLoadError         a model (embedder or reader) could not be loaded
+        ├── ReaderLoadError    the reader's files are missing, corrupt or incomplete
+        └── TeacherMismatch    a distillation teacher cannot read the student's windows
+"""
 
 from __future__ import annotations
 
@@ -37,8 +52,20 @@ class ModelLoadError(QAError):
     """A model (embedder or reader) could not be loaded."""
 
 
+class ReaderLoadError(ModelLoadError):
+    """The reader model could not be loaded (missing, corrupt or incomplete files)."""
+
+
+class TeacherMismatch(ModelLoadError):
+    """The teacher's tokenizer cannot read the student's windows."""
+
+
 class UsageError(QAError):
     """Bad arguments that the CLI parser could not catch (dates, files)."""
+
+
+class SettingError(UsageError):
+    """A ``NEWSQA_*`` environment variable holds a value it does not allow."""
 
 
 class FetchError(QAError):

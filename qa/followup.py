@@ -25,11 +25,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from qa.keywords import tokenize
+from qa.index.keywords import tokenize
 
 if TYPE_CHECKING:
-    from qa.pipeline import Response
-    from qa.retrieve import Filters
+    from qa.answer import Response
+    from qa.search.retriever import Filters
 
 PRONOUNS = frozenset(
     """they them their theirs themselves he him his himself she her hers herself it its itself
@@ -334,7 +334,7 @@ class RetrieverStats:
     """:class:`TermStats` read from a Retriever's current BM25 index (cached per generation).
 
     Args:
-        retriever: A ``qa.retrieve.Retriever`` (duck-typed; anything else yields no stats).
+        retriever: A ``qa.search.retriever.Retriever`` (duck-typed; anything else yields no stats).
     """
 
     def __init__(self, retriever: Any) -> None:

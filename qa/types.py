@@ -71,7 +71,7 @@ class Hit:
     """A retrieved passage with its scores and its article's metadata.
 
     ``duplicates`` are articles holding the identical passage; ``copies`` are near-duplicate
-    articles (syndicated copies of the same story, see :mod:`qa.neardup`) whose matching
+    articles (syndicated copies of the same story, see :mod:`qa.index.neardup`) whose matching
     passage was collapsed into this hit. ``other_urls`` holds every URL of all of them.
     """
 

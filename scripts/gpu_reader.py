@@ -90,7 +90,7 @@ def _copy_model_files(src: Path, dest: Path) -> None:
 
 def pack(mpnet: Path, data: Path, out: Path, chunk_mib: int) -> list[Path]:
     """Write ``out/chunk-NN`` files and ``out/bundle.json`` (digest, chunk count)."""
-    from qa.reader_model import _base_word_embeddings, base_model_path
+    from qa.reader.weights import _base_word_embeddings, base_model_path
 
     if not (mpnet / "model.safetensors").is_file():
         sys.exit(f"no all-mpnet-base-v2 at {mpnet}: run `make teacher-base` first")
@@ -124,7 +124,7 @@ def pack(mpnet: Path, data: Path, out: Path, chunk_mib: int) -> list[Path]:
 
 def unpack(bundle: Path, dest: Path, reader: Path) -> None:
     """Check and extract the bundle; rebuild ``dest/mpnet`` and ``dest/minilm`` model folders."""
-    from qa.reader_model import WEIGHTS_FILE
+    from qa.reader.weights import WEIGHTS_FILE
 
     meta = json.loads((bundle / "bundle.json").read_text(encoding="utf-8"))
     chunks = [bundle / f"chunk-{i:02d}" for i in range(1, meta["chunks"] + 1)]

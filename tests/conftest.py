@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from qa.embed import Embedder
+    from qa.index.embed import Embedder
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = ROOT.parent / "shared" / "data"
@@ -32,7 +32,7 @@ def real_embedder() -> Iterator[Embedder]:
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
-    from qa.embed import Embedder
+    from qa.index.embed import Embedder
 
     embedder = Embedder()
     _ = embedder.dim  # load now, so that the first test does not pay for it in its timing
@@ -59,7 +59,7 @@ def tiny_mpnet(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shipped reader's word-piece tokenizer: a stand-in for the teacher's base."""
     from transformers import AutoTokenizer, MPNetConfig, MPNetModel
 
-    from qa.reader_model import base_model_path
+    from qa.reader.weights import base_model_path
 
     folder = tmp_path_factory.mktemp("tiny-mpnet")
     tokenizer = AutoTokenizer.from_pretrained(str(base_model_path()))

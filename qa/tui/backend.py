@@ -16,17 +16,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 from qa.errors import CorruptIndex, IndexMismatch, IndexNotFound, ModelLoadError, QAError
 
 if TYPE_CHECKING:
+    from qa.answer import Response
     from qa.followup import TermStats
-    from qa.pipeline import Response
-    from qa.retrieve import Filters
-    from qa.store import Store
+    from qa.index.store import Store
+    from qa.search.retriever import Filters
 
 # progress(articles_done, articles_total_or_None)
 Progress = Callable[[int, int | None], None]
 
 
 class AnswererLike(Protocol):
-    """What the app needs from an answerer (``qa.pipeline.Answerer`` or a fake)."""
+    """What the app needs from an answerer (``qa.answer.Answerer`` or a fake)."""
 
     def warm_up(self) -> None:
         """Load models and index."""
@@ -72,7 +72,7 @@ class ArticleView:
 
 def default_answerer(index_dir: Path, reader: str = "auto") -> AnswererLike:
     """The real pipeline on ``index_dir`` with the named reader (models load in ``warm_up``)."""
-    from qa.pipeline import Answerer
+    from qa.answer import Answerer
 
     return Answerer(index_dir, reader=reader)
 
@@ -85,7 +85,7 @@ def read_index_info(index_dir: Path) -> IndexInfo | None:
     """
     import sqlite3
 
-    from qa.index import open_store
+    from qa.index.indexer import open_store
 
     try:
         store = open_store(index_dir)
@@ -105,8 +105,8 @@ def read_index_info(index_dir: Path) -> IndexInfo | None:
 
 def run_indexer(index_dir: Path, corpus: Path, progress: Progress) -> str:
     """Index ``corpus`` into ``index_dir`` with the real embedder; returns a summary line."""
-    from qa.embed import Embedder
-    from qa.index import Indexer
+    from qa.index.embed import Embedder
+    from qa.index.indexer import Indexer
 
     if not corpus.exists():
         raise QAError(f"no such folder: {corpus}")
@@ -175,12 +175,12 @@ class Backend:
         if callable(lookup):
             found: Any = lookup(article_id)
             return found if found is None or isinstance(found, ArticleView) else None
-        from qa.index import read_head
+        from qa.index.indexer import read_head
 
         with self._lock:
             head = read_head(self.index_dir) or ""
             if self._store is None or head != self._store_name:
-                from qa.index import open_store
+                from qa.index.indexer import open_store
 
                 if self._store is not None:
                     self._store.close()

@@ -95,7 +95,7 @@ class ChatWorkers(App[None]):
         chat_id: int | None,
     ) -> None:
         """Rewrite a follow-up, retrieve and read; post the turn."""
-        from qa.retrieve import Filters
+        from qa.search.retriever import Filters
 
         t0 = time.perf_counter()
         try:

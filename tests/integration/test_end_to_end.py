@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SHARED_DIR, needs_shared
 
-from qa.chunk import Chunker, tiktoken_counter
-from qa.embed import Embedder, HashEmbedder
-from qa.index import Indexer, open_store
-from qa.pipeline import Answerer
-from qa.span_reader import shipped_reader_available
+from qa.answer import Answerer
+from qa.index.chunk import Chunker, tiktoken_counter
+from qa.index.embed import Embedder, HashEmbedder
+from qa.index.indexer import Indexer, open_store
+from qa.reader.span import shipped_reader_available
 
 pytestmark = pytest.mark.integration
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from qa.answer import Response
 from qa.followup import Exchange, QueryRewriter, answer_rewritten, words
-from qa.keywords import tokenize
-from qa.pipeline import Response
+from qa.index.keywords import tokenize
 from qa.types import Answer, Hit, Passage, Span
 
 SENTENCE = (

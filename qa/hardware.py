@@ -1,0 +1,96 @@
+"""What this machine can do, decided once: native bf16, and how many threads to use.
+
+The bf16 decision reads the CPU's flags (``avx512_bf16`` or ``amx_bf16`` in
+``/proc/cpuinfo``). torch's own ``get_cpu_capability()`` says "AVX512" on any AVX-512 CPU,
+including those without bf16 instructions, where bf16 is emulated and slower than float32;
+the flags are the only reliable signal. The embedder and the reader both ask here.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+CPUINFO = Path("/proc/cpuinfo")
+
+__all__ = ["BF16_FLAGS", "Hardware", "bf16_supported", "cpu_flags", "describe", "probe"]
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """The CPU as newsqa sees it.
+
+    Attributes:
+        model: The CPU's model name ("" when unknown).
+        flags: Its feature flags, as ``/proc/cpuinfo`` lists them.
+        cores: CPU cores this process may run on.
+    """
+
+    model: str
+    flags: frozenset[str]
+    cores: int
+
+    @property
+    def bf16(self) -> bool:
+        """Whether the CPU has native bfloat16 matrix instructions."""
+        return bool(self.flags & BF16_FLAGS)
+
+    @property
+    def threads(self) -> int:
+        """Threads for torch and FAISS: one per core this process may use."""
+        return max(1, self.cores)
+
+
+def cpu_flags(cpuinfo: str) -> tuple[str, frozenset[str]]:
+    """The model name and flags in the text of ``/proc/cpuinfo`` (first processor)."""
+    model, flags = "", frozenset[str]()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "model name" and not model:
+            model = value.strip()
+        elif key == "flags" and not flags:
+            flags = frozenset(value.split())
+    return model, flags
+
+
+@functools.cache
+def probe() -> Hardware:
+    """This machine's :class:`Hardware`, read once per process."""
+    try:
+        text = CPUINFO.read_text(encoding="utf-8", errors="replace")
+    except OSError:  # not Linux, or /proc not mounted: assume nothing
+        text = ""
+    model, flags = cpu_flags(text)
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return Hardware(model=model, flags=flags, cores=cores)
+
+
+@functools.cache
+def bf16_supported() -> bool:
+    """Whether bf16 runs natively here: the CPU's flags say so and torch computes it right."""
+    if not probe().bf16:
+        return False
+    try:
+        import torch
+
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = torch.ones(4, 4) @ torch.ones(4, 4)
+        return out.dtype == torch.bfloat16 and float(out[0, 0]) == 4.0
+    except (ImportError, RuntimeError):
+        return False
+
+
+def describe(hw: Hardware | None = None) -> str:
+    """One line for benchmarks and ``stats``: model, cores, bf16 or not."""
+    hw = hw or probe()
+    kind = "bf16" if hw.bf16 else ("AVX-512" if "avx512f" in hw.flags else "AVX2")
+    if "avx2" not in hw.flags and not hw.bf16 and "avx512f" not in hw.flags:
+        kind = "no AVX2"
+    return f"{hw.model or 'unknown CPU'}, {hw.cores} cores, {kind}"

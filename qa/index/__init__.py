@@ -1,0 +1,1 @@
+"""Indexing: chunks, embeddings, the store, FAISS and BM25 generations, near-duplicates, watch."""

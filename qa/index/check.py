@@ -1,0 +1,81 @@
+"""Integrity check of an index folder (``newsqa stats --check``).
+
+Every passage visible in the current generation must have its vector (FAISS) and its keyword
+entry (BM25), every search document must map to a passage visible in that generation (a
+delta generation's deleted base documents excluded), and the counts must agree.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qa.errors import QAError
+from qa.index.dense import dense_problems
+from qa.index.generation import gen_dir, load_generation
+from qa.index.indexer import open_store
+
+
+def check_index(root: Path, attempts: int = 3) -> list[str]:
+    """Problems found in the index folder (empty when consistent).
+
+    A writer may commit (and retire the generation being checked) meanwhile: the check then
+    starts again on the new current generation, up to ``attempts`` times.
+
+    Raises:
+        IndexNotFound: when the folder holds no index.
+    """
+    for _ in range(attempts - 1):
+        problems, moved = _check_once(root)
+        if not moved:
+            return problems
+    return _check_once(root)[0]
+
+
+def _check_once(root: Path) -> tuple[list[str], bool]:
+    """Problems of the current generation, and whether it stopped being current meanwhile."""
+    store = open_store(root)
+    try:
+        gen = store.current_gen
+        if gen == 0:
+            return ["no generation committed yet: run `newsqa index`"], False
+        try:
+            g = load_generation(gen_dir(root, store.path.name, gen))
+        except QAError as exc:
+            return [str(exc)], store.current_gen != gen
+        articles, passages = store.counts(gen)
+        # Vector count, dimension and the IVF lists, whatever the FAISS type, per segment.
+        dim = int(store.get_meta("embed_dim", "0") or 0)
+        problems = []
+        for seg in (g.base, g.delta):
+            if seg is not None:
+                problems += dense_problems(seg.dense, seg.spec, seg.size, dim)
+                if seg.keywords.size != seg.size:
+                    problems.append(
+                        f"BM25 documents: {seg.keywords.size}, but {seg.size} "
+                        f"search documents in {seg.folder.name}"
+                    )
+        if g.passages != passages:
+            problems.append(f"search documents: {g.passages}, but {passages} passages are stored")
+        ids = [int(i) for i in g.ids[g.live_docs()]]
+        unique = set(ids)
+        if len(unique) != len(ids):
+            problems.append("the id map lists a passage twice")
+        found = store.passages_by_rowid(ids) if ids else {}
+        if len(found) != len(unique):
+            problems.append(f"{len(unique) - len(found)} search documents have no stored passage")
+        visible = store.visible_rowids(gen, unique)
+        if len(visible) != len(unique):
+            problems.append(
+                f"{len(unique) - len(visible)} search documents are passages "
+                "deleted in this generation"
+            )
+        q = (
+            "SELECT COUNT(DISTINCT p.article_id) FROM passages p WHERE p.added_gen <= :g "
+            "AND (p.deleted_gen IS NULL OR p.deleted_gen > :g)"
+        )
+        with_passages = int(store.db.execute(q, {"g": gen}).fetchone()[0])
+        if with_passages != articles:
+            problems.append(f"{articles} articles but {with_passages} have passages")
+        return problems, False
+    finally:
+        store.close()

@@ -1,0 +1,473 @@
+"""Derived search files of one index generation: FAISS vectors + BM25, written atomically.
+
+A generation folder ``gen-N`` holds ``ids.npy`` (document number -> passage rowid),
+``dense.faiss`` (inner product over unit vectors; flat or IVF by size, see qa.index.dense), the
+BM25 files and ``manifest.json`` written last, which records the FAISS type and its settings.
+The folder is built under a temporary name and renamed into place, so a folder named ``gen-N``
+with a manifest is always complete.
+
+Base and delta: rebuilding the whole search side for every small change costs time in
+proportion to the corpus (tens of seconds at 400k passages), too slow for ``newsqa watch``.
+So a generation is either *full* (a base segment over every visible passage) or a *delta*
+over the newest full generation (its base): an exact flat FAISS index and a small BM25 of the
+passages added since the base, plus ``deleted.npy``, the base document numbers removed since.
+A delta folder references its base folder, which is kept on disk while any kept generation
+refers to it. Once the delta outgrows ``NEWSQA_DELTA_SHARE`` of the base (default 0.1), or
+the base is smaller than ``NEWSQA_DELTA_MIN`` passages (default 20,000, where a full build
+takes about a second), the next generation is built in full again (compaction).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from qa import settings
+from qa.errors import CorruptIndex
+from qa.index import dense as dense_index
+from qa.index import keywords
+from qa.index.dense import DenseSpec, build_dense, choose_kind, configure, ivf_centroids
+from qa.index.keywords import DeltaKeywords, KeywordIndex
+from qa.index.store import Store
+
+MANIFEST = "manifest.json"
+# IVF list centroids, reused by the next generation so that it need not run k-means again.
+CENTROIDS = "ivf-centroids.npy"
+DELETED = "deleted.npy"
+
+Ids = npt.NDArray[np.int64]
+
+
+def gen_dir(root: Path, store_name: str, gen: int) -> Path:
+    """Folder of generation ``gen`` of the store file ``store_name``."""
+    return root / "gens" / f"{Path(store_name).stem}-gen-{gen}"
+
+
+def gen_of(folder: Path) -> int:
+    """Generation number of a folder named by :func:`gen_dir`."""
+    return int(folder.name.rsplit("-gen-", 1)[1])
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a directory entry (renames) to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a small file via a temporary file and rename."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+@dataclass
+class Segment:
+    """One searchable part of a generation: FAISS vectors and BM25 over the same documents."""
+
+    folder: Path
+    ids: Ids
+    dense: Any
+    keywords: KeywordIndex | DeltaKeywords
+    spec: DenseSpec = field(default_factory=DenseSpec)
+
+    @property
+    def size(self) -> int:
+        return int(self.ids.shape[0])
+
+
+@dataclass
+class Generation:
+    """A loaded generation: a base segment, maybe a delta over it, and the base's deletions.
+
+    Document numbers run over the base first, then the delta; ``deleted`` base documents are
+    never returned by :meth:`dense_search` and score 0 in :meth:`keyword_scores`.
+    """
+
+    gen: int
+    base: Segment
+    delta: Segment | None = None
+    deleted: Ids = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def __post_init__(self) -> None:
+        parts = [self.base.ids] + ([self.delta.ids] if self.delta is not None else [])
+        self.ids: Ids = np.concatenate(parts) if len(parts) > 1 else self.base.ids
+
+    @property
+    def size(self) -> int:
+        """Document numbers in use (deleted base documents included)."""
+        return int(self.ids.shape[0])
+
+    @property
+    def base_gen(self) -> int:
+        """Generation number of the base segment."""
+        return gen_of(self.base.folder)
+
+    @property
+    def passages(self) -> int:
+        """Passages searchable in this generation."""
+        return self.size - int(self.deleted.shape[0])
+
+    def live_docs(self) -> Ids:
+        """Document numbers of the searchable passages."""
+        docs = np.arange(self.size, dtype=np.int64)
+        return np.delete(docs, self.deleted) if len(self.deleted) else docs
+
+    def dense_search(
+        self, qv: npt.NDArray[np.float32], n: int, allowed: Ids | None = None
+    ) -> list[tuple[int, float]]:
+        """Top-``n`` (document number, inner product), best first, among ``allowed`` if given."""
+        nb = self.base.size
+        found: list[tuple[int, float]] = []
+        parts: list[tuple[Segment, int, Ids | None]] = []
+        if allowed is None:
+            parts.append((self.base, 0, None))
+        else:
+            base_allowed = allowed[allowed < nb]
+            if len(self.deleted):
+                base_allowed = base_allowed[self._base_alive[base_allowed]]
+            parts.append((self.base, 0, base_allowed))
+        if self.delta is not None:
+            parts.append((self.delta, nb, None if allowed is None else allowed[allowed >= nb] - nb))
+        for seg, offset, ok in parts:
+            if seg.size == 0 or (ok is not None and not len(ok)):
+                continue
+            excluded = self.deleted if seg is self.base and ok is None else None
+            scores, idx = dense_index.search(
+                seg.dense, seg.spec, qv, min(n, seg.size), ok, excluded
+            )
+            found += [
+                (int(i) + offset, float(s))
+                for i, s in zip(idx[0], scores[0], strict=True)
+                if i >= 0
+            ]
+        return sorted(found, key=lambda x: -x[1])[:n]
+
+    @functools.cached_property
+    def _base_alive(self) -> npt.NDArray[np.bool_]:
+        alive = np.ones(self.base.size, dtype=bool)
+        alive[self.deleted] = False
+        return alive
+
+    def keyword_scores(self, query: str) -> npt.NDArray[np.float32]:
+        """BM25 score of every document number for ``query`` (0 for deleted ones)."""
+        scores = self.base.keywords.scores(query)
+        if self.delta is not None:
+            scores = np.concatenate([scores, self.delta.keywords.scores(query)])
+        if len(self.deleted):
+            scores[self.deleted] = 0.0
+        return scores
+
+
+# ---------------------------------------------------------------------------------- building
+def build_generation(store: Store, root: Path, gen: int, dim: int) -> Path:
+    """Write the search files for the passages visible at ``gen``: a delta or a full build.
+
+    Args:
+        store: The store (its uncommitted rows of ``gen`` are visible to this connection).
+        root: Index folder.
+        gen: Generation number.
+        dim: Vector dimension.
+
+    Returns:
+        The finished generation folder.
+    """
+    plan = _delta_plan(store, root, gen)
+    final = gen_dir(root, store.path.name, gen)
+    tmp = final.with_name(final.name + f".tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    if plan is None:
+        manifest = _write_full(store, root, gen, dim, tmp)
+    else:
+        manifest = _write_delta(plan, gen, dim, tmp)
+    (tmp / MANIFEST).write_text(json.dumps(manifest))
+    for f in tmp.rglob("*"):
+        if f.is_file():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    fsync_dir(final.parent)
+    return final
+
+
+def _write_full(store: Store, root: Path, gen: int, dim: int, tmp: Path) -> dict[str, Any]:
+    # Streamed into compact arrays (float16 vectors, int32 token ids): Python lists of token
+    # strings and vector blobs took 5.1 GB at 630k passages, these about 2 GB.
+    n = store.counts(gen)[1]
+    rowids = np.empty(n, dtype=np.int64)
+    vecs = np.empty((n, dim), dtype=np.float16)
+    vocab: dict[str, int] = {}
+    docs: list[npt.NDArray[np.int32]] = []
+    i = 0
+    for i, (rowid, toks, blob) in enumerate(store.visible_passages(gen)):
+        rowids[i] = rowid
+        vecs[i] = np.frombuffer(blob, dtype=np.float16)
+        docs.append(
+            np.fromiter(
+                (vocab.setdefault(t, len(vocab)) for t in toks), dtype=np.int32, count=len(toks)
+            )
+        )
+    if len(docs) != n:  # the writer holds the lock: only a damaged store gets here
+        raise CorruptIndex(f"{store.path} changed while generation {gen} was built")
+    spec = _write_dense(vecs, tmp, gen_dir(root, store.path.name, store.current_gen))
+    del vecs
+    np.save(tmp / "ids.npy", rowids)
+    kw = KeywordIndex()
+    kw.build_ids(docs, vocab)
+    kw.save(tmp / "bm25")
+    avgdl = sum(len(d) for d in docs) / n if n else 1.0
+    return {
+        "gen": gen,
+        "kind": "full",
+        "passages": n,
+        "dim": dim,
+        "built": time.time(),
+        "dense": spec.to_json(),
+        "bm25": {"avgdl": avgdl, "tokenizer": keywords.TOKENIZER_VERSION},
+    }
+
+
+@dataclass
+class _DeltaPlan:
+    base_gen: int
+    base_manifest: dict[str, Any]
+    rows: list[tuple[int, list[str], bytes]]
+    deleted: Ids
+
+
+def _delta_plan(store: Store, root: Path, gen: int) -> _DeltaPlan | None:
+    """What a delta over the current generation's base would hold; None: build in full."""
+    conf = settings.load()
+    current = store.current_gen
+    if current == 0:
+        return None
+    try:
+        prev = json.loads((gen_dir(root, store.path.name, current) / MANIFEST).read_text())
+        base_gen = int(prev.get("base", prev["gen"]))
+        base_folder = gen_dir(root, store.path.name, base_gen)
+        base = json.loads((base_folder / MANIFEST).read_text())
+        base_ids = np.load(base_folder / "ids.npy")
+        prev_deleted = (
+            np.load(gen_dir(root, store.path.name, current) / DELETED)
+            if prev.get("kind") == "delta"
+            else np.zeros(0, dtype=np.int64)
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # unreadable: rebuild in full
+    nb = int(base["passages"])
+    if nb < conf.delta_min or _tokenizer_of(base) != keywords.TOKENIZER_VERSION:
+        return None  # small, or its BM25 holds older tokens than the store's: build in full
+    gone = np.asarray(store.deleted_since(base_gen, gen), dtype=np.int64)
+    pos = np.searchsorted(base_ids, gone)
+    hit = (pos < len(base_ids)) & (base_ids[np.minimum(pos, len(base_ids) - 1)] == gone)
+    deleted = np.union1d(prev_deleted, pos[hit]).astype(np.int64)
+    budget = conf.delta_share * nb
+    if len(deleted) > budget or store.count_added_since(base_gen, gen) + len(deleted) > budget:
+        return None
+    rows = list(store.passages_added_since(base_gen, gen))
+    return _DeltaPlan(base_gen, base, rows, deleted)
+
+
+def _tokenizer_of(manifest: dict[str, Any]) -> int:
+    """Tokenizer version of a full generation's BM25 (1 before versions were recorded)."""
+    return int(manifest.get("bm25", {}).get("tokenizer", 1))
+
+
+def keywords_outdated(root: Path, store_name: str, gen: int) -> bool:
+    """Whether generation ``gen``'s BM25 was built with an older tokenizer than this one.
+
+    Such a generation still answers (queries use its own version); the next ``newsqa index``
+    rebuilds it in full. An unreadable manifest counts as up to date: loading reports it.
+    """
+    try:
+        folder = gen_dir(root, store_name, gen)
+        base = _base_of(folder) or folder
+        return (
+            _tokenizer_of(json.loads((base / MANIFEST).read_text())) != keywords.TOKENIZER_VERSION
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _write_delta(plan: _DeltaPlan, gen: int, dim: int, tmp: Path) -> dict[str, Any]:
+    import faiss
+
+    vecs = np.frombuffer(b"".join(r[2] for r in plan.rows), dtype=np.float16).reshape(-1, dim)
+    index = faiss.IndexFlatIP(dim)
+    if len(vecs):
+        index.add(np.ascontiguousarray(vecs, dtype=np.float32))
+    faiss.write_index(index, str(tmp / "dense.faiss"))
+    np.save(tmp / "ids.npy", np.asarray([r[0] for r in plan.rows], dtype=np.int64))
+    np.save(tmp / DELETED, plan.deleted)
+    # Only the token lists and the base's mean length are written: the base is joined on load.
+    kw = DeltaKeywords()
+    kw.build(
+        [r[1] for r in plan.rows], None, float(plan.base_manifest.get("bm25", {}).get("avgdl", 0.0))
+    )
+    kw.save(tmp / "bm25-delta")
+    nb = int(plan.base_manifest["passages"])
+    return {
+        "gen": gen,
+        "kind": "delta",
+        "base": plan.base_gen,
+        "passages": nb + len(plan.rows) - len(plan.deleted),
+        "base_passages": nb,
+        "delta_passages": len(plan.rows),
+        "deleted": len(plan.deleted),
+        "dim": dim,
+        "built": time.time(),
+        "dense": DenseSpec("flat").to_json(),
+    }
+
+
+def _write_dense(vecs: npt.NDArray[np.float16], tmp: Path, previous: Path) -> DenseSpec:
+    """Build and save the FAISS index; IVF reuses the previous generation's lists."""
+    import faiss
+
+    kind = choose_kind(len(vecs))
+    centroids, trained_on = None, 0
+    if kind == "ivf":
+        src = _base_of(previous)
+        if src is not None and (src / CENTROIDS).exists():
+            try:
+                old = DenseSpec.from_json(json.loads((src / MANIFEST).read_text()).get("dense"))
+                centroids, trained_on = np.load(src / CENTROIDS), old.trained_on
+            except (OSError, ValueError, KeyError, TypeError):
+                centroids = None  # unreadable: train afresh
+    index, spec = build_dense(vecs, kind, centroids, trained_on)
+    faiss.write_index(index, str(tmp / "dense.faiss"))
+    if spec.kind == "ivf":
+        np.save(tmp / CENTROIDS, ivf_centroids(index))
+    return spec
+
+
+def _base_of(folder: Path) -> Path | None:
+    """The full generation folder behind ``folder`` (itself when it is full)."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    if manifest.get("kind") != "delta":
+        return folder
+    return folder.with_name(folder.name.rsplit("-gen-", 1)[0] + f"-gen-{int(manifest['base'])}")
+
+
+# ----------------------------------------------------------------------------------- loading
+def load_generation(folder: Path, base: Segment | None = None) -> Generation:
+    """Load a generation folder written by :func:`build_generation`.
+
+    Args:
+        folder: The generation folder.
+        base: An already loaded base segment; reused when it is this generation's base
+            (readers then load only the small delta after each commit).
+
+    Raises:
+        CorruptIndex: when files are missing, unreadable or disagree.
+    """
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+        if manifest.get("kind") != "delta":
+            seg = _load_segment(folder, manifest, int(manifest["passages"]))
+            return Generation(int(manifest["gen"]), seg)
+        base_folder = _base_of(folder)
+        assert base_folder is not None
+        if base is None or base.folder != base_folder:
+            base_manifest = json.loads((base_folder / MANIFEST).read_text())
+            base = _load_segment(base_folder, base_manifest, int(base_manifest["passages"]))
+        delta = _load_delta(folder, base, int(manifest["delta_passages"]))
+        deleted = np.load(folder / DELETED)
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError, AssertionError) as exc:
+        raise CorruptIndex(
+            f"index files in {folder} are unreadable ({exc}): run `newsqa index --rebuild`"
+        ) from exc
+    if (
+        base.size != manifest["base_passages"]
+        or base.size + delta.size - len(deleted) != manifest["passages"]
+        or (len(deleted) and int(deleted.max()) >= base.size)
+    ):
+        raise CorruptIndex(f"index files in {folder} disagree: run `newsqa index --rebuild`")
+    return Generation(int(manifest["gen"]), base, delta, deleted.astype(np.int64))
+
+
+def _load_segment(folder: Path, manifest: dict[str, Any], passages: int) -> Segment:
+    import faiss
+
+    ids = np.load(folder / "ids.npy")
+    dense = faiss.read_index(str(folder / "dense.faiss"))
+    spec = DenseSpec.from_json(manifest.get("dense"))
+    configure(dense, spec)
+    kw = KeywordIndex(version=_tokenizer_of(manifest))
+    kw.load(folder / "bm25", passages)
+    if ids.shape[0] != passages or dense.ntotal != ids.shape[0]:
+        raise CorruptIndex(f"index files in {folder} disagree: run `newsqa index --rebuild`")
+    return Segment(folder, ids, dense, kw, spec)
+
+
+def _load_delta(folder: Path, base: Segment, passages: int) -> Segment:
+    import faiss
+
+    ids = np.load(folder / "ids.npy")
+    dense = faiss.read_index(str(folder / "dense.faiss"))
+    assert isinstance(base.keywords, KeywordIndex)
+    kw = DeltaKeywords()
+    kw.load(folder / "bm25-delta", base.keywords)
+    if ids.shape[0] != passages or dense.ntotal != passages or kw.size != passages:
+        raise CorruptIndex(f"index files in {folder} disagree: run `newsqa index --rebuild`")
+    return Segment(folder, ids, dense, kw, DenseSpec("flat"))
+
+
+def describe(root: Path, store_name: str, gen: int) -> dict[str, Any]:
+    """How generation ``gen`` is laid out (for ``newsqa stats``); {} when unreadable."""
+    try:
+        m = json.loads((gen_dir(root, store_name, gen) / MANIFEST).read_text())
+        base_folder = _base_of(gen_dir(root, store_name, gen))
+        assert base_folder is not None
+        base = json.loads((base_folder / MANIFEST).read_text())
+    except (OSError, ValueError, AssertionError):
+        return {}
+    delta = m.get("kind") == "delta"
+    return {
+        "layout": "delta" if delta else "full",
+        "base_generation": int(base["gen"]),
+        "faiss": str(base.get("dense", {}).get("kind", "flat")),
+        "delta_passages": int(m.get("delta_passages", 0)),
+        "deleted_passages": int(m.get("deleted", 0)),
+        "keyword_tokenizer": _tokenizer_of(base),
+    }
+
+
+# ---------------------------------------------------------------------------------- retention
+def remove_old_generations(root: Path, store_name: str, keep: set[int]) -> None:
+    """Delete generation folders (and stale temporaries) not in ``keep`` nor their bases."""
+    gens = root / "gens"
+    if not gens.exists():
+        return
+    keep = set(keep)
+    for g in list(keep):
+        base = _base_of(gen_dir(root, store_name, g))
+        if base is not None:
+            keep.add(gen_of(base))
+    prefix = f"{Path(store_name).stem}-gen-"
+    for d in gens.iterdir():
+        suffix = d.name[len(prefix) :] if d.name.startswith(prefix) else ""
+        # Other stores' folders (after a rebuild) and unfinished temporaries go too.
+        if not suffix.isdigit() or int(suffix) not in keep:
+            shutil.rmtree(d, ignore_errors=True)

@@ -1,0 +1,460 @@
+"""Incremental indexing: files -> articles -> passages -> vectors -> a new generation.
+
+Layout of the index folder::
+
+    HEAD                      {"store": "store-1.sqlite"}  (replaced atomically)
+    store-1.sqlite            articles, passages + vectors, file state, meta
+    gens/store-1-gen-N/       FAISS + BM25 of generation N (see qa.index.generation)
+    .lock                     one writer at a time
+
+The store's ``current_gen`` is committed only after the generation folder is complete, so a
+crash at any point leaves the previous generation usable; the next run resumes (rows already
+written for the unfinished generation are kept and reused).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qa import settings
+from qa.errors import IndexMismatch, IndexNotFound, QAError
+from qa.index.chunk import Chunker
+from qa.index.embed import DEFAULT_MODEL, Embedder, EmbedderLike
+from qa.index.generation import (
+    atomic_write_text,
+    build_generation,
+    keywords_outdated,
+    remove_old_generations,
+)
+from qa.index.neardup import NearDupIndex
+from qa.index.store import FileState, Store
+from qa.ingest.files import Ingestor, Skipped
+from qa.types import Article, content_id
+
+# progress(articles_done, articles_total_or_None)
+Progress = Callable[[int, int | None], None]
+
+
+@dataclass
+class IndexReport:
+    """What one indexing run did."""
+
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    duplicates: int = 0
+    near_duplicates: int = 0
+    passages_embedded: int = 0
+    passages_reused: int = 0
+    truncated: int = 0
+    seconds: float = 0.0
+    generation: int = 0
+    articles: int = 0
+    passages: int = 0
+    skips: list[str] = field(default_factory=list)
+
+
+def read_head(root: Path) -> str | None:
+    """Name of the current store file, or None when the folder holds no index."""
+    head = root / "HEAD"
+    if not head.exists():
+        return None
+    try:
+        return str(json.loads(head.read_text())["store"])
+    except (ValueError, KeyError) as exc:
+        raise QAError(f"{head} is damaged: run `newsqa index --rebuild`") from exc
+
+
+def open_store(root: Path, readonly: bool = True) -> Store:
+    """Open the current store of an index folder.
+
+    Raises:
+        IndexNotFound: when the folder holds no index.
+    """
+    name = read_head(root)
+    if name is None or not (root / name).exists():
+        raise IndexNotFound(str(root))
+    return Store(root / name, readonly=readonly)
+
+
+@contextmanager
+def writer_lock(root: Path) -> Iterator[None]:
+    """Exclusive lock so that two indexers never write one folder at once."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise QAError(f"another `newsqa index` is writing {root}; wait for it") from exc
+        yield
+
+
+def file_sha(path: Path) -> str:
+    """sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class Indexer:
+    """Keeps an index folder in step with a set of article files.
+
+    Args:
+        root: Index folder.
+        embedder: Embedder (real or fake); its name and dimension are recorded in the index.
+        chunker: Passage splitter.
+        strict: Fail on the first bad article instead of skipping it.
+        batch_passages: Passages embedded (and committed) per batch.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        embedder: EmbedderLike,
+        chunker: Chunker | None = None,
+        strict: bool = False,
+        batch_passages: int = 512,
+    ) -> None:
+        self.root = root
+        self.embedder = embedder
+        self.chunker = chunker or Chunker()
+        self.strict = strict
+        self.batch_passages = batch_passages
+        self.ingestor = Ingestor(strict=strict)
+        self._progress: Progress | None = None
+        self._total: int | None = None
+        self._done = 0
+
+    def warm_up(self) -> None:
+        """Load the embedding model and the chunker's tokenizers now, not in the first run.
+
+        ``newsqa watch`` calls this at start: the first change is then indexed as fast as
+        the later ones (loading the wordpiece tokenizer alone took 2 s).
+        """
+        self.embedder.embed(["warm up"])
+        self.chunker.split(Article(title="Warm up", text="Warm up."))
+
+    def update(
+        self,
+        paths: Sequence[Path],
+        rebuild: bool = False,
+        progress: Progress | None = None,
+        prune: bool = True,
+    ) -> IndexReport:
+        """Bring the index in line with the files under ``paths``.
+
+        Args:
+            paths: Files and folders to index.
+            rebuild: Start a fresh store (new model, damaged index); swapped in at the end.
+            progress: Called as ``progress(articles_done, articles_total)`` (total may be None).
+            prune: Remove articles of remembered files that are no longer under ``paths``.
+
+        Returns:
+            Counts of what changed.
+        """
+        t0 = time.perf_counter()
+        with writer_lock(self.root):
+            store, fresh = self._open_for_write(rebuild)
+            try:
+                report = self._run(store, paths, progress, prune)
+                if fresh is not None:
+                    atomic_write_text(self.root / "HEAD", json.dumps({"store": fresh}))
+                # The previous generation stays on disk: a reader that resolved it just before
+                # this commit may still be loading its files.
+                remove_old_generations(
+                    self.root, store.path.name, {store.current_gen, store.current_gen - 1}
+                )
+                self._remove_stale_stores(store.path.name)
+            finally:
+                store.close()
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def _open_for_write(self, rebuild: bool) -> tuple[Store, str | None]:
+        name = read_head(self.root)
+        first = self.root / "store-1.sqlite"
+        if name is None and not rebuild and first.exists():
+            # The very first run was interrupted before it wrote HEAD: resume its batches
+            # (readers still see no index until this run commits and writes HEAD).
+            store = Store(first)
+            check_model(store, self.embedder.name, self.embedder.dim)
+            if not store.get_meta("embed_model"):  # killed before the first commit
+                store.set_meta("embed_model", self.embedder.name)
+                store.set_meta("embed_dim", str(self.embedder.dim))
+                store.db.commit()
+            return store, first.name
+        if name is None or rebuild or not (self.root / name).exists():
+            n = 1 if name is None else int(Path(name).stem.split("-")[-1]) + 1
+            fresh = f"store-{n}.sqlite"
+            (self.root / fresh).unlink(missing_ok=True)
+            store = Store(self.root / fresh)
+            store.set_meta("embed_model", self.embedder.name)
+            store.set_meta("embed_dim", str(self.embedder.dim))
+            store.db.commit()
+            return store, fresh
+        store = Store(self.root / name)
+        check_model(store, self.embedder.name, self.embedder.dim)
+        return store, None
+
+    def _remove_stale_stores(self, keep: str) -> None:
+        for f in self.root.glob("store-*.sqlite*"):
+            if not f.name.startswith(Path(keep).stem + ".sqlite"):
+                f.unlink(missing_ok=True)
+
+    def _run(
+        self, store: Store, paths: Sequence[Path], progress: Progress | None, prune: bool
+    ) -> IndexReport:
+        report = IndexReport()
+        current = store.current_gen
+        target = current + 1
+        store.garbage_collect(current)
+        store.backfill_tokens()
+        NearDupIndex(store.db).backfill()  # stores written before near-duplicates were kept
+        store.db.commit()
+        # The index folder may sit inside the corpus folder: never index our own files.
+        own = self.root.resolve()
+        files = [f for f in self.ingestor.discover(paths) if own not in f.resolve().parents]
+        known = store.file_states()
+        seen: set[str] = set()
+        self._progress = progress
+        self._total = estimate_records(files) if progress else None
+        self._done = 0
+        for path in files:
+            key = str(path.resolve())
+            seen.add(key)
+            self._index_file(store, path, key, known.get(key), target, report)
+        if prune:
+            self._prune(store, [str(p.resolve()) for p in paths], known, seen, target, report)
+        store.db.commit()
+        self._finish(store, target, report)
+        return report
+
+    def _index_file(
+        self,
+        store: Store,
+        path: Path,
+        key: str,
+        old: FileState | None,
+        target: int,
+        report: IndexReport,
+    ) -> None:
+        stat = path.stat()
+        if old and old.size == stat.st_size and old.mtime_ns == stat.st_mtime_ns:
+            n = len(store.file_article_ids(key))
+            report.unchanged += n
+            self._tick(max(n, 1))
+            return
+        sha = file_sha(path)
+        state = FileState(key, stat.st_size, stat.st_mtime_ns, sha)
+        if old and old.sha == sha:
+            same = store.file_article_ids(key)
+            store.set_file(state, same)
+            report.unchanged += len(same)
+            self._tick(max(len(same), 1))
+            store.db.commit()
+            return
+        self._reindex_file(store, path, state, old is not None, target, report)
+
+    def _reindex_file(
+        self,
+        store: Store,
+        path: Path,
+        state: FileState,
+        known: bool,
+        target: int,
+        report: IndexReport,
+    ) -> None:
+        """Read a new or changed file; add its new articles, drop the ones it lost."""
+        before = store.file_article_ids(state.path)
+        ids: list[str] = []
+        pending: list[Article] = []
+        added = 0
+        for item in self.ingestor.read_file(path):
+            self._tick()
+            if isinstance(item, Skipped):
+                report.skipped += 1
+                report.skips.append(item.message())
+                continue
+            ids.append(item.id)
+            if item.id in before or store.live_article(item.id):
+                # Same content already indexed: this file before (or an interrupted run of
+                # it, which had not recorded the file yet), or another file.
+                same = item.id in before or store.article_origin(item.id) == item.origin
+                report.unchanged += same
+                report.duplicates += not same
+                store.add_url(item.id, item.url)
+                continue
+            if store.revive_article(item.id):
+                added += 1  # removed earlier in this unfinished run, back again
+                continue
+            pending.append(item)
+            if sum(len(a.text) for a in pending) > self.batch_passages * 900:
+                added += self._add_batch(store, pending, target, report)
+                pending = []
+        added += self._add_batch(store, pending, target, report)
+        store.set_file(state, ids)
+        removed = 0
+        for gone in before - set(ids):
+            if not store.referenced(gone):
+                store.delete_article(gone, target)
+                removed += 1
+        # A changed file that swaps articles reports them as updated.
+        updated = min(added, removed) if known else 0
+        report.updated += updated
+        report.added += added - updated
+        report.removed += removed - updated
+        store.db.commit()
+
+    def _add_batch(
+        self, store: Store, articles: list[Article], target: int, report: IndexReport
+    ) -> int:
+        """Chunk, embed (reusing vectors of identical passages) and insert articles."""
+        by_id: dict[str, Article] = {}
+        for a in articles:
+            if a.id in by_id:
+                store.add_url(a.id, a.url)  # same content again in this batch
+            else:
+                by_id[a.id] = a
+        unique = list(by_id.values())
+        report.duplicates += len(articles) - len(unique)
+        if not unique:
+            return 0
+        chunks = [self.chunker.split(a) for a in unique]
+        texts = [p.embed_text() for ps in chunks for p in ps]
+        hashes = [content_id(self.embedder.name, t) for t in texts]
+        cached = store.cached_vectors(hashes)
+        todo = [i for i, h in enumerate(hashes) if h not in cached]
+        import numpy as np
+
+        vecs = np.zeros((len(texts), self.embedder.dim), dtype=np.float32)
+        if todo:
+            before = getattr(self.embedder, "truncated", 0)
+            vecs[todo] = self.embedder.embed([texts[i] for i in todo])
+            report.truncated += getattr(self.embedder, "truncated", 0) - before
+        for i, h in enumerate(hashes):
+            if h in cached:
+                vecs[i] = cached[h]
+        report.passages_embedded += len(todo)
+        report.passages_reused += len(texts) - len(todo)
+        offset = 0
+        neardup = NearDupIndex(store.db)
+        for article, passages in zip(unique, chunks, strict=True):
+            n = len(passages)
+            store.add_article(
+                article, passages, vecs[offset : offset + n], hashes[offset : offset + n], target
+            )
+            # A few indexed band lookups; copies added in this batch see each other.
+            report.near_duplicates += neardup.add(article.id, article.text) != article.id
+            offset += n
+        store.db.commit()  # each batch is durable: an interrupted run resumes from here
+        return len(unique)
+
+    def _tick(self, n: int = 1) -> None:
+        self._done += n
+        if self._progress:
+            self._progress(self._done, self._total)
+
+    def _prune(
+        self,
+        store: Store,
+        roots: list[str],
+        known: dict[str, FileState],
+        seen: set[str],
+        target: int,
+        report: IndexReport,
+    ) -> None:
+        """Forget files under the indexed roots that are gone, and their articles."""
+        for key in known:
+            under = any(key == r or key.startswith(r.rstrip("/") + "/") for r in roots)
+            if key in seen or not under:
+                continue
+            ids = store.file_article_ids(key)
+            store.forget_file(key)
+            for gone in ids:
+                if not store.referenced(gone):
+                    store.delete_article(gone, target)
+                    report.removed += 1
+
+    def _finish(self, store: Store, target: int, report: IndexReport) -> None:
+        """Build the new generation if anything changed, then commit it as current."""
+        outdated = keywords_outdated(self.root, store.path.name, store.current_gen)
+        if store.current_gen == 0 or outdated or store.pending_changes(target):
+            # Same transaction as the new current_gen: readers never see half-done clusters.
+            NearDupIndex(store.db).recluster_after_deletions(target)
+            build_generation(store, self.root, target, self.embedder.dim)
+            store.set_meta("current_gen", str(target))
+            store.set_meta("updated_at", time.strftime("%Y-%m-%dT%H:%M:%S"))
+            store.db.commit()
+        report.generation = store.current_gen
+        report.articles, report.passages = store.counts(store.current_gen)
+
+
+def estimate_records(files: Sequence[Path]) -> int:
+    """Roughly how many articles the files hold (JSONL lines are counted; cheap)."""
+    import gzip
+
+    total = 0
+    for f in files:
+        name = f.name.lower()
+        if name.endswith((".jsonl", ".jsonl.gz")):
+            opener = gzip.open if name.endswith(".gz") else open
+            with opener(f, "rb") as fh:
+                total += sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
+        else:
+            total += 1
+    return total
+
+
+def embedder_for(root: Path, default: str | None = None) -> EmbedderLike:
+    """The embedder an index folder was built with (queries must use the same model).
+
+    Args:
+        root: Index folder (may not exist yet).
+        default: Model for a new index; ``NEWSQA_MODEL`` or the offline MiniLM when None.
+            ``hash-N`` is the fast fake embedder of the tests (subprocess runs of the CLI).
+    """
+    name = default or settings.load().model or DEFAULT_MODEL
+    try:
+        store = open_store(root)
+    except QAError:
+        return embedder_named(name)
+    try:
+        return embedder_named(store.get_meta("embed_model") or name)
+    finally:
+        store.close()
+
+
+def embedder_named(name: str) -> EmbedderLike:
+    """The embedder of a model name (``hash-N``: the tests' fake, so that CLI runs stay fast)."""
+    from qa.index.embed import HashEmbedder
+
+    size = name.removeprefix("hash-")
+    if name.startswith("hash-") and size.isdigit():
+        return HashEmbedder(int(size))
+    return Embedder(name)
+
+
+def check_model(store: Store, name: str, dim: int) -> None:
+    """Refuse to mix vectors of different models.
+
+    Raises:
+        IndexMismatch: when the index was built with another model or dimension.
+    """
+    built_name = store.get_meta("embed_model")
+    built_dim = store.get_meta("embed_dim")
+    if built_name and (built_name != name or built_dim != str(dim)):
+        raise IndexMismatch(
+            f"index was built with {built_name} ({built_dim}-d) but {name} ({dim}-d) is "
+            "configured: run `newsqa index --rebuild`"
+        )

@@ -1,0 +1,1 @@
+"""Readers: the Reader protocol and fallback, the sentence reader, the span reader and its model."""

@@ -1,0 +1,266 @@
+"""The trained extractive reader: exact answer spans from the top passages.
+
+Reads the top passages of the hybrid retriever in one batch with the QA model of
+:mod:`qa.reader.model`, scores every candidate span, and merges the same answer found in
+several passages (syndicated copies, overlapping passages) into one answer that cites all of
+them.
+
+Confidence is a logistic model of the span's F1 against the gold answer (its expected F1; "is
+exactly right" for readers calibrated before session 6) on features of the span that
+are absolute, not relative to the other candidates (span logit, its log-probability in the
+window, its margin over the no-answer logit), fitted on questions held apart from SQuAD
+*train*, with unanswerable pairs made from paragraphs of the same articles
+(``python -m qa.train.calibrate``). The fitted weights and the no-answer threshold live in
+the reader's ``reader.json``; a reader without them falls back to a softmax against the
+null option.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qa.eval.metrics import normalize_answer
+from qa.text import sentence_spans
+from qa.types import Answer, Hit, Passage, Span
+
+# How the reader's span score and the retriever's fused score are combined to rank answers
+# across passages. Chosen on held-out train questions (see README "Reader").
+COMBINE_MODES = ("reader", "linear", "calibrated")
+
+
+def shipped_reader_available() -> bool:
+    """True when the trained reader's weights ship with this install."""
+    from qa.reader.weights import DEFAULT_READER_DIR, WEIGHTS_FILE
+
+    return (DEFAULT_READER_DIR / WEIGHTS_FILE).is_file()
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Logistic confidence model of the top span and the no-answer threshold.
+
+    Attributes:
+        weights: Coefficients of (score, log_prob, margin over null).
+        bias: Intercept.
+        threshold: Confidence under which the product says "no answer".
+        target: What the confidence predicts: ``f1`` (expected F1 of the span) or ``em``
+            (exact match; readers calibrated before session 6).
+    """
+
+    weights: tuple[float, float, float]
+    bias: float
+    threshold: float
+    target: str = "em"
+
+    def probability(self, score: float, log_prob: float, null_score: float) -> float:
+        """Calibrated probability that a span with these features is right."""
+        x = (score, log_prob, score - null_score)
+        z = self.bias + sum(w * v for w, v in zip(self.weights, x, strict=True))
+        return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> Calibration | None:
+        """The calibration recorded in a reader's ``reader.json`` (None when absent)."""
+        cal = meta.get("calibration")
+        if not isinstance(cal, dict):
+            return None
+        w = [float(v) for v in cal["weights"]]
+        return cls(
+            weights=(w[0], w[1], w[2]),
+            bias=float(cal["bias"]),
+            threshold=float(cal["threshold"]),
+            target=str(cal.get("target", "em")),
+        )
+
+
+class SpanReader:
+    """Extractive span reader.
+
+    Args:
+        model: None for the shipped reader, a folder, or a Hugging Face model id (online).
+        max_passages: Top passages read per question.
+        combine: How answers from different passages are ranked: ``reader`` (span score
+            only), ``linear`` (span score + ``retrieval_weight`` x the passage's fused
+            retrieval score relative to the best hit) or ``calibrated`` (the calibrated
+            probability).
+        retrieval_weight: Weight of the retrieval evidence for ``linear`` (16: best of
+            0/1/2/4/8/16/32 and the calibrated ranking on held-out train questions,
+            ``bench/reader_combine.py``).
+        spans_per_passage: Candidate spans kept per passage.
+        threshold: Confidence under which the pipeline answers "no answer in the corpus"
+            (default: the reader's calibrated threshold, else 0.3).
+    """
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        max_passages: int = 5,
+        combine: str = "linear",
+        retrieval_weight: float = 16.0,
+        spans_per_passage: int = 5,
+        threshold: float | None = None,
+    ) -> None:
+        if combine not in COMBINE_MODES:
+            raise ValueError(f"combine must be one of {COMBINE_MODES}, not {combine!r}")
+        self.spec = model
+        self.max_passages = max_passages
+        self.combine = combine
+        self.retrieval_weight = retrieval_weight
+        self.spans_per_passage = spans_per_passage
+        self._threshold = threshold
+        self._loaded: tuple[Any, Any] | None = None
+
+    @property
+    def threshold(self) -> float:
+        """The no-answer threshold (loads the reader's metadata on first use)."""
+        if self._threshold is not None:
+            return self._threshold
+        cal = self.calibration
+        return cal.threshold if cal else 0.3
+
+    @functools.cached_property
+    def calibration(self) -> Calibration | None:
+        """The fitted confidence model, when the reader has one (read once, even when absent)."""
+        from qa.reader.weights import load_reader_meta
+
+        return Calibration.from_meta(load_reader_meta(self.spec))
+
+    def load(self) -> tuple[Any, Any]:
+        """Load (once) and return ``(model, tokenizer)``.
+
+        Raises:
+            ReaderLoadError: when the weights are missing or corrupt.
+        """
+        if self._loaded is None:
+            from qa.reader.model import load_qa_model
+
+            self._loaded = load_qa_model(self.spec)
+        return self._loaded
+
+    @property
+    def runtime(self) -> str:
+        """How the loaded model runs: ``torch-bf16``, ``torch-fp32`` or ``onnx-int8``."""
+        import torch
+
+        from qa.reader.model import runs_bf16
+
+        model, _ = self.load()
+        if not isinstance(model, torch.nn.Module):
+            return "onnx-int8"
+        return "torch-bf16" if runs_bf16(model) else "torch-fp32"
+
+    def read(self, question: str, passages: Sequence[Hit]) -> list[Answer]:
+        """Answers for ``question`` from the top passages, best first.
+
+        Args:
+            question: The question.
+            passages: Retrieved hits, best first.
+
+        Returns:
+            Distinct answers (merged across passages), confidence in [0, 1].
+        """
+        from qa.reader.spans import extract_spans
+
+        hits = list(passages[: self.max_passages])
+        if not hits:
+            return []
+        model, tokenizer = self.load()
+        preds = extract_spans(
+            model, tokenizer, question, [h.passage.text for h in hits], top_n=self.spans_per_passage
+        )
+        cal = self.calibration
+        top = max(h.score for h in hits) or 1.0
+        merged: dict[str, list[_Found]] = {}
+        for hit, spans in zip(hits, preds, strict=True):
+            prior = self.retrieval_weight * (hit.score / top - 1.0)
+            for sp in spans:
+                prob = cal.probability(sp.score, sp.log_prob, sp.null_score) if cal else 0.0
+                rank = {"reader": sp.score, "linear": sp.score + prior, "calibrated": prob}
+                key = normalize_answer(sp.text) or sp.text
+                merged.setdefault(key, []).append(
+                    _Found(
+                        rank[self.combine],
+                        prob,
+                        sp.score,
+                        sp.null_score,
+                        hit,
+                        Span(sp.start, sp.end),
+                    )
+                )
+        return self._rank(merged, cal is not None)
+
+    def _rank(self, merged: dict[str, list[_Found]], calibrated: bool) -> list[Answer]:
+        """One Answer per distinct text, best occurrence first, with its confidence."""
+        best = {k: max(v, key=lambda f: f.rank) for k, v in merged.items()}
+        conf = (
+            {k: max(f.prob for f in v) for k, v in merged.items()}
+            if calibrated
+            else _softmax_confidence(merged)
+        )
+        answers = []
+        for key, found in best.items():
+            text = found.hit.passage.text
+            s_start, s_end = _sentence_around(text, found.span)
+            others = tuple(dict.fromkeys(f.hit for f in merged[key] if f.hit is not found.hit))
+            answers.append(
+                Answer(
+                    text=text[found.span.start : found.span.end],
+                    sentence=text[s_start:s_end],
+                    confidence=conf[key],
+                    hit=found.hit,
+                    span=found.span,
+                    sentence_span=Span(s_start, s_end),
+                    score=found.rank,
+                    extra_hits=others,
+                )
+            )
+        answers.sort(key=lambda a: -a.score)
+        return answers
+
+
+@dataclass(frozen=True)
+class _Found:
+    """One occurrence of a candidate answer in one passage."""
+
+    rank: float
+    prob: float
+    score: float
+    null: float
+    hit: Hit
+    span: Span
+
+
+def _softmax_confidence(merged: dict[str, list[_Found]]) -> dict[str, float]:
+    """Uncalibrated fallback: softmax over all candidates plus the null option."""
+    null = min((f.null for v in merged.values() for f in v), default=0.0)
+    peak = max([null, *(f.score for v in merged.values() for f in v)])
+    mass = {k: sum(math.exp(f.score - peak) for f in v) for k, v in merged.items()}
+    total = sum(mass.values()) + math.exp(null - peak)
+    return {k: m / total for k, m in mass.items()}
+
+
+def _sentence_around(text: str, span: Span) -> tuple[int, int]:
+    """The sentence(s) of ``text`` that contain the span."""
+    sents = sentence_spans(text)
+    first = next((a for a, b in sents if a <= span.start < b), span.start)
+    last = next((b for a, b in sents if a < span.end <= b), span.end)
+    return min(first, span.start), max(last, span.end)
+
+
+def context_hit(context: str, title: str = "", ident: str = "gold") -> Hit:
+    """A stand-in hit for a given paragraph (reader-only evaluation: gold paragraph given)."""
+    passage = Passage(
+        id=ident,
+        article_id=ident,
+        paragraph=0,
+        start=0,
+        end=len(context),
+        text=context,
+        title=title,
+    )
+    return Hit(passage=passage, score=1.0, rank=1, title=title, date="", url="", source="")

@@ -1,0 +1,1 @@
+"""Training the span reader: data, no-answer negatives, distillation, calibration, export."""

@@ -1,0 +1,210 @@
+"""Checkpoints, held-out evaluation and export of reader training runs.
+
+The storage side of :mod:`qa.train.loop`: an exact-resume checkpoint (without the frozen
+word embeddings, which come from the base), the held-out EM/F1 used to choose checkpoints,
+and the export a reader ships as (a small float16 delta over the base encoder, or a plain
+Hugging Face folder for a model on another base, e.g. a teacher).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoConfig, AutoModelForQuestionAnswering
+
+from qa.eval.metrics import max_over_truths
+from qa.reader.spans import predict_pairs
+from qa.reader.weights import (
+    BASE_MODEL_NAME,
+    META_FILE,
+    WEIGHTS_FILE,
+    base_model_path,
+    embedding_key,
+    load_base_tokenizer,
+)
+from qa.train.data import QAExample, flatten, load_articles, split_articles
+
+MAX_ANSWER_TOKENS = 30
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+def base_folder(args: argparse.Namespace | dict[str, Any]) -> Path:
+    """The base encoder of a run: ``--base`` when given (older runs lack it), else the default."""
+    base = args.get("base") if isinstance(args, dict) else getattr(args, "base", "")
+    return Path(base) if base else base_model_path()
+
+
+def is_default_base(args: argparse.Namespace | dict[str, Any]) -> bool:
+    """Whether the run fine-tunes the shipped reader's base (exported as a small delta)."""
+    return base_folder(args) == base_model_path()
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(
+    path: Path, model: Any, optim: Any, sched: Any, step: int, args: argparse.Namespace
+) -> None:
+    """Write everything needed for an exact resume, atomically (tmp + os.replace)."""
+    state = {
+        # The frozen embedding matrix is the base's; no need to store it.
+        "model": {k: v for k, v in model.state_dict().items() if k != embedding_key(model)},
+        "optimizer": optim.state_dict(),
+        "scheduler": sched.state_dict(),
+        "step": step,
+        "rng_torch": torch.get_rng_state(),
+        "rng_python": random.getstate(),
+        "args": vars(args),
+        "config": model.config.to_dict(),
+    }
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint`."""
+    ckpt: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=False)
+    return ckpt
+
+
+def init_weights(path: Path) -> dict[str, torch.Tensor]:
+    """Weights to start from: a run's ``checkpoint.pt`` or an exported reader folder.
+
+    A folder is rebuilt as the product loads it (checked, with clear errors when its weights
+    are missing or corrupt; the frozen word embeddings are the base's).
+    """
+    if path.is_dir():
+        from qa.reader.weights import _load_delta_model
+
+        state: dict[str, torch.Tensor] = _load_delta_model(path).state_dict()
+        return state
+    weights: dict[str, torch.Tensor] = load_checkpoint(path)["model"]
+    return weights
+
+
+def model_from_checkpoint(ckpt: dict[str, Any]) -> Any:
+    """Rebuild the model of a checkpoint (frozen embeddings come from the base)."""
+    from qa.reader.weights import _base_word_embeddings
+
+    config = dict(ckpt["config"])
+    model = AutoModelForQuestionAnswering.from_config(  # type: ignore[no-untyped-call]
+        AutoConfig.for_model(config.pop("model_type", "bert"), **config)
+    )
+    weights = dict(ckpt["model"])
+    weights[embedding_key(model)] = _base_word_embeddings(base_folder(ckpt["args"]))
+    model.load_state_dict(weights, strict=False)
+    return model
+
+
+# ----------------------------------------------------------------------------- eval & export
+
+
+def evaluate(
+    model: Any, tokenizer: Any, examples: list[QAExample], args: argparse.Namespace
+) -> dict[str, float]:
+    """Held-out EM/F1 (percent) of the top span of each question."""
+    if not examples:
+        return {"em": 0.0, "f1": 0.0, "n": 0}
+    model.eval()
+    preds = predict_pairs(
+        model,
+        tokenizer,
+        [(e.question, e.context) for e in examples],
+        top_n=1,
+        max_answer_tokens=MAX_ANSWER_TOKENS,
+        max_length=args.max_length,
+        stride=args.stride,
+        max_query_tokens=args.max_query,
+    )
+    em = f1 = 0.0
+    for ex, spans in zip(examples, preds, strict=True):
+        text = spans[0].text if spans else ""
+        em += max_over_truths("em", text, ex.answers)
+        f1 += max_over_truths("f1", text, ex.answers)
+    return {"em": 100 * em / len(examples), "f1": 100 * f1 / len(examples), "n": len(examples)}
+
+
+def export(model: Any, dest: Path, meta: dict[str, Any], tokenizer: Any = None) -> None:
+    """Write config.json, reader.safetensors (fp16, no word embeddings) and reader.json.
+
+    A model on another base than the shipped reader's (a ``--base`` run, e.g. a teacher)
+    is written as a plain Hugging Face folder with its tokenizer instead, loadable by path.
+    """
+    from safetensors.torch import save_file
+
+    dest.mkdir(parents=True, exist_ok=True)
+    model.config.architectures = [type(model).__name__]
+    if tokenizer is not None:
+        model.save_pretrained(str(dest))
+        tokenizer.save_pretrained(str(dest))
+        (dest / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        return
+    weights = {
+        k: v.detach().to(torch.float16).cpu().contiguous()
+        for k, v in model.state_dict().items()
+        if k != embedding_key(model) and "position_ids" not in k
+    }
+    model.config.save_pretrained(str(dest))
+    tmp = dest / (WEIGHTS_FILE + ".tmp")
+    save_file(weights, str(tmp), metadata={"format": "pt", "base_model": BASE_MODEL_NAME})
+    os.replace(tmp, dest / WEIGHTS_FILE)
+    (dest / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
+def heldout_examples(args: argparse.Namespace) -> list[QAExample]:
+    """The held-out questions (capped by ``--eval-limit``)."""
+    _, heldout = split_articles(load_articles(Path(args.data)), args.heldout_articles)
+    examples = flatten(heldout)
+    return examples[: args.eval_limit] if args.eval_limit else examples
+
+
+def evaluate_and_export(
+    model: Any, ckpt_args: dict[str, Any], step: int, dest: Path, note: dict[str, Any]
+) -> dict[str, Any]:
+    """Evaluate on the held-out slice, then export the reader with its metadata."""
+    args = argparse.Namespace(**ckpt_args)
+    torch.set_num_threads(args.threads)
+    t0 = time.time()
+    tokenizer = load_base_tokenizer(base_folder(args))
+    scores = evaluate(model, tokenizer, heldout_examples(args), args)
+    print(
+        f"held-out: EM {scores['em']:.2f} F1 {scores['f1']:.2f} n={scores['n']} "
+        f"({time.time() - t0:.0f}s)",
+        flush=True,
+    )
+    meta = {
+        "base_model": BASE_MODEL_NAME if is_default_base(args) else str(base_folder(args)),
+        "max_length": args.max_length,
+        "stride": args.stride,
+        "max_query_tokens": args.max_query,
+        "max_answer_tokens": MAX_ANSWER_TOKENS,
+        "heldout": {
+            "articles": args.heldout_articles,
+            "rule": "first articles by sha1(title) hex",
+            "questions": scores["n"],
+            "em": round(scores["em"], 2),
+            "f1": round(scores["f1"], 2),
+        },
+        "training": {
+            "steps": step,
+            "seed": args.seed,
+            "lr": args.lr,
+            "batch_size": args.batch_size,
+            "epochs": args.epochs,
+            "bf16": args.bf16,
+            **note,
+        },
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    export(model, dest, meta, None if is_default_base(args) else tokenizer)
+    print(f"exported reader to {dest}", flush=True)
+    return meta
