@@ -28,7 +28,7 @@ import numpy.typing as npt
 from qa.eval.questions import load_questions
 from qa.index import dense as dense_index
 from qa.index.dense import DenseSpec
-from qa.index.indexer import embedder_for, open_store
+from qa.index.folder import embedder_for, open_store
 from qa.index.store import VISIBLE
 
 Vectors = npt.NDArray[np.float32]

@@ -5,7 +5,7 @@ Usage: python bench/fit_sentence_reader.py INDEX_DIR QUESTIONS.json [--limit N]
 Use a SQuAD *train* slice (never dev). Label of a candidate sentence: it contains one of the
 gold answers. Prints answer-in-sentence accuracy for several ranking weights, then fits a
 logistic regression (numpy, L2) of the label of the chosen sentence on (coverage, cosine) and
-prints a reliability table. The printed constants go into ``qa.reader.base.SentenceWeights``.
+prints a reliability table. The printed constants go into ``qa.reader.sentence.SentenceWeights``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 
 from qa.eval.metrics import normalize_answer
 from qa.eval.questions import load_questions
-from qa.reader.base import SentenceReader
+from qa.reader.sentence import SentenceReader
 from qa.search.retriever import Retriever
 
 

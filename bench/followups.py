@@ -26,13 +26,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
-from qa.answer import Answerer, Response
+from qa.answer import Answerer
 from qa.chats import Turn
 from qa.eval.metrics import max_over_truths
 from qa.followup import QueryRewriter, RetrieverStats, answer_rewritten
 from qa.index.embed import Embedder
-from qa.index.indexer import open_store
-from qa.types import Hit
+from qa.index.folder import open_store
+from qa.types import Hit, Response
 
 ROOT = Path(__file__).resolve().parents[1]
 

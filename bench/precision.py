@@ -18,7 +18,7 @@ import numpy as np
 from qa.eval.questions import load_questions
 from qa.hardware import bf16_supported
 from qa.index.embed import Embedder
-from qa.index.indexer import open_store
+from qa.index.folder import open_store
 
 
 def main() -> None:

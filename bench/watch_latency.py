@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from qa.eval.metrics import percentile  # noqa: E402
+from qa.index.folder import open_store  # noqa: E402
 from qa.index.generation import MANIFEST, gen_dir  # noqa: E402
-from qa.index.indexer import open_store  # noqa: E402
 from qa.search.retriever import Retriever  # noqa: E402
 
 BODY = (

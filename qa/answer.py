@@ -3,85 +3,19 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from qa.index.embed import EmbedderLike
-from qa.index.indexer import embedder_for
-from qa.reader.base import FallbackReader, Reader, SentenceReader
+from qa.index.folder import embedder_for
+from qa.reader.base import FallbackReader, Reader
+from qa.reader.sentence import SentenceReader
 from qa.search.retriever import Filters, Retriever
-from qa.types import Answer, Citation, Hit
-
-
-@dataclass(frozen=True)
-class Response:
-    """Everything shown for one question."""
-
-    question: str
-    answer: Answer | None
-    answers: list[Answer]
-    citations: list[Citation]
-    hits: list[Hit]
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    searched_for: str = ""
-
-    @property
-    def answer_citation(self) -> Citation | None:
-        """The citation of the passage the answer came from."""
-        if self.answer is None:
-            return None
-        for c in self.citations:
-            if c.passage_id == self.answer.hit.passage.id:
-                return c
-        return None
-
-    def answer_citations(self) -> list[int]:
-        """Numbers of every citation holding the answer (the same answer merged across
-        passages and syndicated copies), the answer's own first."""
-        if self.answer is None:
-            return []
-        held = [self.answer.hit.passage.id, *(h.passage.id for h in self.answer.extra_hits)]
-        by_id = {c.passage_id: c.n for c in self.citations}
-        return list(dict.fromkeys(by_id[p] for p in held if p in by_id))
-
-    def to_json(self) -> dict[str, Any]:
-        """The ``--json`` shape documented in the README."""
-        cite = self.answer_citation
-        answer = None
-        if self.answer is not None:
-            answer = {
-                "text": self.answer.text,
-                "sentence": self.answer.sentence,
-                "confidence": round(self.answer.confidence, 4),
-                "citation": cite.n if cite else None,
-                "citations": self.answer_citations(),
-                "kind": self.answer.kind,
-            }
-        return {
-            "question": self.question,
-            "answer": answer,
-            "citations": [
-                {
-                    "n": c.n,
-                    "article_id": c.article_id,
-                    "title": c.title,
-                    "date": c.date,
-                    "url": c.url,
-                    "source": c.source,
-                    "paragraph": c.paragraph,
-                    "start": c.start,
-                    "end": c.end,
-                    "passage": c.passage,
-                    "urls": list(c.urls),
-                }
-                for c in self.citations
-            ],
-            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
-        }
-
-
-READERS = ("auto", "span", "sentence")
+from qa.types import (
+    Answer,
+    Citation,
+    Hit,
+    Response,
+)
 
 
 def make_reader(name: str) -> Reader:

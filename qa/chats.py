@@ -19,7 +19,7 @@ from qa.followup import Exchange
 from qa.types import Citation
 
 if TYPE_CHECKING:
-    from qa.answer import Response
+    from qa.types import Response
 
 CHATS_FILE = "chats.sqlite"
 

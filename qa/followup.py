@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from qa.index.keywords import tokenize
 
 if TYPE_CHECKING:
-    from qa.answer import Response
     from qa.search.retriever import Filters
+    from qa.types import Response
 
 PRONOUNS = frozenset(
     """they them their theirs themselves he him his himself she her hers herself it its itself

@@ -95,7 +95,8 @@ def _run_index(
 ) -> None:
     from qa import settings
     from qa.cli.output import index_progress, print_index_report
-    from qa.index.indexer import Indexer, embedder_for, embedder_named
+    from qa.index.folder import embedder_for, embedder_named
+    from qa.index.indexer import Indexer
 
     for p in paths:
         if not p.exists():
@@ -268,8 +269,8 @@ def chat(corpus: Path, reader: str, index_dir: Path) -> None:
 @index_option
 def stats(as_json: bool, check: bool, index_dir: Path) -> None:
     """Show what the index holds."""
+    from qa.index.folder import open_store
     from qa.index.generation import describe, keywords_outdated
-    from qa.index.indexer import open_store
 
     if check:
         from qa.index.check import check_index
@@ -402,7 +403,8 @@ def watch(folder: Path | None, debounce: float, index_dir: Path) -> None:
     """Keep the index in step with FOLDER (default: corpus/) as files change; Ctrl+C stops."""
     import threading
 
-    from qa.index.indexer import Indexer, IndexReport, embedder_for
+    from qa.index.folder import embedder_for
+    from qa.index.indexer import Indexer, IndexReport
     from qa.index.watch import Watcher, status_line
 
     folder = folder or Path("corpus")

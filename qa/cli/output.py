@@ -19,8 +19,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from qa.answer import Response
 from qa.index.indexer import IndexReport
+from qa.types import Response
 
 console = Console()
 err_console = Console(stderr=True)

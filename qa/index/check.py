@@ -11,8 +11,8 @@ from pathlib import Path
 
 from qa.errors import QAError
 from qa.index.dense import dense_problems
+from qa.index.folder import open_store
 from qa.index.generation import gen_dir, load_generation
-from qa.index.indexer import open_store
 
 
 def check_index(root: Path, attempts: int = 3) -> list[str]:

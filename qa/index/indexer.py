@@ -14,19 +14,20 @@ written for the unfinished generation are kept and reused).
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qa import settings
-from qa.errors import IndexMismatch, IndexNotFound, QAError
 from qa.index.chunk import Chunker
-from qa.index.embed import DEFAULT_MODEL, Embedder, EmbedderLike
+from qa.index.embed import EmbedderLike
+from qa.index.folder import (
+    check_model,
+    read_head,
+    writer_lock,
+)
 from qa.index.generation import (
     atomic_write_text,
     build_generation,
@@ -61,41 +62,6 @@ class IndexReport:
     articles: int = 0
     passages: int = 0
     skips: list[str] = field(default_factory=list)
-
-
-def read_head(root: Path) -> str | None:
-    """Name of the current store file, or None when the folder holds no index."""
-    head = root / "HEAD"
-    if not head.exists():
-        return None
-    try:
-        return str(json.loads(head.read_text())["store"])
-    except (ValueError, KeyError) as exc:
-        raise QAError(f"{head} is damaged: run `newsqa index --rebuild`") from exc
-
-
-def open_store(root: Path, readonly: bool = True) -> Store:
-    """Open the current store of an index folder.
-
-    Raises:
-        IndexNotFound: when the folder holds no index.
-    """
-    name = read_head(root)
-    if name is None or not (root / name).exists():
-        raise IndexNotFound(str(root))
-    return Store(root / name, readonly=readonly)
-
-
-@contextmanager
-def writer_lock(root: Path) -> Iterator[None]:
-    """Exclusive lock so that two indexers never write one folder at once."""
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".lock", "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise QAError(f"another `newsqa index` is writing {root}; wait for it") from exc
-        yield
 
 
 def file_sha(path: Path) -> str:
@@ -414,47 +380,3 @@ def estimate_records(files: Sequence[Path]) -> int:
         else:
             total += 1
     return total
-
-
-def embedder_for(root: Path, default: str | None = None) -> EmbedderLike:
-    """The embedder an index folder was built with (queries must use the same model).
-
-    Args:
-        root: Index folder (may not exist yet).
-        default: Model for a new index; ``NEWSQA_MODEL`` or the offline MiniLM when None.
-            ``hash-N`` is the fast fake embedder of the tests (subprocess runs of the CLI).
-    """
-    name = default or settings.load().model or DEFAULT_MODEL
-    try:
-        store = open_store(root)
-    except QAError:
-        return embedder_named(name)
-    try:
-        return embedder_named(store.get_meta("embed_model") or name)
-    finally:
-        store.close()
-
-
-def embedder_named(name: str) -> EmbedderLike:
-    """The embedder of a model name (``hash-N``: the tests' fake, so that CLI runs stay fast)."""
-    from qa.index.embed import HashEmbedder
-
-    size = name.removeprefix("hash-")
-    if name.startswith("hash-") and size.isdigit():
-        return HashEmbedder(int(size))
-    return Embedder(name)
-
-
-def check_model(store: Store, name: str, dim: int) -> None:
-    """Refuse to mix vectors of different models.
-
-    Raises:
-        IndexMismatch: when the index was built with another model or dimension.
-    """
-    built_name = store.get_meta("embed_model")
-    built_dim = store.get_meta("embed_dim")
-    if built_name and (built_name != name or built_dim != str(dim)):
-        raise IndexMismatch(
-            f"index was built with {built_name} ({built_dim}-d) but {name} ({dim}-d) is "
-            "configured: run `newsqa index --rebuild`"
-        )

@@ -30,7 +30,7 @@ from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from qa.errors import FetchError
-from qa.ingest.fetch import Extracted, Response, extract_article, feed_links, fetch, page_kind
+from qa.ingest.fetch import Extracted, Fetched, extract_article, feed_links, fetch, page_kind
 from qa.ingest.files import Ingestor, Skipped, file_kind
 from qa.ingest.formats import normalize_text, parse_plain, tidy_body
 from qa.types import Article
@@ -276,7 +276,7 @@ class Adder:
     """
 
     def __init__(
-        self, corpus: Path, timeout: float = 20.0, fetcher: Callable[[str, float], Response] = fetch
+        self, corpus: Path, timeout: float = 20.0, fetcher: Callable[[str, float], Fetched] = fetch
     ) -> None:
         self.corpus = corpus
         self.timeout = timeout
@@ -340,7 +340,7 @@ class Adder:
         except FetchError as exc:
             return Outcome(link, "failed", exc.reason)
 
-    def _save_page(self, source: str, response: Response) -> Outcome:
+    def _save_page(self, source: str, response: Fetched) -> Outcome:
         """Extract the page's article and save it unless the corpus already holds it.
 
         Raises:

@@ -24,7 +24,7 @@ from urllib.parse import urljoin, urlsplit
 from qa.errors import FetchError
 from qa.ingest.formats import fallback_title, parse_date, source_from_url, tidy_body
 
-__all__ = ["Extracted", "Response", "extract_article", "feed_links", "fetch", "page_kind"]
+__all__ = ["Extracted", "Fetched", "extract_article", "feed_links", "fetch", "page_kind"]
 
 USER_AGENT = "newsqa/0.1 (+newsqa add; article import)"
 MAX_BYTES = 20 * 1024 * 1024  # far above any article page; stops a runaway download
@@ -52,7 +52,7 @@ _TRAILER_LINE = re.compile(r"^\s*(?:Related articles?|Original url):", re.IGNORE
 
 
 @dataclass(frozen=True)
-class Response:
+class Fetched:
     """A fetched resource.
 
     Attributes:
@@ -87,7 +87,7 @@ class Extracted:
     author: str = ""
 
 
-def fetch(url: str, timeout: float) -> Response:
+def fetch(url: str, timeout: float) -> Fetched:
     """GET an http(s) URL.
 
     Args:
@@ -111,7 +111,7 @@ def fetch(url: str, timeout: float) -> Response:
         with opener.open(request, timeout=timeout) as resp:
             body = _read_capped(resp, url, deadline)
             headers = resp.headers
-            return Response(
+            return Fetched(
                 url=resp.geturl() or url,
                 content_type=headers.get_content_type() if headers else "",
                 charset=(headers.get_content_charset() or "") if headers else "",
@@ -167,7 +167,7 @@ def _network_reason(reason: object, timeout: float) -> str:
     return f"network error ({detail}): check the URL and the network connection"
 
 
-def page_kind(response: Response) -> Literal["html", "feed"]:
+def page_kind(response: Fetched) -> Literal["html", "feed"]:
     """Whether a response is an HTML page or an RSS/Atom feed.
 
     The first markup of the body decides where the content type is vague or generic;
@@ -201,7 +201,7 @@ def page_kind(response: Response) -> Literal["html", "feed"]:
     )
 
 
-def _decoded(response: Response) -> str | bytes:
+def _decoded(response: Fetched) -> str | bytes:
     """The page as text when the server named a known charset, else bytes for trafilatura."""
     if response.charset:
         try:
@@ -211,7 +211,7 @@ def _decoded(response: Response) -> str | bytes:
     return response.body
 
 
-def extract_article(response: Response) -> Extracted:
+def extract_article(response: Fetched) -> Extracted:
     """Extract one article (title, date, author, main text) from an HTML page.
 
     Args:
@@ -278,7 +278,7 @@ def _article_url(fetched: str, declared: str) -> str:
     return fetched
 
 
-def feed_links(response: Response) -> list[str]:
+def feed_links(response: Fetched) -> list[str]:
     """The article links of an RSS/Atom feed, in feed order, each once.
 
     Args:

@@ -16,7 +16,7 @@ import torch
 
 from qa import hardware, settings
 from qa.errors import ReaderLoadError
-from qa.reader.weights import (  # MOVED
+from qa.reader.weights import (
     DEFAULT_READER_DIR,
     WEIGHTS_FILE,
     _load_config,

@@ -24,8 +24,8 @@ import numpy.typing as npt
 
 from qa.errors import CorruptIndex
 from qa.index.embed import EmbedderLike
+from qa.index.folder import check_model, embedder_for, open_store
 from qa.index.generation import Generation, gen_dir, load_generation
-from qa.index.indexer import check_model, embedder_for, open_store
 from qa.index.neardup import PASSAGE_OVERLAP, NearDupIndex, overlap
 from qa.index.store import Store
 from qa.types import Hit, Passage, content_id
@@ -135,7 +135,7 @@ class Retriever:
         raise AssertionError("unreachable")
 
     def _same_store(self) -> bool:
-        from qa.index.indexer import read_head
+        from qa.index.folder import read_head
 
         assert self._store is not None
         if read_head(self.index_dir) == self._store.path.name:

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from qa.errors import CorruptIndex, IndexMismatch, IndexNotFound, ModelLoadError, QAError
 
 if TYPE_CHECKING:
-    from qa.answer import Response
     from qa.followup import TermStats
     from qa.index.store import Store
     from qa.search.retriever import Filters
+    from qa.types import Response
 
 # progress(articles_done, articles_total_or_None)
 Progress = Callable[[int, int | None], None]
@@ -85,7 +85,7 @@ def read_index_info(index_dir: Path) -> IndexInfo | None:
     """
     import sqlite3
 
-    from qa.index.indexer import open_store
+    from qa.index.folder import open_store
 
     try:
         store = open_store(index_dir)
@@ -175,12 +175,12 @@ class Backend:
         if callable(lookup):
             found: Any = lookup(article_id)
             return found if found is None or isinstance(found, ArticleView) else None
-        from qa.index.indexer import read_head
+        from qa.index.folder import read_head
 
         with self._lock:
             head = read_head(self.index_dir) or ""
             if self._store is None or head != self._store_name:
-                from qa.index.indexer import open_store
+                from qa.index.folder import open_store
 
                 if self._store is not None:
                     self._store.close()

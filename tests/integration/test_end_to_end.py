@@ -13,7 +13,8 @@ from conftest import ROOT, SHARED_DIR, needs_shared
 from qa.answer import Answerer
 from qa.index.chunk import Chunker, tiktoken_counter
 from qa.index.embed import Embedder, HashEmbedder
-from qa.index.indexer import Indexer, open_store
+from qa.index.folder import open_store
+from qa.index.indexer import Indexer
 from qa.reader.span import shipped_reader_available
 
 pytestmark = pytest.mark.integration

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from qa.answer import Response, citation_for
-from qa.types import Answer, Hit, Passage, Span
+from qa.answer import citation_for
+from qa.types import Answer, Hit, Passage, Response, Span
 
 
 def _hit(n: int, text: str, url: str, other_urls: tuple[str, ...] = ()) -> Hit:

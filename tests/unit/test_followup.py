@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from qa.answer import Response
 from qa.followup import Exchange, QueryRewriter, answer_rewritten, words
 from qa.index.keywords import tokenize
-from qa.types import Answer, Hit, Passage, Span
+from qa.types import Answer, Hit, Passage, Response, Span
 
 SENTENCE = (
     "The Kremlin invited 1,600 Syrians to Sochi but the main opposition faction said it "

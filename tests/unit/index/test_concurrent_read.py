@@ -21,7 +21,7 @@ from test_import_kill import ENV, LAYOUTS, article, use_layout
 
 from qa.index.check import check_index
 from qa.index.embed import HashEmbedder
-from qa.index.indexer import open_store
+from qa.index.folder import open_store
 from qa.search.retriever import Retriever
 
 pytestmark = pytest.mark.crash

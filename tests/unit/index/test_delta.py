@@ -15,8 +15,8 @@ import pytest
 
 from qa.index.check import check_index
 from qa.index.embed import HashEmbedder
+from qa.index.folder import open_store
 from qa.index.generation import MANIFEST, gen_dir
-from qa.index.indexer import open_store
 from qa.index.keywords import DeltaKeywords, KeywordIndex, tokenize
 from qa.search.retriever import Filters, Retriever
 from tests.unit.index.test_indexer import article_text, make_indexer, write

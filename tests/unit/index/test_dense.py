@@ -14,8 +14,9 @@ from qa.index.check import check_index
 from qa.index.chunk import Chunker
 from qa.index.dense import DenseSpec, choose_kind
 from qa.index.embed import HashEmbedder
+from qa.index.folder import open_store
 from qa.index.generation import CENTROIDS, MANIFEST, gen_dir
-from qa.index.indexer import Indexer, open_store
+from qa.index.indexer import Indexer
 from qa.search.retriever import Filters, Retriever
 
 TOPICS = [

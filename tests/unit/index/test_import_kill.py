@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 
 from qa.index.embed import HashEmbedder
+from qa.index.folder import open_store
 from qa.index.generation import gen_dir
-from qa.index.indexer import open_store
 from qa.search.retriever import Retriever
 
 pytestmark = pytest.mark.crash

@@ -19,7 +19,8 @@ import pytest
 from qa.errors import BadArticle, IndexMismatch
 from qa.index.chunk import Chunker
 from qa.index.embed import HashEmbedder
-from qa.index.indexer import Indexer, open_store, read_head
+from qa.index.folder import open_store, read_head
+from qa.index.indexer import Indexer
 from qa.search.retriever import Filters, Retriever
 
 _MONTHS = [
@@ -579,7 +580,7 @@ def test_same_article_under_two_urls_keeps_both_urls(tmp_path: Path) -> None:
 def test_queries_use_the_model_the_index_was_built_with(
     corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from qa.index.indexer import embedder_for
+    from qa.index.folder import embedder_for
 
     root = tmp_path / "index"
     monkeypatch.delenv("NEWSQA_MODEL", raising=False)

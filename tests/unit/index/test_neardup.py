@@ -11,7 +11,8 @@ import pytest
 
 from qa.index.chunk import Chunker
 from qa.index.embed import HashEmbedder
-from qa.index.indexer import Indexer, open_store
+from qa.index.folder import open_store
+from qa.index.indexer import Indexer
 from qa.index.neardup import (
     THRESHOLD,
     MinHasher,

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from qa.index.embed import HashEmbedder
-from qa.index.indexer import Indexer, open_store
+from qa.index.folder import open_store
+from qa.index.indexer import Indexer
 from qa.ingest.add import Adder, Outcome, place_file, render_article
 from qa.ingest.fetch import Extracted
 from qa.ingest.files import Ingestor

@@ -10,7 +10,8 @@ import pytest
 from qa.answer import Answerer, make_reader
 from qa.index.embed import HashEmbedder
 from qa.index.indexer import Indexer
-from qa.reader.base import FallbackReader, SentenceReader
+from qa.reader.base import FallbackReader
+from qa.reader.sentence import SentenceReader
 from qa.types import Answer, Hit, Passage, Span
 
 TEXT = "The mayor, Ann Lee, opened the bridge on Monday."

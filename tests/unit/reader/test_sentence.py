@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qa.reader.base import SentenceReader
+from qa.reader.sentence import SentenceReader
 from qa.reader.span import context_hit
 
 LIVE_BLOG = (

@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from qa.answer import Response, citation_for
+from qa.answer import citation_for
 from qa.search.retriever import Filters
 from qa.tui import ArticleView, IndexInfo, create_app
 from qa.tui.app import NewsQAApp
-from qa.types import Answer, Hit, Passage, Span
+from qa.types import Answer, Hit, Passage, Response, Span
 
 URL = (
     "https://www.themoscowtimes.com/2018/01/30/"

@@ -10,7 +10,6 @@ from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from qa.answer import Response
 from qa.errors import CorruptIndex, IndexNotFound, QAError
 from qa.search.retriever import Filters
 from qa.tui import IndexInfo
@@ -18,6 +17,7 @@ from qa.tui.app import NewsQAApp
 from qa.tui.panels import ErrorPanel, WorkingLine
 from qa.tui.screens import ChatsScreen, HelpScreen, SourceScreen
 from qa.tui.widgets import HIGHLIGHT, AnswerCard, PromptInput, SystemLine
+from qa.types import Response
 from tests.unit.tui.fakes import ANSWER_SPAN, INFO, TITLE, URL, FakeAnswerer, fake_app
 
 SIZE = (100, 40)
