@@ -28,7 +28,7 @@ def main() -> None:
     args = ap.parse_args()
     qs = load_questions(args.questions)[: args.limit]
     r = Retriever(args.index_dir, candidates=100)
-    snap = r._refresh()
+    snap = r.view()
     n = min(r.candidates, snap.gen.size)
     urls = doc_urls(r, snap.gen.ids)
     # Batch the query embeddings (the product embeds one query at a time; same vectors).
@@ -67,7 +67,7 @@ def main() -> None:
 def doc_urls(r: Retriever, ids: np.ndarray) -> list[str]:
     """URL of every document number of the generation (one query)."""
     q = "SELECT p.rowid, a.url FROM passages p JOIN articles a ON a.id = p.article_id"
-    by_row = dict(r.store.db.execute(q).fetchall())
+    by_row = dict(r.view().store.db.execute(q).fetchall())
     return [by_row.get(int(i), "") for i in ids]
 
 

@@ -23,12 +23,12 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from qa.index.keywords import tokenize
 
 if TYPE_CHECKING:
-    from qa.search.retriever import Filters
+    from qa.search.retriever import Filters, Retriever
     from qa.types import Response
 
 PRONOUNS = frozenset(
@@ -331,39 +331,31 @@ class QueryRewriter:
 
 
 class RetrieverStats:
-    """:class:`TermStats` read from a Retriever's current BM25 index (cached per generation).
+    """:class:`TermStats` read from a Retriever's current keyword index (cached per generation).
 
     Args:
-        retriever: A ``qa.search.retriever.Retriever`` (duck-typed; anything else yields no stats).
+        retriever: A :class:`qa.search.retriever.Retriever`; its search view gives the
+            counts, so no second copy of the BM25 index is loaded.
     """
 
-    def __init__(self, retriever: Any) -> None:
+    def __init__(self, retriever: Retriever) -> None:
         self.retriever = retriever
         self._cache: dict[tuple[int, str], int] = {}
         self._lock = threading.Lock()
 
-    def _generation(self) -> Any:
-        # The Retriever keeps its loaded generation private; reading it here avoids a second
-        # copy of the BM25 index (and reloads with the Retriever when a new one is committed).
-        refresh: Callable[[], Any] = self.retriever._refresh
-        return refresh().gen
-
     @property
     def size(self) -> int:
         """Passages in the index searched now."""
-        return int(self._generation().passages)
+        return self.retriever.view().size
 
     def doc_freq(self, word: str) -> int:
         """Passages holding a stem of ``word`` (BM25 vocabulary); 0 when unknown."""
-        import numpy as np
-
-        gen = self._generation()
-        key = (int(gen.gen), word.lower())
+        view = self.retriever.view()
+        key = (view.generation, word.lower())
         with self._lock:
             if key in self._cache:
                 return self._cache[key]
-        scores = gen.keyword_scores(word)
-        n = int(np.count_nonzero(scores)) if scores is not None else 0
+        n = view.doc_freq(word)
         with self._lock:
             self._cache[key] = n
         return n

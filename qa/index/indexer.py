@@ -1,13 +1,6 @@
 """Incremental indexing: files -> articles -> passages -> vectors -> a new generation.
 
-Layout of the index folder::
-
-    HEAD                      {"store": "store-1.sqlite"}  (replaced atomically)
-    store-1.sqlite            articles, passages + vectors, file state, meta
-    gens/store-1-gen-N/       FAISS + BM25 of generation N (see qa.index.generation)
-    .lock                     one writer at a time
-
-The store's ``current_gen`` is committed only after the generation folder is complete, so a
+The index folder's layout is described in :mod:`qa.index.folder`. The store's ``current_gen`` is committed only after the generation folder is complete, so a
 crash at any point leaves the previous generation usable; the next run resumes (rows already
 written for the unfinished generation are kept and reused).
 """
@@ -20,7 +13,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
+from qa.index.build import atomic_write_text, build_generation, remove_old_generations
 from qa.index.chunk import Chunker
 from qa.index.embed import EmbedderLike
 from qa.index.folder import (
@@ -28,12 +23,7 @@ from qa.index.folder import (
     read_head,
     writer_lock,
 )
-from qa.index.generation import (
-    atomic_write_text,
-    build_generation,
-    keywords_outdated,
-    remove_old_generations,
-)
+from qa.index.generation import keywords_outdated
 from qa.index.neardup import NearDupIndex
 from qa.index.store import FileState, Store
 from qa.ingest.files import Ingestor, Skipped
@@ -41,6 +31,14 @@ from qa.types import Article, content_id
 
 # progress(articles_done, articles_total_or_None)
 Progress = Callable[[int, int | None], None]
+
+
+class Publisher(Protocol):
+    """Makes a generation of the store searchable (what the indexer needs of a backend)."""
+
+    def publish(self, store: Store, gen: int) -> None:
+        """Publish generation ``gen`` of ``store`` before the store commits it."""
+        ...
 
 
 @dataclass
@@ -82,6 +80,8 @@ class Indexer:
         chunker: Passage splitter.
         strict: Fail on the first bad article instead of skipping it.
         batch_passages: Passages embedded (and committed) per batch.
+        backend: Where each new generation is published for search (a
+            :class:`qa.search.backend.SearchBackend`); default: FAISS + BM25 files in ``root``.
     """
 
     def __init__(
@@ -91,8 +91,10 @@ class Indexer:
         chunker: Chunker | None = None,
         strict: bool = False,
         batch_passages: int = 512,
+        backend: Publisher | None = None,
     ) -> None:
         self.root = root
+        self.backend = backend
         self.embedder = embedder
         self.chunker = chunker or Chunker()
         self.strict = strict
@@ -358,7 +360,10 @@ class Indexer:
         if store.current_gen == 0 or outdated or store.pending_changes(target):
             # Same transaction as the new current_gen: readers never see half-done clusters.
             NearDupIndex(store.db).recluster_after_deletions(target)
-            build_generation(store, self.root, target, self.embedder.dim)
+            if self.backend is None:
+                build_generation(store, self.root, target, self.embedder.dim)
+            else:
+                self.backend.publish(store, target)
             store.set_meta("current_gen", str(target))
             store.set_meta("updated_at", time.strftime("%Y-%m-%dT%H:%M:%S"))
             store.db.commit()

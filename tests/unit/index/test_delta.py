@@ -71,7 +71,7 @@ def ranked(
     try:
         return [(h.title, h.score) for h in r.search(query, k=k, filters=filters)]
     finally:
-        r.store.close()
+        r.backend.close()
 
 
 def titles(root: Path, query: str, fusion: str = "linear", k: int = 50) -> list[str]:
@@ -144,17 +144,17 @@ def test_readers_keep_the_loaded_base_across_delta_commits(
     root = tmp_path / "index"
     make_indexer(root).update([corpus])
     r = Retriever(root, HashEmbedder(64))
-    base = r._refresh().gen.base
+    base = r.view().gen.base
     put(corpus, 30)
     make_indexer(root).update([corpus])
-    snap = r._refresh()
+    snap = r.view()
     assert snap.gen.base is base and snap.gen.delta is not None
     assert r.search("kw30", k=1)[0].title.startswith("Story number 30")
     # The per-document metadata of the delta is read too: a date filter finds it.
     title, _, date = story(30)
     hits = r.search("kw30", k=3, filters=Filters(since=date, until=date))
     assert hits and all(h.date == date for h in hits) and hits[0].title == title
-    r.store.close()
+    r.backend.close()
 
 
 def test_deleted_base_passages_are_never_returned(
@@ -166,7 +166,7 @@ def test_deleted_base_passages_are_never_returned(
         (corpus / f"s{i}.txt").unlink()
     make_indexer(root).update([corpus])
     r = Retriever(root, HashEmbedder(64))
-    snap = r._refresh()
+    snap = r.view()
     assert len(snap.gen.deleted) == 9 and snap.gen.passages == 27
     every = {h.title for h in r.search("kw0 kw1 kw2 harbour storm", k=100)}
     assert len(every) == 9 and not any(
@@ -176,7 +176,7 @@ def test_deleted_base_passages_are_never_returned(
     # Filtered searches go through the allowed-ids path of FAISS: deletions hold there too.
     hits = r.search("kw0", k=100, filters=Filters(since="2000-01-01"))
     assert len(hits) == 27 and "Story number 0" not in {h.title[:14] for h in hits}
-    r.store.close()
+    r.backend.close()
 
 
 def test_delta_compacts_into_a_new_base_and_old_bases_go(

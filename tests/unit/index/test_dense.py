@@ -87,7 +87,7 @@ def dense_texts(root: Path, query: str, k: int, filters: Filters | None = None) 
     try:
         return [h.passage.text for h in r.search(query, k=k, filters=filters)]
     finally:
-        r.store.close()
+        r.backend.close()
 
 
 def exact_texts(root: Path, query: str, k: int, allowed: np.ndarray | None = None) -> list[str]:

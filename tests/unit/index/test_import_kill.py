@@ -278,7 +278,7 @@ def answers(root: Path, record: dict[str, str]) -> int:
         assert hits and hits[0].title == record["title"]
         return r.generation
     finally:
-        r.store.close()
+        r.backend.close()
 
 
 def stored_twice(root: Path) -> list[str]:

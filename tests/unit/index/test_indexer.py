@@ -115,15 +115,15 @@ def check_consistent(root: Path, dim: int = 64) -> tuple[int, int]:
     """FAISS, BM25 and SQLite agree on the generation; returns (articles, passages)."""
     r = Retriever(root, HashEmbedder(dim))
     try:
-        snap = r._refresh()
+        snap = r.view()
         gen = snap.gen
-        articles, passages = r.store.counts(gen.gen)
+        articles, passages = r.view().store.counts(gen.gen)
         assert gen.passages == passages
         segments = [s for s in (gen.base, gen.delta) if s is not None]
         assert sum(s.dense.ntotal for s in segments) == gen.size
         assert sum(s.keywords.size for s in segments) == gen.size
         live = gen.ids[gen.live_docs()]
-        rows = r.store.passages_by_rowid([int(i) for i in live])
+        rows = r.view().store.passages_by_rowid([int(i) for i in live])
         assert len(rows) == passages, "every FAISS doc id maps to a passage row"
         assert len(set(live.tolist())) == passages
         return articles, passages
@@ -222,13 +222,13 @@ def test_add_modify_delete(corpus: Path, tmp_path: Path) -> None:
     assert articles == 3 and passages < before[1]
     assert "Museum opens a dinosaur exhibition" not in hit_titles(root, "dinosaur skeleton fossil")
     r = Retriever(root, HashEmbedder(64))
-    snap = r._refresh()
+    snap = r.view()
     assert snap.gen.keyword_scores("dinosaur skeleton fossil").max() == 0.0
     live = snap.gen.ids[snap.gen.live_docs()].tolist()
-    ids = {row["article_id"] for row in r.store.passages_by_rowid(live).values()}
-    titles_in_gen = {r.store.article(a)["title"] for a in ids}
+    ids = {row["article_id"] for row in r.view().store.passages_by_rowid(live).values()}
+    titles_in_gen = {r.view().store.article(a)["title"] for a in ids}
     assert "Museum opens a dinosaur exhibition" not in titles_in_gen
-    r.store.close()
+    r.backend.close()
     # A later run garbage-collects the deleted rows physically.
     make_indexer(root).update([corpus])
     store = open_store(root)

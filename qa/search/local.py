@@ -1,0 +1,222 @@
+"""The default search backend: FAISS + BM25 files per generation beside the SQLite store.
+
+Each committed generation has a folder of search files (a full build or a delta over a base,
+see :mod:`qa.index.generation`). A :class:`LocalView` holds one of them loaded, with the date,
+source and article id of every document number for filtering; a newer generation is loaded
+when one is committed, reusing the base when only a delta changed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from qa.errors import CorruptIndex
+from qa.index.build import build_generation
+from qa.index.folder import check_model, open_store, read_head
+from qa.index.generation import Generation, gen_dir, load_generation
+from qa.index.neardup import NearDupIndex
+from qa.index.store import Store
+from qa.search.backend import Filters, PassageRecord
+from qa.types import Passage
+
+__all__ = ["LocalBackend", "LocalView", "date_key"]
+
+
+def date_key(iso: str) -> int:
+    """``YYYYMMDD`` as an int for comparisons; 0 for an undated article."""
+    digits = iso.replace("-", "")[:8]
+    return int(digits) if digits.isdigit() and len(digits) == 8 else 0
+
+
+@dataclass
+class LocalView:
+    """One loaded generation and the metadata of its document numbers."""
+
+    store: Store
+    gen: Generation
+    dates: npt.NDArray[np.int64]
+    sources: list[str]
+    article_ids: list[str]
+    clusters: dict[str, str]
+
+    @property
+    def generation(self) -> int:
+        """The generation this view searches."""
+        return self.gen.gen
+
+    @property
+    def size(self) -> int:
+        """Searchable passages."""
+        return self.gen.passages
+
+    def mask(self, f: Filters | None) -> npt.NDArray[np.bool_] | None:
+        """Document numbers allowed by ``f`` (None: all)."""
+        if f is None or not f.active():
+            return None
+        mask = np.ones(self.gen.size, dtype=bool)
+        if f.since:
+            mask &= self.dates >= date_key(f.since)
+        if f.until:
+            mask &= (self.dates <= date_key(f.until)) & (self.dates > 0)
+        if f.source:
+            needle = f.source.lower()
+            mask &= np.asarray([needle in s.lower() for s in self.sources], dtype=bool)
+        return mask
+
+    def dense(
+        self, vector: npt.NDArray[np.float32], k: int, filters: Filters | None
+    ) -> dict[int, float]:
+        """Top-``k`` documents by inner product, among those the filters allow."""
+        mask = self.mask(filters)
+        allowed = None if mask is None else np.flatnonzero(mask).astype(np.int64)
+        if allowed is not None and not len(allowed):
+            return {}
+        # Filtered search per index type (flat, IVF, HNSW) keeps recall: see qa.index.dense.
+        return dict(self.gen.dense_search(vector, k, allowed))
+
+    def keyword(self, query: str, k: int, filters: Filters | None) -> dict[int, float]:
+        """Top-``k`` documents by BM25 score above 0, among those the filters allow."""
+        scores = self.gen.keyword_scores(query)
+        mask = self.mask(filters)
+        if mask is not None:
+            scores = np.where(mask, scores, 0.0)
+        k = min(k, len(scores))
+        if k <= 0:
+            return {}
+        top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+        return {int(i): float(scores[i]) for i in top if scores[i] > 0}
+
+    def doc_freq(self, term: str) -> int:
+        """Passages where ``term`` scores above 0 in BM25."""
+        return int(np.count_nonzero(self.gen.keyword_scores(term)))
+
+    def records(self, docs: Sequence[int]) -> dict[int, PassageRecord]:
+        """Passage rows of document numbers, joined with their article's metadata."""
+        rowids = {int(self.gen.ids[d]): d for d in docs}
+        out: dict[int, PassageRecord] = {}
+        for rowid, r in self.store.passages_by_rowid(list(rowids)).items():
+            passage = Passage(
+                id=r["id"],
+                article_id=r["article_id"],
+                paragraph=r["paragraph"],
+                start=r["start"],
+                end=r["end"],
+                text=r["text"],
+                title=r["title"],
+            )
+            out[rowids[rowid]] = PassageRecord(passage, r["date"], r["url"], r["source"])
+        return out
+
+    def cluster(self, article_id: str) -> str | None:
+        """Near-duplicate cluster of the article, when it has copies."""
+        return self.clusters.get(article_id)
+
+    def urls(self, article_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Every URL known for each article (its own first)."""
+        return self.store.urls(article_ids)
+
+
+class LocalBackend:
+    """FAISS + BM25 generation files in an index folder.
+
+    Args:
+        index_dir: The index folder.
+    """
+
+    def __init__(self, index_dir: Path) -> None:
+        self.index_dir = index_dir
+        self._store: Store | None = None
+        self._view: LocalView | None = None
+        self._lock = threading.Lock()
+
+    def check_model(self, name: str, dim: int) -> None:
+        """Raise IndexMismatch when the index was built with another model."""
+        with self._lock:
+            check_model(self._open(), name, dim)
+
+    def publish(self, store: Store, gen: int) -> None:
+        """Write the search files of generation ``gen`` (a delta or a full build)."""
+        build_generation(store, self.index_dir, gen, int(store.get_meta("embed_dim", "0") or 0))
+
+    def view(self) -> LocalView:
+        """The current generation, reloaded when a newer one (or a new store) was committed."""
+        with self._lock:
+            store = self._open()
+            if read_head(self.index_dir) != store.path.name:  # `index --rebuild` replaced it
+                store.close()
+                self._store = None
+                store = self._open()
+            view = self._view
+            if view is None or view.store is not store or view.generation != store.current_gen:
+                self._view = self._load_retrying(store)
+            assert self._view is not None
+            return self._view
+
+    def close(self) -> None:
+        """Close the store (a later search opens it again)."""
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+            self._store, self._view = None, None
+
+    def _open(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.index_dir, readonly=True)
+        return self._store
+
+    def _load_retrying(self, store: Store, attempts: int = 3) -> LocalView:
+        """Load the current generation; retry when a writer replaced it while we loaded."""
+        for attempt in range(attempts):
+            gen = store.current_gen
+            try:
+                return self._load(store)
+            except CorruptIndex:
+                # Only a generation that is no longer current may vanish under us.
+                if attempt == attempts - 1 or store.current_gen == gen:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _load(self, store: Store) -> LocalView:
+        gen_no = store.current_gen
+        old = self._view if self._view is not None and self._view.store is store else None
+        generation = load_generation(
+            gen_dir(self.index_dir, store.path.name, gen_no), old.gen.base if old else None
+        )
+        if old is not None and old.gen.base is generation.base:
+            # Same base (a delta was committed): only the delta's rows are read again.
+            nb = generation.base.size
+            dates, sources, aids = old.dates[:nb], old.sources[:nb], old.article_ids[:nb]
+        else:
+            dates, sources, aids = _doc_meta(store, generation.base.ids, generation.base_gen)
+        if generation.delta is not None:
+            d_dates, d_sources, d_aids = _doc_meta(
+                store, generation.delta.ids, gen_no, since=generation.base_gen
+            )
+            dates = np.concatenate([dates, d_dates])
+            sources, aids = sources + d_sources, aids + d_aids
+        clusters = NearDupIndex(store.db).clusters(gen_no)
+        return LocalView(store, generation, dates, sources, aids, clusters)
+
+
+def _doc_meta(
+    store: Store, ids: npt.NDArray[np.int64], gen: int, since: int = -1
+) -> tuple[npt.NDArray[np.int64], list[str], list[str]]:
+    """(date keys, sources, article ids) of the passages ``ids``, stored after ``since``.
+
+    A delta passes its base's generation as ``since``: the generation index then reads only
+    the delta's rows instead of scanning every passage.
+    """
+    q = (
+        "SELECT p.rowid, a.date, a.source, a.id FROM passages p JOIN articles a "
+        "ON a.id = p.article_id WHERE p.added_gen > :since AND p.added_gen <= :gen"
+    )
+    meta = {r[0]: (r[1], r[2], r[3]) for r in store.db.execute(q, {"gen": gen, "since": since})}
+    rows = [meta.get(int(i), ("", "", "")) for i in ids]
+    dates = np.asarray([date_key(r[0]) for r in rows], dtype=np.int64)
+    return dates, [r[1] for r in rows], [r[2] for r in rows]
