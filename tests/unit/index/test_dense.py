@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from qa.errors import SettingError
 from qa.index import dense as dense_index
 from qa.index.check import check_index
 from qa.index.chunk import Chunker
@@ -60,7 +61,7 @@ def write_feed(path: Path, n: int, seed: int, start: int = 0) -> None:
 
 def build(tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch, n: int = 500) -> Path:
     """An index of ``n`` articles (~3 passages each) whose generation uses ``kind``."""
-    monkeypatch.setenv(dense_index.ENV, kind)
+    monkeypatch.setenv("NEWSQA_FAISS", kind)
     feed = tmp_path / "feed"
     feed.mkdir(exist_ok=True)
     write_feed(feed / "a.jsonl", n, seed=3)
@@ -108,15 +109,17 @@ def manifest(root: Path) -> dict[str, object]:
 
 
 def test_choose_kind_by_size_and_override(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(dense_index.ENV, raising=False)
+    monkeypatch.delenv("NEWSQA_FAISS", raising=False)
     assert choose_kind(dense_index.FLAT_MAX) == "flat"
     assert choose_kind(dense_index.FLAT_MAX + 1) == "ivf"
     assert choose_kind(10, forced="hnsw") == "hnsw"
-    monkeypatch.setenv(dense_index.ENV, "ivf")
+    monkeypatch.setenv("NEWSQA_FAISS", "ivf")
     assert choose_kind(10) == "ivf"
-    monkeypatch.setenv(dense_index.ENV, "annoy")
-    with pytest.raises(ValueError):
+    monkeypatch.setenv("NEWSQA_FAISS", "annoy")
+    with pytest.raises(SettingError, match="NEWSQA_FAISS='annoy'"):
         choose_kind(10)
+    with pytest.raises(ValueError, match="annoy"):
+        choose_kind(10, forced="annoy")
     assert DenseSpec.from_json(None) == DenseSpec("flat")  # generations written before
 
 
