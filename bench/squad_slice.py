@@ -2,7 +2,7 @@
 
 Usage: python bench/squad_slice.py OUT.json [--articles 50] [--seed 7]
 
-The README's fusion weight and sentence-reader calibration were chosen on
+The fusion weight and sentence-reader calibration (docs/benchmarks.md) were chosen on
 ``--articles 50 --seed 7`` (2,272 paragraphs, 10,605 questions), imported with
 ``newsqa import OUT.json --index-dir bench/out/idx-squad-tune``.
 """

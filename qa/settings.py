@@ -6,8 +6,8 @@ CLI loads them once at start (so a typo fails before any model loads) and passes
 on; library functions take them as arguments and fall back to :func:`load` only when called
 without one (tests, benchmarks).
 
-The table in the README is :data:`SETTINGS`; ``tests/unit/test_settings.py`` checks that they
-agree.
+The README's settings table is :func:`settings_table` (``make docs`` writes it there);
+``tests/unit/cli/test_readme.py`` checks that they agree.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Move what reader training needs to a GPU machine in pieces, and bring the reader back.
 
-The GPU machine lent to some tasks (the workplace's ``device`` tool) reaches no network and
-takes at most 64 MiB a call, the repository included (about 23 MB), so the teacher's base
+The GPU machine this is made for reaches no network and takes at most 64 MiB of files a
+call, the repository included (about 23 MB), so the teacher's base
 (all-mpnet-base-v2, 419 MB) cannot travel in one piece. ``pack`` (here) writes a bundle of
 about 140 MB split into chunks that each fit a call:
 
@@ -14,7 +14,7 @@ about 140 MB split into chunks that each fit a call:
 ``unpack`` (there, once every chunk has arrived) checks the bundle's digest and rebuilds
 both base folders; ``split`` (there) cuts the trained reader into files the tool returns
 (16 MiB each at most); ``join`` (here) puts them back together. The whole run there is
-``scripts/gpu_train.sh``; README "Training on a GPU machine" gives the calls.
+``scripts/gpu_train.sh``; docs/training.md ("Training on a GPU machine") gives the calls.
 
 Usage:
     python scripts/gpu_reader.py pack [--mpnet DIR] [--data FILE] [--out .gpu] [--chunk-mib 34]

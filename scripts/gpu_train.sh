@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Train the mpnet teacher and distil the MiniLM reader on a GPU machine, in one call.
 #
-# Runs there (the device tool), in the repository's root, once every chunk of the bundle
-# made by `python scripts/gpu_reader.py pack` has arrived in .gpu/ (README "Training on a
-# GPU machine"). Leaves in $OUT: the logs, and the distilled reader cut into returnable
+# Runs there, in the repository's root, once every chunk of the bundle made by
+# `python scripts/gpu_reader.py pack` has arrived in .gpu/ (docs/training.md, "Training on
+# a GPU machine"). Leaves in $OUT: the logs, and the distilled reader cut into returnable
 # parts (`python scripts/gpu_reader.py join` puts it back together here).
 #
 # Knobs (environment): STAGE (all, or teacher then student in two calls: each call is
@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-# Inside the (ignored) .gpu folder: a warm device machine keeps it between calls.
+# Inside the (ignored) .gpu folder, which the GPU machine keeps between calls.
 WORK=${WORK:-.gpu/work}
 OUT=${OUT:?set OUT to the folder the results go to}
 export PYTHONUNBUFFERED=1

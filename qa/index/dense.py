@@ -1,6 +1,6 @@
 """The FAISS index of a generation, chosen by size: exact flat below a threshold, IVF above.
 
-Measured in ``bench/faiss_types.py`` (table in the README): one flat inner-product query costs
+Measured in ``bench/faiss_types.py`` (docs/benchmarks.md): one flat inner-product query costs
 about 0.06 ms per 1,000 vectors on this 2-core machine when idle (10 ms over the 174k-passage
 news index, 29 ms over 521k), and 4-6x more when its second OpenMP thread waits behind a busy
 core. Up to ``FLAT_MAX`` vectors that is well inside the query budget, so the index stays exact

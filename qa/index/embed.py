@@ -26,7 +26,7 @@ Vectors = npt.NDArray[np.float32]
 # oneDNN keeps compiled kernels per input shape (1,024 by default) and every passage batch has
 # another length: with glibc's fragmented heap this grew a full-corpus import's RSS by about
 # 0.25 MB per article without bound. 64 kernels plus `release_memory` after each batch keep it
-# flat (~800 MB for the model process) at the same encode speed (bench in the README). Read
+# flat (~800 MB for the model process) at the same encode speed (docs/benchmarks.md). Read
 # by oneDNN at its first kernel, so setting it here, before any model runs, is enough.
 os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "64")
 

@@ -8,7 +8,7 @@ Banding (32 bands of 4 values) finds candidate pairs through equal band hashes; 
 a copy when its estimated Jaccard is at least :data:`THRESHOLD`. Measured by bench/neardup.py
 on the 26,343 distinct texts of the shared news corpus, 0.5 finds 460 pairs, 95.9% of them with
 an exact Jaccard >= 0.5 and 96.7% of all such pairs; 0.6 is exact-Jaccard-precise but finds
-only 84% (README, "Near-duplicates").
+only 84% (docs/benchmarks.md, "Near-duplicates").
 
 Persistence (:class:`NearDupIndex`): table ``neardup`` holds each article's signature and its
 cluster, ``neardup_bands`` its band hashes keyed by ``(band, hash)``. A new article joins the

@@ -6,7 +6,7 @@ several passages (syndicated copies, overlapping passages) into one answer that 
 them.
 
 Confidence is a logistic model of the span's F1 against the gold answer (its expected F1; "is
-exactly right" for readers calibrated before session 6) on features of the span that
+exactly right" for readers calibrated with ``--label em``) on features of the span that
 are absolute, not relative to the other candidates (span logit, its log-probability in the
 window, its margin over the no-answer logit), fitted on questions held apart from SQuAD
 *train*, with unanswerable pairs made from paragraphs of the same articles
@@ -29,7 +29,7 @@ from qa.text import sentence_spans
 from qa.types import Answer, Hit, Passage, Span
 
 # How the reader's span score and the retriever's fused score are combined to rank answers
-# across passages. Chosen on held-out train questions (see README "Reader").
+# across passages. Chosen on held-out train questions (docs/benchmarks.md, "Ranking answers").
 COMBINE_MODES = ("reader", "linear", "calibrated")
 
 
@@ -49,7 +49,7 @@ class Calibration:
         bias: Intercept.
         threshold: Confidence under which the product says "no answer".
         target: What the confidence predicts: ``f1`` (expected F1 of the span) or ``em``
-            (exact match; readers calibrated before session 6).
+            (exact match; readers calibrated with ``--label em``).
     """
 
     weights: tuple[float, float, float]

@@ -1,6 +1,6 @@
 """Hybrid retrieval: dense (FAISS) + keyword (BM25) fused, with date/source filters.
 
-Fusion (measured in bench/retrieval.py, table in README): each side's top candidates are
+Fusion (measured in bench/retrieval.py, table in docs/benchmarks.md): each side's top candidates are
 scored on a common scale, the BM25 score divided by the query's best BM25 score and the cosine
 taken as is, and combined as ``w * bm25_norm + (1 - w) * cosine``; reciprocal rank fusion is
 kept as an option for comparison.
