@@ -128,8 +128,7 @@ def check_consistent(root: Path, dim: int = 64) -> tuple[int, int]:
         assert len(set(live.tolist())) == passages
         return articles, passages
     finally:
-        if r._store is not None:
-            r._store.close()
+        r.backend.close()
 
 
 def hit_titles(root: Path, query: str, k: int = 10, filters: Filters | None = None) -> list[str]:
@@ -137,8 +136,7 @@ def hit_titles(root: Path, query: str, k: int = 10, filters: Filters | None = No
     try:
         return [h.title for h in r.search(query, k=k, filters=filters)]
     finally:
-        if r._store is not None:
-            r._store.close()
+        r.backend.close()
 
 
 # -- incremental runs -----------------------------------------------------------------------

@@ -106,8 +106,7 @@ def search(root: Path, query: str, k: int = 10) -> list[Hit]:
     try:
         return r.search(query, k=k)
     finally:
-        if r._store is not None:
-            r._store.close()
+        r.backend.close()
 
 
 def clusters(root: Path) -> dict[str, str]:

@@ -462,9 +462,9 @@ def test_cli_add_indexes_the_new_article(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    import qa.index.indexer
+    import qa.index.folder
 
-    monkeypatch.setattr(qa.index.indexer, "embedder_for", lambda root, default=None: HashEmbedder())
+    monkeypatch.setattr(qa.index.folder, "embedder_for", lambda root, default=None: HashEmbedder())
     index = tmp_path / "index"
     code = run_cli(
         monkeypatch,
