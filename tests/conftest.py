@@ -120,13 +120,17 @@ def newsqa() -> NewsQA:
 
     from qa.cli.main import main
 
-    runner = CliRunner()
+    try:
+        runner = CliRunner(mix_stderr=False)  # type: ignore[call-arg]  # click < 8.2
+    except TypeError:
+        runner = CliRunner()  # click >= 8.2 always keeps stderr apart
 
     def run(*args: str, env: dict[str, str | None] | None = None) -> CliRun:
         overrides: dict[str, str | None] = {k: None for k in os.environ if k.startswith("NEWSQA_")}
         overrides.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
         overrides.update(env or {})
-        with runner.isolation(env=overrides) as (out, err, _):
+        with runner.isolation(env=overrides) as streams:
+            out, err = streams[0], streams[1]  # click >= 8.2 adds a third, mixed stream
             argv, sys.argv = sys.argv, ["newsqa", *args]
             code = 0
             try:

@@ -1,6 +1,6 @@
 """``newsqa`` in process with the real MiniLM embedder and the shipped span reader.
 
-The embedder is the session's (``real_embedder``): the CLI's model lookup is pointed at it, so
+The embedder is the ``real_embedder`` fixture's: the CLI's model lookup is pointed at it, so
 that the model loads once for the whole run.
 """
 
@@ -30,8 +30,8 @@ REFERENCE_URL = (
 
 
 @pytest.fixture()
-def session_model(real_embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI's embedder for the default model is the session's real one."""
+def shared_model(real_embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's embedder for the default model is the ``real_embedder`` fixture."""
     named = indexer_module.embedder_named
 
     def embedder_named(name: str) -> object:
@@ -43,7 +43,7 @@ def session_model(real_embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> N
 
 @pytest.fixture()
 def reference_index(
-    tmp_path: Path, reference_article: Path, newsqa: NewsQA, session_model: None
+    tmp_path: Path, reference_article: Path, newsqa: NewsQA, shared_model: None
 ) -> Path:
     root = tmp_path / "index"
     run = newsqa("index", str(reference_article), "--index-dir", str(root))
