@@ -1,15 +1,21 @@
-"""Shared fixtures: the real embedder (one per session), shared data, the reference article."""
+"""Shared fixtures: the real embedder (one per session), shared data, the reference article, the
+CLI run in process, and the fakes of the evaluation tests."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
     from qa.index.embed import Embedder
+    from qa.search.retriever import Filters
+    from qa.types import Answer, Hit, Response
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = ROOT.parent / "shared" / "data"
@@ -74,3 +80,213 @@ def tiny_mpnet(tmp_path_factory: pytest.TempPathFactory) -> Path:
     MPNetModel(config).save_pretrained(str(folder))
     tokenizer.save_pretrained(str(folder))
     return folder
+
+
+# -- the CLI, in process ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CliRun:
+    """What a person sees from one ``newsqa`` command: exit code, stdout, stderr."""
+
+    code: int
+    out: str
+    err: str
+
+    @property
+    def err_lines(self) -> list[str]:
+        """Non-empty stderr lines."""
+        return [line for line in self.err.splitlines() if line.strip()]
+
+    @property
+    def flat_out(self) -> str:
+        """stdout with every run of white space made one space (rich wraps long lines)."""
+        return " ".join(self.out.split())
+
+
+NewsQA = Callable[..., CliRun]
+
+
+@pytest.fixture()
+def newsqa() -> NewsQA:
+    """Run ``newsqa ARGS...`` through the console-script entry point ``qa.cli.main:main``.
+
+    ``main`` maps errors to exit codes and one stderr line, so it is what is run (not the click
+    group alone), with ``sys.argv`` set as the shell would. Every ``NEWSQA_*`` variable of the
+    outer environment is unset; ``env`` sets some (None unsets).
+    """
+    from click.testing import CliRunner
+
+    from qa.cli.main import main
+
+    try:
+        runner = CliRunner(mix_stderr=False)  # type: ignore[call-arg]  # click < 8.2
+    except TypeError:
+        runner = CliRunner()  # click >= 8.2 always keeps stderr apart
+
+    def run(*args: str, env: dict[str, str | None] | None = None) -> CliRun:
+        overrides: dict[str, str | None] = {k: None for k in os.environ if k.startswith("NEWSQA_")}
+        overrides.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+        overrides.update(env or {})
+        with runner.isolation(env=overrides) as streams:
+            out, err = streams[0], streams[1]  # click >= 8.2 adds a third, mixed stream
+            argv, sys.argv = sys.argv, ["newsqa", *args]
+            code = 0
+            try:
+                main()
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+            finally:
+                sys.argv = argv
+                sys.stdout.flush()
+                sys.stderr.flush()
+            return CliRun(code, out.getvalue().decode(), err.getvalue().decode())
+
+    return run
+
+
+# -- fakes of the evaluation tests -----------------------------------------------------------
+
+
+def fake_hit(url: str, rank: int, text: str = "", other_urls: tuple[str, ...] = ()) -> Hit:
+    """A retrieved passage of the article at ``url``."""
+    from qa.types import Hit, Passage
+
+    text = text or f"Passage of {url}."
+    passage = Passage(
+        id=f"p-{url}", article_id=f"a-{url}", paragraph=0, start=0, end=len(text), text=text
+    )
+    return Hit(
+        passage=passage,
+        score=1.0 / rank,
+        rank=rank,
+        title=f"Title of {url}",
+        date="2024-01-02",
+        url=url,
+        source="",
+        other_urls=other_urls,
+    )
+
+
+def fake_answer(text: str, hit: Hit, confidence: float, kind: str = "span") -> Answer:
+    """An answer whose text is the whole of a passage."""
+    from qa.types import Answer, Span
+
+    return Answer(
+        text=text,
+        sentence=text,
+        confidence=confidence,
+        hit=hit,
+        span=Span(0, len(text)),
+        sentence_span=Span(0, len(text)),
+        kind=kind,
+    )
+
+
+@dataclass(frozen=True)
+class Scripted:
+    """What the fake answerer returns for one question.
+
+    Attributes:
+        urls: URLs of the retrieved hits, best first.
+        text: The shown answer ("" for no answer).
+        kind: ``span`` or ``sentence``.
+        confidence: Confidence of the best answer (also given when none is shown).
+        copies: Per hit, the other URLs carrying its passage (duplicates, syndicated copies).
+    """
+
+    urls: tuple[str, ...]
+    text: str = ""
+    kind: str = "span"
+    confidence: float = 0.9
+    copies: tuple[tuple[str, ...], ...] = ()
+
+
+@dataclass
+class FakeAnswerer:
+    """An :class:`qa.answer.Answerer` stand-in that answers from a script, and records calls."""
+
+    script: dict[str, Scripted]
+    calls: list[tuple[str, int, Filters | None]] = field(default_factory=list)
+    warmed: bool = False
+
+    def warm_up(self) -> None:
+        self.warmed = True
+
+    def ask(self, question: str, k: int = 5, filters: Filters | None = None) -> Response:
+        from qa.answer import citation_for
+        from qa.types import Response
+
+        self.calls.append((question, k, filters))
+        s = self.script[question]
+        copies = s.copies or ((),) * len(s.urls)
+        pairs = enumerate(zip(s.urls, copies, strict=True))
+        hits = [fake_hit(url, i + 1, other_urls=other) for i, (url, other) in pairs]
+        guess = fake_answer(s.text or "a guess", hits[0], s.confidence, s.kind) if hits else None
+        shown = guess if s.text else None
+        answers = [guess] if guess else []
+        cites = [citation_for(i + 1, h, shown) for i, h in enumerate(hits)]
+        return Response(question, shown, answers, cites, hits)
+
+
+@pytest.fixture()
+def fake_pipeline(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, Scripted]], Any]:
+    """Make :class:`qa.eval.questions.Evaluator` build a :class:`FakeAnswerer` (and no index).
+
+    Returns a function that installs a script and gives back the records of the constructor's
+    arguments and the answerer's calls: ``{"retriever": {...}, "answerer": FakeAnswerer}``.
+    """
+    import qa.eval.questions as questions
+
+    def install(script: dict[str, Scripted]) -> dict[str, Any]:
+        made: dict[str, Any] = {}
+
+        class FakeRetriever:
+            def __init__(self, index_dir: Path, fusion: str = "linear") -> None:
+                made["retriever"] = {"index_dir": index_dir, "fusion": fusion}
+                self.embedder = object()
+
+        def answerer(index_dir: Path, **kwargs: Any) -> FakeAnswerer:
+            made["answerer_args"] = {"index_dir": index_dir, **kwargs}
+            made["answerer"] = FakeAnswerer(script)
+            return made["answerer"]
+
+        monkeypatch.setattr(questions, "Retriever", FakeRetriever)
+        monkeypatch.setattr(questions, "Answerer", answerer)
+        return made
+
+    return install
+
+
+@dataclass
+class FakeSpanReader:
+    """A :class:`qa.reader.span.SpanReader` stand-in for :class:`qa.eval.reader.ReaderEvaluator`:
+    answers each question with a scripted (text, confidence), or nothing."""
+
+    script: dict[str, tuple[str, float] | None]
+    threshold: float = 0.5
+    calibration: Any = None
+    runtime: str = "fake"
+    loaded: int = 0
+    questions: list[str] = field(default_factory=list)
+
+    def load(self) -> tuple[Any, Any]:
+        self.loaded += 1
+        return (None, None)
+
+    def read(self, question: str, passages: Sequence[Hit]) -> list[Answer]:
+        self.questions.append(question)
+        found = self.script.get(question)
+        if found is None:
+            return []
+        text, confidence = found
+        return [fake_answer(text, passages[0], confidence)]
+
+
+def fake_clock(monkeypatch: pytest.MonkeyPatch, module: Any, latencies_ms: Sequence[float]) -> None:
+    """Make ``module.time.perf_counter`` time each question at the given latencies: it is read
+    twice a question (before and after), so the values come in (start, start + latency) pairs."""
+    from types import SimpleNamespace
+
+    ticks = [t for i, ms in enumerate(latencies_ms) for t in (10.0 * i, 10.0 * i + ms / 1000)]
+    monkeypatch.setattr(module, "time", SimpleNamespace(perf_counter=iter(ticks).__next__))

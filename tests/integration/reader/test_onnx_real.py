@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from qa.reader.model import load_qa_model
+from qa import hardware
+from qa.reader.model import load_qa_model, uses_bf16
 from qa.reader.onnx import OrtQAModel, build, onnx_path
 from qa.reader.span import SpanReader, context_hit
 from qa.reader.spans import pad_batch
@@ -74,3 +75,29 @@ def test_onnx_backend_loads_the_copy_from_the_cache(
     monkeypatch.setenv("NEWSQA_READER_BACKEND", "torch")
     model, _ = load_qa_model(None)
     assert isinstance(model, torch.nn.Module)
+
+
+def _auto_on(bf16: bool, built: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``NEWSQA_READER_BACKEND=auto`` with the copy built, on a CPU with or without bf16."""
+    monkeypatch.setattr(hardware, "bf16_supported", lambda: bf16)
+    monkeypatch.setenv("NEWSQA_CACHE_DIR", str(built.parent))
+    monkeypatch.setenv("NEWSQA_READER_BACKEND", "auto")
+    monkeypatch.delenv("NEWSQA_READER_DTYPE", raising=False)
+
+
+def test_auto_backend_on_a_cpu_without_bf16_loads_the_copy(
+    built: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _auto_on(False, built, monkeypatch)
+    model, _ = load_qa_model(None)
+    assert isinstance(model, OrtQAModel) and model.path == built
+    assert SpanReader(None).runtime == "onnx-int8"
+
+
+def test_auto_backend_on_a_bf16_cpu_loads_torch_in_bf16(
+    built: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _auto_on(True, built, monkeypatch)
+    model, _ = load_qa_model(None)
+    assert isinstance(model, torch.nn.Module) and uses_bf16(model)
+    assert SpanReader(None).runtime == "torch-bf16"

@@ -10,8 +10,10 @@ import pytest
 from qa.answer import Answerer, make_reader
 from qa.index.embed import HashEmbedder
 from qa.index.indexer import Indexer
+from qa.reader import span as span_module
 from qa.reader.base import FallbackReader
 from qa.reader.sentence import SentenceReader
+from qa.reader.span import SpanReader
 from qa.types import Answer, Hit, Passage, Span
 
 TEXT = "The mayor, Ann Lee, opened the bridge on Monday."
@@ -100,14 +102,30 @@ def test_answerer_uses_the_threshold_of_the_answer_kind(tmp_path: Path) -> None:
     assert resp.answer is None
 
 
-def test_auto_is_the_span_reader_with_the_sentence_fallback() -> None:
-    from qa.reader.span import SpanReader, shipped_reader_available
-
+def test_auto_is_the_span_reader_with_the_sentence_fallback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(span_module, "shipped_reader_available", lambda: True)
     auto = make_reader("auto")
-    if shipped_reader_available():
-        assert isinstance(auto, FallbackReader)
-        assert isinstance(auto.primary, SpanReader) and isinstance(auto.fallback, SentenceReader)
-    else:
-        assert isinstance(auto, SentenceReader)
-    assert isinstance(make_reader("span"), SpanReader)
-    assert isinstance(make_reader("sentence"), SentenceReader)
+    assert isinstance(auto, FallbackReader)
+    assert isinstance(auto.primary, SpanReader) and auto.primary.spec is None
+    assert isinstance(auto.fallback, SentenceReader)
+
+
+def test_auto_without_a_shipped_reader_is_the_sentence_reader(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(span_module, "shipped_reader_available", lambda: False)
+    assert type(make_reader("auto")) is SentenceReader
+
+
+@pytest.mark.parametrize("available", [True, False])
+def test_named_readers_do_not_depend_on_the_shipped_reader(
+    available: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(span_module, "shipped_reader_available", lambda: available)
+    span = make_reader("span")
+    assert type(span) is SpanReader and span.spec is None
+    assert type(make_reader("sentence")) is SentenceReader
+    folder = make_reader("some/reader-folder")
+    assert type(folder) is SpanReader and folder.spec == "some/reader-folder"
