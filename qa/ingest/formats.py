@@ -16,6 +16,9 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlsplit
 
+# The module's own name for the shared helper keeps this move to a few lines.
+from qa.text import one_line as _one_line
+
 __all__ = [
     "Draft",
     "Problem",
@@ -90,11 +93,6 @@ def tidy_body(text: str) -> str:
     """
     paragraphs = (p.strip() for p in _BLANK_LINE.split(normalize_text(text)))
     return "\n\n".join(p for p in paragraphs if p)
-
-
-def _one_line(text: str) -> str:
-    """Collapse all whitespace (titles, metadata values) to single spaces."""
-    return " ".join(unicodedata.normalize("NFC", text).split())
 
 
 def _unescape_markdown(text: str) -> str:
