@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from qa.errors import SettingError
 from qa.index import dense as dense_index
 from qa.index.check import check_index
 from qa.index.chunk import Chunker
@@ -60,7 +61,7 @@ def write_feed(path: Path, n: int, seed: int, start: int = 0) -> None:
 
 def build(tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch, n: int = 500) -> Path:
     """An index of ``n`` articles (~3 passages each) whose generation uses ``kind``."""
-    monkeypatch.setenv(dense_index.ENV, kind)
+    monkeypatch.setenv("NEWSQA_FAISS", kind)
     feed = tmp_path / "feed"
     feed.mkdir(exist_ok=True)
     write_feed(feed / "a.jsonl", n, seed=3)
@@ -71,13 +72,12 @@ def build(tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch, n: int = 5
 
 def stored_vectors(root: Path) -> tuple[np.ndarray, list[str], list[str], list[str]]:
     """Every visible passage's vector, text, source and date, in FAISS id (rowid) order."""
-    store = open_store(root)
-    q = (
-        "SELECT p.vec, p.text, a.source, a.date FROM passages p JOIN articles a "
-        "ON a.id = p.article_id ORDER BY p.rowid"
-    )
-    rows = store.db.execute(q).fetchall()
-    store.close()
+    with open_store(root) as store:
+        q = (
+            "SELECT p.vec, p.text, a.source, a.date FROM passages p JOIN articles a "
+            "ON a.id = p.article_id ORDER BY p.rowid"
+        )
+        rows = store.db.execute(q).fetchall()
     vecs = np.stack([np.frombuffer(r[0], dtype=np.float16).astype(np.float32) for r in rows])
     return vecs, [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows]
 
@@ -100,22 +100,21 @@ def exact_texts(root: Path, query: str, k: int, allowed: np.ndarray | None = Non
 
 
 def manifest(root: Path) -> dict[str, object]:
-    store = open_store(root)
-    folder = gen_dir(root, store.path.name, store.current_gen)
-    store.close()
+    with open_store(root) as store:
+        folder = gen_dir(root, store.path.name, store.current_gen)
     data: dict[str, object] = json.loads((folder / MANIFEST).read_text())
     return data
 
 
 def test_choose_kind_by_size_and_override(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(dense_index.ENV, raising=False)
+    monkeypatch.delenv("NEWSQA_FAISS", raising=False)
     assert choose_kind(dense_index.FLAT_MAX) == "flat"
     assert choose_kind(dense_index.FLAT_MAX + 1) == "ivf"
     assert choose_kind(10, forced="hnsw") == "hnsw"
-    monkeypatch.setenv(dense_index.ENV, "ivf")
+    monkeypatch.setenv("NEWSQA_FAISS", "ivf")
     assert choose_kind(10) == "ivf"
-    monkeypatch.setenv(dense_index.ENV, "annoy")
-    with pytest.raises(ValueError):
+    monkeypatch.setenv("NEWSQA_FAISS", "annoy")
+    with pytest.raises(SettingError, match="NEWSQA_FAISS='annoy'"):
         choose_kind(10)
     assert DenseSpec.from_json(None) == DenseSpec("flat")  # generations written before
 
@@ -149,9 +148,8 @@ def test_next_ivf_generation_reuses_its_lists(
 ) -> None:
     root = build(tmp_path, "ivf", monkeypatch)
     first = manifest(root)
-    store = open_store(root)
-    centroids = np.load(gen_dir(root, store.path.name, store.current_gen) / CENTROIDS)
-    store.close()
+    with open_store(root) as store:
+        centroids = np.load(gen_dir(root, store.path.name, store.current_gen) / CENTROIDS)
     write_feed(tmp_path / "feed" / "b.jsonl", 40, seed=4, start=10_000)
     Indexer(root, HashEmbedder(64), chunker=Chunker(model_max_tokens=None)).update(
         [tmp_path / "feed"]
@@ -159,9 +157,8 @@ def test_next_ivf_generation_reuses_its_lists(
     second = manifest(root)
     assert second["gen"] == 2 and second["passages"] > first["passages"]  # type: ignore[operator]
     assert second["dense"] == first["dense"]  # same lists, same trained_on
-    store = open_store(root)
-    again = np.load(gen_dir(root, store.path.name, store.current_gen) / CENTROIDS)
-    store.close()
+    with open_store(root) as store:
+        again = np.load(gen_dir(root, store.path.name, store.current_gen) / CENTROIDS)
     np.testing.assert_array_equal(again, centroids)
     assert check_index(root) == []
 
@@ -194,9 +191,8 @@ def test_check_reports_a_manifest_that_disagrees_with_the_faiss_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = build(tmp_path, "ivf", monkeypatch, n=200)
-    store = open_store(root)
-    path = gen_dir(root, store.path.name, store.current_gen) / MANIFEST
-    store.close()
+    with open_store(root) as store:
+        path = gen_dir(root, store.path.name, store.current_gen) / MANIFEST
     data = json.loads(path.read_text())
     data["dense"]["kind"] = "flat"
     path.write_text(json.dumps(data))
