@@ -51,6 +51,28 @@ def index_option(fn: F) -> F:
     )(fn)
 
 
+def corpus_option(help_text: str) -> Callable[[F], F]:
+    """``--corpus`` (default: ``corpus``) of ``add`` and ``chat``, with what it is for."""
+    return click.option(
+        "--corpus",
+        type=click.Path(path_type=Path),
+        default=Path("corpus"),
+        show_default=True,
+        help=help_text,
+    )
+
+
+def reader_option(fn: F) -> F:
+    """``--reader`` of ``ask``, ``chat`` and ``eval``."""
+    return click.option(
+        "--reader",
+        default="auto",
+        show_default=True,
+        help="auto (the trained span reader when shipped, else sentence), span, sentence, "
+        "or a QA model folder / Hugging Face id.",
+    )(fn)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="newsqa")
 def cli() -> None:
@@ -142,13 +164,7 @@ def import_(files: tuple[Path, ...], strict: bool, index_dir: Path) -> None:
 
 @cli.command()
 @click.argument("sources", nargs=-1, required=True)
-@click.option(
-    "--corpus",
-    type=click.Path(path_type=Path),
-    default=Path("corpus"),
-    show_default=True,
-    help="Folder the new articles are saved in.",
-)
+@corpus_option("Folder the new articles are saved in.")
 @click.option(
     "--timeout",
     default=20.0,
@@ -205,13 +221,7 @@ def _filters(since: str | None, until: str | None, source: str | None) -> Any:
 @click.option("--since", help="Only articles on or after this date.")
 @click.option("--until", help="Only articles on or before this date.")
 @click.option("--source", help="Only articles whose source contains this text.")
-@click.option(
-    "--reader",
-    default="auto",
-    show_default=True,
-    help="auto (the trained span reader when shipped, else sentence), span, sentence, "
-    "or a QA model folder / Hugging Face id.",
-)
+@reader_option
 @index_option
 def ask(
     question: str,
@@ -238,19 +248,8 @@ def ask(
 
 
 @cli.command()
-@click.option(
-    "--corpus",
-    type=click.Path(path_type=Path),
-    default=Path("corpus"),
-    show_default=True,
-    help="Folder offered for indexing when there is no index.",
-)
-@click.option(
-    "--reader",
-    default="auto",
-    show_default=True,
-    help="auto, span, sentence, or a QA model folder / Hugging Face id.",
-)
+@corpus_option("Folder offered for indexing when there is no index.")
+@reader_option
 @index_option
 def chat(corpus: Path, reader: str, index_dir: Path) -> None:
     """Chat with the index in a terminal app (F1 for keys)."""
@@ -326,12 +325,7 @@ def stats(as_json: bool, check: bool, index_dir: Path) -> None:
     show_default=True,
     type=click.Choice(["linear", "rrf", "dense", "bm25"]),
 )
-@click.option(
-    "--reader",
-    default="auto",
-    show_default=True,
-    help="auto, span, sentence, or a QA model folder / Hugging Face id.",
-)
+@reader_option
 @click.option(
     "--reader-only",
     is_flag=True,
