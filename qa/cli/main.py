@@ -268,8 +268,7 @@ def chat(corpus: Path, reader: str, index_dir: Path) -> None:
 @index_option
 def stats(as_json: bool, check: bool, index_dir: Path) -> None:
     """Show what the index holds."""
-    from qa.index.folder import open_store
-    from qa.index.generation import describe, keywords_outdated
+    from qa.index.summary import summarize
 
     if check:
         from qa.index.check import check_index
@@ -280,30 +279,13 @@ def stats(as_json: bool, check: bool, index_dir: Path) -> None:
         if problems:
             raise SystemExit(1)
 
-    store = open_store(index_dir)
-    gen = store.current_gen
-    articles, passages = store.counts(gen)
-    clusters, copies = store.near_duplicates(gen)
-    info = {
-        "articles": articles,
-        "passages": passages,
-        "generation": gen,
-        "near_dup_clusters": clusters,
-        "near_dup_copies": copies,
-        "embed_model": store.get_meta("embed_model"),
-        "embed_dim": int(store.get_meta("embed_dim", "0") or 0),
-        "updated_at": store.get_meta("updated_at"),
-        "index_dir": str(index_dir),
-    }
-    store_name = store.path.name
-    info.update(describe(index_dir, store_name, gen))
-    store.close()
+    summary = summarize(index_dir, detail=True)
     if as_json:
-        click.echo(json.dumps(info))
+        click.echo(json.dumps(summary.to_json()))
     else:
-        for key, value in info.items():
+        for key, value in summary.to_json().items():
             click.echo(f"{key:18} {value}")
-        if keywords_outdated(index_dir, store_name, gen):
+        if summary.keywords_outdated:
             click.echo("note: the keyword index predates this version's tokenizer; the next")
             click.echo("`newsqa index` (or import) rebuilds it, until then it answers as before.")
 

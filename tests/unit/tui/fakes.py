@@ -7,7 +7,7 @@ from pathlib import Path
 
 from qa.answer import citation_for
 from qa.search.retriever import Filters
-from qa.tui import ArticleView, IndexInfo, create_app
+from qa.tui import ArticleView, IndexSummary, create_app
 from qa.tui.app import NewsQAApp
 from qa.types import Answer, Hit, Passage, Response, Span
 
@@ -40,7 +40,7 @@ PARAGRAPHS = (
 ARTICLE_TEXT = "\n\n".join(PARAGRAPHS)
 ARTICLE_ID = "a1b2c3d4e5f60718"
 ANSWER_SPAN = "the main opposition faction"
-INFO = IndexInfo(articles=1, passages=18, generation=1, updated_at="2025-01-30T10:00:00")
+INFO = IndexSummary(articles=1, passages=18, generation=1, updated_at="2025-01-30T10:00:00")
 
 
 def _hit(paragraph: int, rank: int, score: float) -> Hit:
@@ -142,7 +142,7 @@ class FakeAnswerer:
 def fake_app(
     tmp_path: Path,
     answerer: FakeAnswerer | None = None,
-    info: IndexInfo | None = INFO,
+    info: IndexSummary | None = INFO,
     **kwargs: object,
 ) -> NewsQAApp:
     """The chat app on a fake answerer, chats saved under ``tmp_path``."""

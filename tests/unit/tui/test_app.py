@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 from qa.errors import CorruptIndex, IndexNotFound, QAError
 from qa.search.retriever import Filters
-from qa.tui import IndexInfo
+from qa.tui import IndexSummary
 from qa.tui.app import NewsQAApp
 from qa.tui.panels import ErrorPanel, WorkingLine
 from qa.tui.screens import ChatsScreen, HelpScreen, SourceScreen
@@ -389,7 +389,7 @@ async def test_index_generation_change_is_picked_up(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         assert "gen 1" in str(app.query_one("#status", Static).render())
-        infos.append(IndexInfo(articles=5, passages=40, generation=2, updated_at="2025-02-01"))
+        infos.append(IndexSummary(articles=5, passages=40, generation=2, updated_at="2025-02-01"))
         for _ in range(100):  # polled every 0.05 s; allow a loaded machine 5 s
             await pilot.pause(0.05)
             status = str(app.query_one("#status", Static).render())
@@ -432,7 +432,7 @@ def test_help_lists_every_binding() -> None:
 
 
 async def test_index_built_elsewhere_is_picked_up(tmp_path: Path) -> None:
-    infos: list[IndexInfo | None] = [None]
+    infos: list[IndexSummary | None] = [None]
 
     def factory(_dir: Path) -> FakeAnswerer:
         if infos[-1] is None:
