@@ -56,6 +56,12 @@ def test_answer_with_citations(snap_compare: Compare, tmp_path: Path) -> None:
     assert snap_compare(fake_app(tmp_path), terminal_size=SIZE, run_before=run)
 
 
+def test_sources_of_two_articles(snap_compare: Compare, tmp_path: Path) -> None:
+    run = asking("Who boycotted the Sochi conference?")
+    app = fake_app(tmp_path, FakeAnswerer(other_article=True))
+    assert snap_compare(app, terminal_size=SIZE, run_before=run)
+
+
 def test_no_answer(snap_compare: Compare, tmp_path: Path) -> None:
     run = asking("/since 2018-01-01", "What is the boiling point of tungsten?")
     assert snap_compare(fake_app(tmp_path), terminal_size=SIZE, run_before=run)
