@@ -16,7 +16,7 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlsplit
 
-# The module's own name for the shared helper keeps this move to a few lines.
+# Under its former private name: the parsers below call it as _one_line.
 from qa.text import one_line as _one_line
 
 __all__ = [

@@ -1,6 +1,6 @@
 """SVG snapshots of the chat app (pytest-textual-snapshot) on the fake answerer.
 
-Update after an intended change of the look: ``pytest tests/unit/test_tui_snapshots.py
+Update after an intended change of the look: ``pytest tests/unit/tui/test_snapshots.py
 --snapshot-update``, then check the SVGs in ``__snapshots__/`` by eye.
 """
 
