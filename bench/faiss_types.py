@@ -38,13 +38,10 @@ Builder = Callable[[Vectors], tuple[Any, DenseSpec]]
 
 def load_vectors(index_dir: Path) -> Vectors:
     """Every passage vector visible in the current generation, in rowid order."""
-    store = open_store(index_dir)
-    try:
+    with open_store(index_dir) as store:
         dim = int(store.get_meta("embed_dim"))
         q = f"SELECT vec FROM passages WHERE {VISIBLE} ORDER BY rowid"
         blobs = [r[0] for r in store.db.execute(q, {"gen": store.current_gen})]
-    finally:
-        store.close()
     vecs = np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(-1, dim)
     return np.ascontiguousarray(vecs, dtype=np.float32)
 
@@ -228,16 +225,13 @@ def filtered_rows(
 
 def passage_dates(index_dir: Path) -> Ids:
     """yyyymmdd of each visible passage's article, in rowid order (0 when undated)."""
-    store = open_store(index_dir)
-    try:
+    with open_store(index_dir) as store:
         q = (
             "SELECT a.date FROM passages p JOIN articles a ON a.id = p.article_id "
             "WHERE p.added_gen <= :gen AND (p.deleted_gen IS NULL OR p.deleted_gen > :gen) "
             "ORDER BY p.rowid"
         )
         rows = store.db.execute(q, {"gen": store.current_gen}).fetchall()
-    finally:
-        store.close()
     return np.asarray([int(d.replace("-", "")[:8] or 0) for (d,) in rows], dtype=np.int64)
 
 

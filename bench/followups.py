@@ -57,8 +57,7 @@ class Result:
 
 def index_urls(index_dir: Path) -> set[str]:
     """URLs of the articles visible in an index."""
-    store = open_store(index_dir)
-    try:
+    with open_store(index_dir) as store:
         gen = store.current_gen
         q = (
             "SELECT url FROM articles WHERE added_gen <= ? AND "
@@ -69,8 +68,6 @@ def index_urls(index_dir: Path) -> set[str]:
         with contextlib.suppress(sqlite3.OperationalError):
             urls |= {r[0] for r in store.db.execute("SELECT url FROM article_urls")}
         return urls
-    finally:
-        store.close()
 
 
 def rank_of(url: str, hits: list[Hit]) -> int:

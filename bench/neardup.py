@@ -73,22 +73,21 @@ def insert_path(docs: list[Doc], work: Path) -> tuple[float, dict[str, list[int]
     """Time NearDupIndex.add for every text in corpus order; returns seconds and clusters."""
     db_path = work / "neardup-bench.sqlite"
     db_path.unlink(missing_ok=True)
-    store = Store(db_path)
-    db: sqlite3.Connection = store.db
-    db.executemany(
-        "INSERT INTO articles(id, title, date, url, source, text, origin, added_gen) "
-        "VALUES(?, '', '', '', '', '', '', 1)",
-        [(str(i),) for i in range(len(docs))],
-    )
-    index = NearDupIndex(db)
-    t0 = time.perf_counter()
-    for i, d in enumerate(docs):
-        index.add(str(i), d["text"])
-    seconds = time.perf_counter() - t0
-    groups: dict[str, list[int]] = defaultdict(list)
-    for aid, cluster in db.execute("SELECT article_id, cluster FROM neardup"):
-        groups[cluster].append(int(aid))
-    store.close()
+    with Store(db_path) as store:
+        db: sqlite3.Connection = store.db
+        db.executemany(
+            "INSERT INTO articles(id, title, date, url, source, text, origin, added_gen) "
+            "VALUES(?, '', '', '', '', '', '', 1)",
+            [(str(i),) for i in range(len(docs))],
+        )
+        index = NearDupIndex(db)
+        t0 = time.perf_counter()
+        for i, d in enumerate(docs):
+            index.add(str(i), d["text"])
+        seconds = time.perf_counter() - t0
+        groups: dict[str, list[int]] = defaultdict(list)
+        for aid, cluster in db.execute("SELECT article_id, cluster FROM neardup"):
+            groups[cluster].append(int(aid))
     db_path.unlink(missing_ok=True)
     return seconds, {c: m for c, m in groups.items() if len(m) > 1}
 

@@ -27,11 +27,11 @@ def main() -> None:
     ap.add_argument("questions", type=Path)
     ap.add_argument("--limit", type=int, default=0)
     args = ap.parse_args()
-    store = open_store(args.index_dir)
-    rows = store.db.execute(
-        "SELECT a.title, p.text, a.url FROM passages p JOIN articles a ON a.id = p.article_id "
-        "WHERE p.deleted_gen IS NULL ORDER BY p.rowid"
-    ).fetchall()
+    with open_store(args.index_dir) as store:
+        rows = store.db.execute(
+            "SELECT a.title, p.text, a.url FROM passages p JOIN articles a ON a.id = p.article_id "
+            "WHERE p.deleted_gen IS NULL ORDER BY p.rowid"
+        ).fetchall()
     texts = [f"{t}\n{x}" for t, x, _ in rows]
     urls = np.array([u for _, _, u in rows])
     qs = load_questions(args.questions)

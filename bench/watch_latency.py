@@ -62,13 +62,10 @@ def wait_for(retriever: Retriever, word: str, present: bool, timeout: float) -> 
 
 
 def manifest(index: Path) -> dict[str, object]:
-    store = open_store(index)
-    try:
+    with open_store(index) as store:
         path = gen_dir(index, store.path.name, store.current_gen) / MANIFEST
         data: dict[str, object] = json.loads(path.read_text())
         return data
-    finally:
-        store.close()
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""Sentence boundaries with character offsets (rule-based, no model).
+"""Sentence and paragraph boundaries with character offsets (rule-based, no model), and
+whitespace folding for one-line values.
 
 News text is full of abbreviations ("U.S.", "Mr.", "Jan.") and quotes; a sentence ends at
 ., ! or ? (optionally followed by closing quotes/brackets) and white space, then an upper-case
@@ -9,6 +10,7 @@ single initial.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 _ABBREVIATIONS = frozenset(
     """mr mrs ms dr prof sr jr st mt ft gen col lt sgt capt cmdr adm gov sen rep rev hon pres
@@ -20,6 +22,18 @@ _ABBREVIATIONS = frozenset(
 # Candidate boundary: terminal punctuation, optional closers, white space.
 _BOUNDARY = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9])")
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)\.$")
+
+
+def one_line(text: str) -> str:
+    """Collapse all whitespace of ``text`` (titles, metadata values) to single spaces, in NFC.
+
+    Args:
+        text: Any text, possibly spread over several lines.
+
+    Returns:
+        The text on one line, without leading or trailing whitespace.
+    """
+    return " ".join(unicodedata.normalize("NFC", text).split())
 
 
 def _is_abbreviation(text: str, end: int) -> bool:

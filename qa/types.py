@@ -7,6 +7,7 @@ changes nothing.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,6 +123,66 @@ class Citation:
     article_end: int
     # Every URL carrying this passage: exact duplicates and near-duplicate copies included.
     urls: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CitedArticle:
+    """The citations of one article, in their order: one line of a list of sources.
+
+    Passages keep their own numbers, so that an answer's ``[n]``, the key that opens citation
+    n and ``--json`` all name one passage; the line shows them together (``[1, 3, 4]``).
+    """
+
+    citations: tuple[Citation, ...]
+
+    @property
+    def first(self) -> Citation:
+        """The article's first (best ranked) citation; title, date, URL and source are its."""
+        return self.citations[0]
+
+    @property
+    def numbers(self) -> tuple[int, ...]:
+        """Numbers of the article's citations."""
+        return tuple(c.n for c in self.citations)
+
+    @property
+    def label(self) -> str:
+        """``[1, 3, 4]``: the numbers as the sources list shows them."""
+        return "[" + ", ".join(str(n) for n in self.numbers) + "]"
+
+    @property
+    def paragraphs(self) -> tuple[int, ...]:
+        """Paragraph of each citation, in the order of :attr:`numbers`."""
+        return tuple(c.paragraph for c in self.citations)
+
+    @property
+    def other_urls(self) -> tuple[str, ...]:
+        """Every other URL carrying any of the passages (duplicates, syndicated copies)."""
+        every = (u for c in self.citations for u in c.urls)
+        return tuple(dict.fromkeys(u for u in every if u and u != self.first.url))
+
+    def holds(self, numbers: Collection[int]) -> bool:
+        """Whether any of the article's citations is among ``numbers``."""
+        return any(n in numbers for n in self.numbers)
+
+    def opens(self, cited: int | None) -> Citation:
+        """The citation to show for the whole line: ``cited`` when it is here, else the first."""
+        return next((c for c in self.citations if c.n == cited), self.first)
+
+
+def by_article(citations: Iterable[Citation]) -> list[CitedArticle]:
+    """Citations grouped by article, the articles in the order of their first citation.
+
+    Args:
+        citations: Numbered citations, best first.
+
+    Returns:
+        One entry per article, each with its citations in their given order.
+    """
+    groups: dict[str, list[Citation]] = {}
+    for c in citations:
+        groups.setdefault(c.article_id, []).append(c)
+    return [CitedArticle(tuple(cs)) for cs in groups.values()]
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,28 @@ def index_option(fn: F) -> F:
     )(fn)
 
 
+def corpus_option(help_text: str) -> Callable[[F], F]:
+    """``--corpus`` (default: ``corpus``) of ``add`` and ``chat``, with what it is for."""
+    return click.option(
+        "--corpus",
+        type=click.Path(path_type=Path),
+        default=Path("corpus"),
+        show_default=True,
+        help=help_text,
+    )
+
+
+def reader_option(fn: F) -> F:
+    """``--reader`` of ``ask``, ``chat`` and ``eval``."""
+    return click.option(
+        "--reader",
+        default="auto",
+        show_default=True,
+        help="auto (the trained span reader when shipped, else sentence), span, sentence, "
+        "or a QA model folder / Hugging Face id.",
+    )(fn)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="newsqa")
 def cli() -> None:
@@ -142,13 +164,7 @@ def import_(files: tuple[Path, ...], strict: bool, index_dir: Path) -> None:
 
 @cli.command()
 @click.argument("sources", nargs=-1, required=True)
-@click.option(
-    "--corpus",
-    type=click.Path(path_type=Path),
-    default=Path("corpus"),
-    show_default=True,
-    help="Folder the new articles are saved in.",
-)
+@corpus_option("Folder the new articles are saved in.")
 @click.option(
     "--timeout",
     default=20.0,
@@ -205,13 +221,7 @@ def _filters(since: str | None, until: str | None, source: str | None) -> Any:
 @click.option("--since", help="Only articles on or after this date.")
 @click.option("--until", help="Only articles on or before this date.")
 @click.option("--source", help="Only articles whose source contains this text.")
-@click.option(
-    "--reader",
-    default="auto",
-    show_default=True,
-    help="auto (the trained span reader when shipped, else sentence), span, sentence, "
-    "or a QA model folder / Hugging Face id.",
-)
+@reader_option
 @index_option
 def ask(
     question: str,
@@ -238,19 +248,8 @@ def ask(
 
 
 @cli.command()
-@click.option(
-    "--corpus",
-    type=click.Path(path_type=Path),
-    default=Path("corpus"),
-    show_default=True,
-    help="Folder offered for indexing when there is no index.",
-)
-@click.option(
-    "--reader",
-    default="auto",
-    show_default=True,
-    help="auto, span, sentence, or a QA model folder / Hugging Face id.",
-)
+@corpus_option("Folder offered for indexing when there is no index.")
+@reader_option
 @index_option
 def chat(corpus: Path, reader: str, index_dir: Path) -> None:
     """Chat with the index in a terminal app (F1 for keys)."""
@@ -269,8 +268,7 @@ def chat(corpus: Path, reader: str, index_dir: Path) -> None:
 @index_option
 def stats(as_json: bool, check: bool, index_dir: Path) -> None:
     """Show what the index holds."""
-    from qa.index.folder import open_store
-    from qa.index.generation import describe, keywords_outdated
+    from qa.index.summary import summarize
 
     if check:
         from qa.index.check import check_index
@@ -281,30 +279,13 @@ def stats(as_json: bool, check: bool, index_dir: Path) -> None:
         if problems:
             raise SystemExit(1)
 
-    store = open_store(index_dir)
-    gen = store.current_gen
-    articles, passages = store.counts(gen)
-    clusters, copies = store.near_duplicates(gen)
-    info = {
-        "articles": articles,
-        "passages": passages,
-        "generation": gen,
-        "near_dup_clusters": clusters,
-        "near_dup_copies": copies,
-        "embed_model": store.get_meta("embed_model"),
-        "embed_dim": int(store.get_meta("embed_dim", "0") or 0),
-        "updated_at": store.get_meta("updated_at"),
-        "index_dir": str(index_dir),
-    }
-    store_name = store.path.name
-    info.update(describe(index_dir, store_name, gen))
-    store.close()
+    summary = summarize(index_dir, detail=True)
     if as_json:
-        click.echo(json.dumps(info))
+        click.echo(json.dumps(summary.to_json()))
     else:
-        for key, value in info.items():
+        for key, value in summary.to_json().items():
             click.echo(f"{key:18} {value}")
-        if keywords_outdated(index_dir, store_name, gen):
+        if summary.keywords_outdated:
             click.echo("note: the keyword index predates this version's tokenizer; the next")
             click.echo("`newsqa index` (or import) rebuilds it, until then it answers as before.")
 
@@ -326,12 +307,7 @@ def stats(as_json: bool, check: bool, index_dir: Path) -> None:
     show_default=True,
     type=click.Choice(["linear", "rrf", "dense", "bm25"]),
 )
-@click.option(
-    "--reader",
-    default="auto",
-    show_default=True,
-    help="auto, span, sentence, or a QA model folder / Hugging Face id.",
-)
+@reader_option
 @click.option(
     "--reader-only",
     is_flag=True,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from qa.index.indexer import IndexReport
-from qa.types import Response
+from qa.types import Citation, Response, by_article
 
 console = Console()
 err_console = Console(stderr=True)
@@ -94,23 +94,30 @@ def print_response(resp: Response) -> None:
         console.print(f"confidence {ans.confidence:.2f}", style="dim")
     if resp.citations:
         console.print()
-    # Duplicates and near-duplicate copies collapsed into a hit: list every URL carrying it.
-    others = {h.passage.id: h.other_urls for h in resp.hits}
-    for c in resp.citations:
-        mark = "*" if c.n in holding else " "
-        console.print(
-            f"{mark}[{c.n}] {c.title} - {c.date or 'undated'} - {c.url or c.source or '-'} "
-            f"(paragraph {c.paragraph})",
-            highlight=False,
-            soft_wrap=True,
+    print_sources(resp.citations, holding)
+
+
+def print_sources(citations: Sequence[Citation], holding: Collection[int]) -> None:
+    """One line per cited article: its citation numbers, title, date, URL and paragraphs.
+
+    Args:
+        citations: The numbered citations.
+        holding: Numbers of the citations holding the answer (their articles get a ``*``).
+    """
+    for article in by_article(citations):
+        c = article.first
+        paragraphs = ", ".join(str(p) for p in article.paragraphs)
+        noun = "paragraph" if len(article.paragraphs) == 1 else "paragraphs"
+        # Titles and URLs come from the articles: Text, so that "[...]" in them is not markup.
+        line = Text(
+            f"{'*' if article.holds(holding) else ' '}{article.label} {c.title} - "
+            f"{c.date or 'undated'} - {c.url or c.source or '-'} ({noun} {paragraphs})"
         )
-        if others.get(c.passage_id):
-            console.print(
-                f"     also at: {', '.join(others[c.passage_id])}",
-                highlight=False,
-                soft_wrap=True,
-                style="dim",
-            )
+        console.print(line, highlight=False, soft_wrap=True)
+        # Duplicates and near-duplicate copies collapsed into a hit: list every URL carrying it.
+        if article.other_urls:
+            also = Text(f"     also at: {', '.join(article.other_urls)}", style="dim")
+            console.print(also, highlight=False, soft_wrap=True)
 
 
 def print_eval(m: dict[str, Any]) -> None:

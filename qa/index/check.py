@@ -8,11 +8,16 @@ delta generation's deleted base documents excluded), and the counts must agree.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qa.errors import QAError
 from qa.index.dense import dense_problems
 from qa.index.folder import open_store
 from qa.index.generation import gen_dir, load_generation
+
+if TYPE_CHECKING:
+    from qa.index.generation import Generation
+    from qa.index.store import Store
 
 
 def check_index(root: Path, attempts: int = 3) -> list[str]:
@@ -33,8 +38,7 @@ def check_index(root: Path, attempts: int = 3) -> list[str]:
 
 def _check_once(root: Path) -> tuple[list[str], bool]:
     """Problems of the current generation, and whether it stopped being current meanwhile."""
-    store = open_store(root)
-    try:
+    with open_store(root) as store:
         gen = store.current_gen
         if gen == 0:
             return ["no generation committed yet: run `newsqa index`"], False
@@ -43,39 +47,47 @@ def _check_once(root: Path) -> tuple[list[str], bool]:
         except QAError as exc:
             return [str(exc)], store.current_gen != gen
         articles, passages = store.counts(gen)
-        # Vector count, dimension and the IVF lists, whatever the FAISS type, per segment.
         dim = int(store.get_meta("embed_dim", "0") or 0)
-        problems = []
-        for seg in (g.base, g.delta):
-            if seg is not None:
-                problems += dense_problems(seg.dense, seg.spec, seg.size, dim)
-                if seg.keywords.size != seg.size:
-                    problems.append(
-                        f"BM25 documents: {seg.keywords.size}, but {seg.size} "
-                        f"search documents in {seg.folder.name}"
-                    )
+        problems = _segment_problems(g, dim)
         if g.passages != passages:
             problems.append(f"search documents: {g.passages}, but {passages} passages are stored")
-        ids = [int(i) for i in g.ids[g.live_docs()]]
-        unique = set(ids)
-        if len(unique) != len(ids):
-            problems.append("the id map lists a passage twice")
-        found = store.passages_by_rowid(ids) if ids else {}
-        if len(found) != len(unique):
-            problems.append(f"{len(unique) - len(found)} search documents have no stored passage")
-        visible = store.visible_rowids(gen, unique)
-        if len(visible) != len(unique):
-            problems.append(
-                f"{len(unique) - len(visible)} search documents are passages "
-                "deleted in this generation"
-            )
-        q = (
-            "SELECT COUNT(DISTINCT p.article_id) FROM passages p WHERE p.added_gen <= :g "
-            "AND (p.deleted_gen IS NULL OR p.deleted_gen > :g)"
+        return problems + _row_problems(store, g, gen, articles), False
+
+
+def _segment_problems(g: Generation, dim: int) -> list[str]:
+    """Vector count, dimension and the IVF lists, whatever the FAISS type, per segment."""
+    problems = []
+    for seg in (g.base, g.delta):
+        if seg is not None:
+            problems += dense_problems(seg.dense, seg.spec, seg.size, dim)
+            if seg.keywords.size != seg.size:
+                problems.append(
+                    f"BM25 documents: {seg.keywords.size}, but {seg.size} "
+                    f"search documents in {seg.folder.name}"
+                )
+    return problems
+
+
+def _row_problems(store: Store, g: Generation, gen: int, articles: int) -> list[str]:
+    """Search documents against the stored passages, and articles without passages."""
+    problems = []
+    ids = [int(i) for i in g.ids[g.live_docs()]]
+    unique = set(ids)
+    if len(unique) != len(ids):
+        problems.append("the id map lists a passage twice")
+    found = store.passages_by_rowid(ids) if ids else {}
+    if len(found) != len(unique):
+        problems.append(f"{len(unique) - len(found)} search documents have no stored passage")
+    visible = store.visible_rowids(gen, unique)
+    if len(visible) != len(unique):
+        problems.append(
+            f"{len(unique) - len(visible)} search documents are passages deleted in this generation"
         )
-        with_passages = int(store.db.execute(q, {"g": gen}).fetchone()[0])
-        if with_passages != articles:
-            problems.append(f"{articles} articles but {with_passages} have passages")
-        return problems, False
-    finally:
-        store.close()
+    q = (
+        "SELECT COUNT(DISTINCT p.article_id) FROM passages p WHERE p.added_gen <= :g "
+        "AND (p.deleted_gen IS NULL OR p.deleted_gen > :g)"
+    )
+    with_passages = int(store.db.execute(q, {"g": gen}).fetchone()[0])
+    if with_passages != articles:
+        problems.append(f"{articles} articles but {with_passages} have passages")
+    return problems

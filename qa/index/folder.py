@@ -36,7 +36,7 @@ def read_head(root: Path) -> str | None:
 
 
 def open_store(root: Path, readonly: bool = True) -> Store:
-    """Open the current store of an index folder.
+    """Open the current store of an index folder (``with open_store(root) as store:`` closes it).
 
     Raises:
         IndexNotFound: when the folder holds no index.
@@ -72,10 +72,8 @@ def embedder_for(root: Path, default: str | None = None) -> EmbedderLike:
         store = open_store(root)
     except QAError:
         return embedder_named(name)
-    try:
+    with store:
         return embedder_named(store.get_meta("embed_model") or name)
-    finally:
-        store.close()
 
 
 def embedder_named(name: str) -> EmbedderLike:

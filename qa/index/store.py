@@ -18,6 +18,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 
@@ -25,8 +26,6 @@ from qa.index import keywords
 from qa.index.keywords import tokenize
 from qa.index.neardup import NearDupIndex
 from qa.types import Article, Passage
-
-SCHEMA_VERSION = "1"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -88,7 +87,7 @@ class FileState:
 
 
 class Store:
-    """Thin typed wrapper around the SQLite file.
+    """Thin typed wrapper around the SQLite file; as a context manager it closes on exit.
 
     Args:
         path: The database file.
@@ -152,6 +151,12 @@ class Store:
     def close(self) -> None:
         """Close the connection."""
         self.db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- meta -------------------------------------------------------------------------------
     def get_meta(self, key: str, default: str = "") -> str:
@@ -321,10 +326,6 @@ class Store:
             for h, blob in self.db.execute(q, chunk):
                 out[h] = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
         return out
-
-    def live_article_ids(self) -> set[str]:
-        """Ids of all articles not marked deleted."""
-        return {r[0] for r in self.db.execute(f"SELECT id FROM articles WHERE {LIVE}")}
 
     def visible_passages(self, gen: int) -> Iterator[tuple[int, list[str], bytes]]:
         """(rowid, keyword tokens, vec) of passages visible at ``gen``, in rowid order."""

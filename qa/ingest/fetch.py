@@ -14,7 +14,6 @@ import io
 import re
 import socket
 import time
-import unicodedata
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from urllib.parse import urljoin, urlsplit
 
 from qa.errors import FetchError
 from qa.ingest.formats import fallback_title, parse_date, source_from_url, tidy_body
+from qa.text import one_line
 
 __all__ = ["Extracted", "Fetched", "extract_article", "feed_links", "fetch", "page_kind"]
 
@@ -236,7 +236,7 @@ def extract_article(response: Fetched) -> Extracted:
         )
     except Exception as exc:  # a parser crash on one odd page must not stop a feed run
         raise FetchError(response.url, f"the page could not be parsed ({exc})") from exc
-    title = _one_line(str(getattr(doc, "title", None) or ""))
+    title = one_line(str(getattr(doc, "title", None) or ""))
     lines = [line.strip() for line in str(getattr(doc, "text", None) or "").split("\n")]
     if lines and title and lines[0].casefold() == title.casefold():
         lines = lines[1:]  # the page's <h1> repeats the headline
@@ -249,16 +249,12 @@ def extract_article(response: Fetched) -> Extracted:
         )
     url = _article_url(response.url, str(getattr(doc, "url", None) or ""))
     return Extracted(
-        title=title or _one_line(fallback_title(url, body)),
+        title=title or one_line(fallback_title(url, body)),
         text=body,
         date=parse_date(str(getattr(doc, "date", None) or "")),
         url=url,
-        author=_one_line(str(getattr(doc, "author", None) or "")),
+        author=one_line(str(getattr(doc, "author", None) or "")),
     )
-
-
-def _one_line(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFC", text).split())
 
 
 def _has_prose(body: str) -> bool:

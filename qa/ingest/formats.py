@@ -16,6 +16,9 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlsplit
 
+# Under its former private name: the parsers below call it as _one_line.
+from qa.text import one_line as _one_line
+
 __all__ = [
     "Draft",
     "Problem",
@@ -90,11 +93,6 @@ def tidy_body(text: str) -> str:
     """
     paragraphs = (p.strip() for p in _BLANK_LINE.split(normalize_text(text)))
     return "\n\n".join(p for p in paragraphs if p)
-
-
-def _one_line(text: str) -> str:
-    """Collapse all whitespace (titles, metadata values) to single spaces."""
-    return " ".join(unicodedata.normalize("NFC", text).split())
 
 
 def _unescape_markdown(text: str) -> str:

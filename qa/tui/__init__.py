@@ -8,12 +8,12 @@ import sys
 import threading
 from pathlib import Path
 
+from qa.index.summary import IndexSummary
 from qa.tui.app import NewsQAApp
 from qa.tui.backend import (
     AnswererFactory,
     AnswererLike,
     ArticleView,
-    IndexInfo,
     IndexRunner,
     StatusReader,
     default_answerer,
@@ -21,7 +21,7 @@ from qa.tui.backend import (
     run_indexer,
 )
 
-__all__ = ["AnswererLike", "ArticleView", "IndexInfo", "NewsQAApp", "create_app", "run_chat"]
+__all__ = ["AnswererLike", "ArticleView", "IndexSummary", "NewsQAApp", "create_app", "run_chat"]
 
 
 def create_app(
@@ -40,7 +40,7 @@ def create_app(
             ``article(article_id) -> ArticleView | None``.
         index_dir: Index folder; chats are saved in ``index_dir/chats.sqlite``.
         corpus_dir: Folder offered for indexing when there is no index.
-        status_reader: ``index_dir -> IndexInfo | None`` (default: read the index on disk).
+        status_reader: ``index_dir -> IndexSummary | None`` (default: read the index on disk).
         index_runner: ``(index_dir, corpus_dir, progress) -> summary`` (default: the Indexer).
         poll_seconds: How often the index on disk is checked for a new generation.
 

@@ -24,15 +24,9 @@ from textual.widgets import Footer, Header, Input, Static
 from qa.chats import ChatStore, Turn
 from qa.errors import IndexNotFound
 from qa.followup import QueryRewriter
+from qa.index.summary import IndexSummary
 from qa.tui import messages as m
-from qa.tui.backend import (
-    AnswererFactory,
-    IndexInfo,
-    IndexRunner,
-    StatusReader,
-    describe,
-    fix_for,
-)
+from qa.tui.backend import AnswererFactory, IndexRunner, StatusReader, describe, fix_for
 from qa.tui.commands import ChatSettings, is_command, run_command
 from qa.tui.panels import ErrorPanel, StatusBar, WorkingLine
 from qa.tui.screens import ChatsScreen, HelpScreen, SourceScreen, SwitchCitation
@@ -113,7 +107,7 @@ class NewsQAApp(ChatWorkers):
         self.busy = False
         self.chat_id: int | None = None
         self.chat_store: ChatStore | None = None
-        self.info: IndexInfo | None = None
+        self.info: IndexSummary | None = None
         self.index_note = "checking index…"
         self._views = 0
 

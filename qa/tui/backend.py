@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from qa.errors import CorruptIndex, IndexMismatch, IndexNotFound, ModelLoadError, QAError
+from qa.index.summary import IndexSummary
 
 if TYPE_CHECKING:
     from qa.followup import TermStats
@@ -44,18 +45,8 @@ class AnswererLike(Protocol):
 
 
 AnswererFactory = Callable[[Path], AnswererLike]
-StatusReader = Callable[[Path], "IndexInfo | None"]
+StatusReader = Callable[[Path], "IndexSummary | None"]
 IndexRunner = Callable[[Path, Path, Progress], str]
-
-
-@dataclass(frozen=True)
-class IndexInfo:
-    """What the status bar shows of the index."""
-
-    articles: int
-    passages: int
-    generation: int
-    updated_at: str = ""
 
 
 @dataclass(frozen=True)
@@ -77,30 +68,18 @@ def default_answerer(index_dir: Path, reader: str = "auto") -> AnswererLike:
     return Answerer(index_dir, reader=reader)
 
 
-def read_index_info(index_dir: Path) -> IndexInfo | None:
-    """Counts and generation of the index on disk; None when there is no index.
+def read_index_info(index_dir: Path) -> IndexSummary | None:
+    """What the status bar shows of the index on disk; None when there is no index.
 
     Raises:
         QAError: when the index exists but cannot be read.
     """
-    import sqlite3
-
-    from qa.index.folder import open_store
+    from qa.index.summary import summarize
 
     try:
-        store = open_store(index_dir)
+        return summarize(index_dir)
     except IndexNotFound:
         return None
-    try:
-        gen = store.current_gen
-        articles, passages = store.counts(gen)
-        return IndexInfo(articles, passages, gen, store.get_meta("updated_at"))
-    except sqlite3.Error as exc:
-        raise CorruptIndex(
-            f"{store.path} is unreadable ({exc}): run `newsqa index --rebuild`"
-        ) from exc
-    finally:
-        store.close()
 
 
 def run_indexer(index_dir: Path, corpus: Path, progress: Progress) -> str:

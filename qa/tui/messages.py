@@ -6,7 +6,8 @@ from textual.message import Message
 
 from qa.chats import Turn
 from qa.followup import TermStats
-from qa.tui.backend import ArticleView, Backend, IndexInfo
+from qa.index.summary import IndexSummary
+from qa.tui.backend import ArticleView, Backend
 from qa.types import Citation
 
 
@@ -50,7 +51,7 @@ class AskFailed(Message):
 class IndexStatus(Message):
     """The index on disk as polled (``info`` None: no index; ``error``: unreadable)."""
 
-    def __init__(self, info: IndexInfo | None, error: str = "") -> None:
+    def __init__(self, info: IndexSummary | None, error: str = "") -> None:
         super().__init__()
         self.info = info
         self.error = error

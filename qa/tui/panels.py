@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, ProgressBar, Static
 
-from qa.tui.backend import IndexInfo
+from qa.index.summary import IndexSummary
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
@@ -141,7 +141,7 @@ class StatusBar(Static):
     """
 
     def show(
-        self, models: str, info: IndexInfo | None, index_note: str, filters: str, k: int
+        self, models: str, info: IndexSummary | None, index_note: str, filters: str, k: int
     ) -> None:
         """Redraw the bar."""
         colour = {"ready": "green", "loading": "yellow", "indexing": "yellow"}.get(models, "red")

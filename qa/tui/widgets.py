@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.text import Text
@@ -13,15 +14,26 @@ from textual.message import Message
 from textual.widgets import Input, Static
 
 from qa.chats import Turn
-from qa.types import Citation
+from qa.types import Citation, CitedArticle, by_article
 
 HIGHLIGHT = "bold #1a1a1a on #e5c07b"
 
 
 def citation_line(c: Citation) -> str:
     """``Title · 2018-01-30 · source · ¶4`` of a citation."""
+    return f"{c.title or '(untitled)'} · {_where(c, [c.paragraph])}"
+
+
+def article_line(article: CitedArticle) -> str:
+    """``[1, 3] Title · 2018-01-30 · source · ¶4, 9 URL`` of a cited article."""
+    c = article.first
+    return f"{article.label} {c.title or '(untitled)'} · {_where(c, article.paragraphs)} {c.url}"
+
+
+def _where(c: Citation, paragraphs: Sequence[int]) -> str:
+    """``2018-01-30 · source · ¶4, 9``: when, who and where in the article."""
     where = c.source or _host(c.url) or "-"
-    return f"{c.title or '(untitled)'} · {c.date or 'undated'} · {where} · ¶{c.paragraph}"
+    return f"{c.date or 'undated'} · {where} · ¶{', '.join(str(p) for p in paragraphs)}"
 
 
 def _host(url: str) -> str:
@@ -128,42 +140,43 @@ class SystemLine(Static):
         super().__init__(Text(("✗ " if error else "· ") + text), classes="-error" if error else "")
 
 
-class CitationRow(Horizontal):
-    """One numbered citation: title (cut to fit), then date · source · paragraph; click opens."""
+class SourceRow(Horizontal):
+    """One cited article: its citation numbers and title (cut to fit), then date · source ·
+    paragraphs; a click opens the passage holding the answer when it is here, else the first."""
 
     DEFAULT_CSS = """
-    CitationRow { height: 1; padding: 0 0 0 1; }
-    CitationRow:hover { background: $boost; }
-    CitationRow .title { width: 1fr; height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
-    CitationRow .where { width: auto; height: 1; color: $text-muted; padding: 0 0 0 2; }
+    SourceRow { height: 1; padding: 0 0 0 1; }
+    SourceRow:hover { background: $boost; }
+    SourceRow .title { width: 1fr; height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    SourceRow .where { width: auto; height: 1; color: $text-muted; padding: 0 0 0 2; }
     """
 
-    def __init__(self, citation: Citation, marked: bool) -> None:
+    def __init__(self, article: CitedArticle, cited: int | None) -> None:
         super().__init__()
-        self.citation = citation
-        self.marked = marked
+        self.article = article
+        self.marked = cited is not None and article.holds([cited])
+        self.opens = article.opens(cited)
 
     def compose(self) -> ComposeResult:
-        """Title, then where it is from."""
-        c = self.citation
+        """Numbers and title, then where it is from."""
+        c = self.article.first
         yield Static(
             Text.assemble(
                 ("*" if self.marked else " ", "bold cyan"),
-                (f"[{c.n}] ", "bold cyan"),
+                (f"{self.article.label} ", "bold cyan"),
                 (c.title or "(untitled)", "bold" if self.marked else ""),
             ),
             classes="title",
         )
-        where = c.source or _host(c.url) or "-"
-        yield Static(f"{c.date or 'undated'} · {where} · ¶{c.paragraph}", classes="where")
+        yield Static(Text(_where(c, self.article.paragraphs)), classes="where")
 
     def on_click(self, event: events.Click) -> None:
-        """Open this citation."""
+        """Open the row's passage."""
         event.stop()
         card = next((a for a in self.ancestors if isinstance(a, AnswerCard)), None)
         if card is not None:
             card.focus()
-            card.post_message(AnswerCard.OpenCitation(card.turn, self.citation.n))
+            card.post_message(AnswerCard.OpenCitation(card.turn, self.opens.n))
 
 
 class AnswerCard(Vertical, can_focus=True):
@@ -243,8 +256,8 @@ class AnswerCard(Vertical, can_focus=True):
         if t.citations:
             label = "Sources" if t.answer is not None else "Closest passages"
             yield Static(label, classes="sources")
-        for c in t.citations:
-            yield CitationRow(c, marked=c.n == t.cited)
+        for article in by_article(t.citations):
+            yield SourceRow(article, t.cited)
 
     def action_open_citation(self, n: int) -> None:
         """Open citation ``n`` (0: the one the answer comes from, else the first)."""
@@ -261,10 +274,10 @@ class AnswerCard(Vertical, can_focus=True):
         self.notify("answer copied")
 
     def action_copy_citations(self) -> None:
-        """Copy the numbered citations."""
-        lines = [f"[{c.n}] {citation_line(c)} {c.url}".rstrip() for c in self.turn.citations]
+        """Copy the numbered citations, one line per article."""
+        lines = [article_line(a).rstrip() for a in by_article(self.turn.citations)]
         self.app.copy_to_clipboard("\n".join(lines))
-        self.notify(f"{len(lines)} citation(s) copied")
+        self.notify(f"{len(self.turn.citations)} citation(s) copied")
 
     def action_open_url(self) -> None:
         """Open the URL of the cited (or first) source."""

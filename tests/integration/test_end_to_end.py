@@ -54,9 +54,8 @@ def test_boycott_question(reference_index: Path, real_embedder: Embedder) -> Non
     assert cite.passage[cite.start : cite.end] == answer.text
     assert answer.hit.passage.text == cite.passage
     # Article offsets point at the same text in the stored article.
-    store = open_store(reference_index)
-    article = store.article(cite.article_id)
-    store.close()
+    with open_store(reference_index) as store:
+        article = store.article(cite.article_id)
     assert article["text"][cite.article_start : cite.article_end] == answer.text
 
     doc = json.loads(json.dumps(response.to_json()))
@@ -324,11 +323,10 @@ def test_real_news_passages_fit_the_model(tmp_path: Path, real_embedder: Embedde
         [news], prune=False
     )
     assert report.articles >= 290 and report.passages > report.articles
-    store = open_store(tmp_path / "idx")
-    rows = store.db.execute(
-        "SELECT a.title, p.text FROM passages p JOIN articles a ON a.id = p.article_id"
-    ).fetchall()
-    store.close()
+    with open_store(tmp_path / "idx") as store:
+        rows = store.db.execute(
+            "SELECT a.title, p.text FROM passages p JOIN articles a ON a.id = p.article_id"
+        ).fetchall()
     assert len(rows) == report.passages
     count = tiktoken_counter()
     over = [len(text) for _, text in rows if count(text) > 200]

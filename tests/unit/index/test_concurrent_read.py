@@ -71,12 +71,9 @@ def test_readers_see_only_complete_generations(
         for retriever in (long_lived, Retriever(root, embedder)):
             hits = retriever.search("bridge plan officials", k=5)
             assert len(hits) == 5 and all(h.passage.text for h in hits)
-        store = open_store(root)
-        try:
+        with open_store(root) as store:
             gen = store.current_gen
             articles, _ = store.counts(gen)
-        finally:
-            store.close()
         assert articles in totals, f"generation {gen} shows {articles} articles"
         seen.add(articles)
         assert check_index(root) == []

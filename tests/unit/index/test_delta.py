@@ -47,14 +47,11 @@ def put(folder: Path, i: int, extra: str = "") -> Path:
 
 
 def manifest(root: Path) -> dict[str, object]:
-    store = open_store(root)
-    try:
+    with open_store(root) as store:
         data: dict[str, object] = json.loads(
             (gen_dir(root, store.path.name, store.current_gen) / MANIFEST).read_text()
         )
         return data
-    finally:
-        store.close()
 
 
 @pytest.fixture()
@@ -187,9 +184,8 @@ def test_delta_compacts_into_a_new_base_and_old_bases_go(
     for i in (40, 41, 42):
         put(corpus, i)
         make_indexer(root).update([corpus])
-    store = open_store(root)
-    name = store.path.name
-    store.close()
+    with open_store(root) as store:
+        name = store.path.name
     folders = sorted(p.name for p in (root / "gens").iterdir())
     assert folders == [gen_dir(root, name, g).name for g in (1, 3, 4)]  # base, previous, current
     monkeypatch.setenv("NEWSQA_DELTA_SHARE", "0.05")  # 4 new of 36 passages: too big a delta
@@ -209,9 +205,8 @@ def test_check_reports_a_damaged_delta(corpus: Path, tmp_path: Path, deltas: Non
     make_indexer(root).update([corpus])
     (corpus / "s0.txt").unlink()
     make_indexer(root).update([corpus])
-    store = open_store(root)
-    folder = gen_dir(root, store.path.name, store.current_gen)
-    store.close()
+    with open_store(root) as store:
+        folder = gen_dir(root, store.path.name, store.current_gen)
     np.save(folder / "deleted.npy", np.asarray([0], dtype=np.int64))  # forgets two deletions
     problems = check_index(root)
     assert problems and "disagree" in problems[0]

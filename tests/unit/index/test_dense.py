@@ -72,13 +72,12 @@ def build(tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch, n: int = 5
 
 def stored_vectors(root: Path) -> tuple[np.ndarray, list[str], list[str], list[str]]:
     """Every visible passage's vector, text, source and date, in FAISS id (rowid) order."""
-    store = open_store(root)
-    q = (
-        "SELECT p.vec, p.text, a.source, a.date FROM passages p JOIN articles a "
-        "ON a.id = p.article_id ORDER BY p.rowid"
-    )
-    rows = store.db.execute(q).fetchall()
-    store.close()
+    with open_store(root) as store:
+        q = (
+            "SELECT p.vec, p.text, a.source, a.date FROM passages p JOIN articles a "
+            "ON a.id = p.article_id ORDER BY p.rowid"
+        )
+        rows = store.db.execute(q).fetchall()
     vecs = np.stack([np.frombuffer(r[0], dtype=np.float16).astype(np.float32) for r in rows])
     return vecs, [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows]
 
@@ -101,9 +100,8 @@ def exact_texts(root: Path, query: str, k: int, allowed: np.ndarray | None = Non
 
 
 def manifest(root: Path) -> dict[str, object]:
-    store = open_store(root)
-    folder = gen_dir(root, store.path.name, store.current_gen)
-    store.close()
+    with open_store(root) as store:
+        folder = gen_dir(root, store.path.name, store.current_gen)
     data: dict[str, object] = json.loads((folder / MANIFEST).read_text())
     return data
 
@@ -152,9 +150,8 @@ def test_next_ivf_generation_reuses_its_lists(
 ) -> None:
     root = build(tmp_path, "ivf", monkeypatch)
     first = manifest(root)
-    store = open_store(root)
-    centroids = np.load(gen_dir(root, store.path.name, store.current_gen) / CENTROIDS)
-    store.close()
+    with open_store(root) as store:
+        centroids = np.load(gen_dir(root, store.path.name, store.current_gen) / CENTROIDS)
     write_feed(tmp_path / "feed" / "b.jsonl", 40, seed=4, start=10_000)
     Indexer(root, HashEmbedder(64), chunker=Chunker(model_max_tokens=None)).update(
         [tmp_path / "feed"]
@@ -162,9 +159,8 @@ def test_next_ivf_generation_reuses_its_lists(
     second = manifest(root)
     assert second["gen"] == 2 and second["passages"] > first["passages"]  # type: ignore[operator]
     assert second["dense"] == first["dense"]  # same lists, same trained_on
-    store = open_store(root)
-    again = np.load(gen_dir(root, store.path.name, store.current_gen) / CENTROIDS)
-    store.close()
+    with open_store(root) as store:
+        again = np.load(gen_dir(root, store.path.name, store.current_gen) / CENTROIDS)
     np.testing.assert_array_equal(again, centroids)
     assert check_index(root) == []
 
@@ -197,9 +193,8 @@ def test_check_reports_a_manifest_that_disagrees_with_the_faiss_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = build(tmp_path, "ivf", monkeypatch, n=200)
-    store = open_store(root)
-    path = gen_dir(root, store.path.name, store.current_gen) / MANIFEST
-    store.close()
+    with open_store(root) as store:
+        path = gen_dir(root, store.path.name, store.current_gen) / MANIFEST
     data = json.loads(path.read_text())
     data["dense"]["kind"] = "flat"
     path.write_text(json.dumps(data))

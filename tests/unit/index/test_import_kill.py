@@ -283,8 +283,7 @@ def answers(root: Path, record: dict[str, str]) -> int:
 
 def stored_twice(root: Path) -> list[str]:
     """Anything the current generation holds more than once (passages, vectors, articles)."""
-    store = open_store(root)
-    try:
+    with open_store(root) as store:
         gen = store.current_gen
         ids = np.load(gen_dir(root, store.path.name, gen) / "ids.npy")
         vis = "added_gen <= :g AND (deleted_gen IS NULL OR deleted_gen > :g)"
@@ -295,8 +294,6 @@ def stored_twice(root: Path) -> list[str]:
         }
         out = [name for name, q in checks.items() if store.db.execute(q, {"g": gen}).fetchone()[0]]
         return out + (["FAISS id map"] if len(set(ids.tolist())) != len(ids) else [])
-    finally:
-        store.close()
 
 
 # "delta": every generation after the base is a delta over it (qa.index.generation), so kills land

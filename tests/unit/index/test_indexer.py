@@ -229,11 +229,10 @@ def test_add_modify_delete(corpus: Path, tmp_path: Path) -> None:
     r.backend.close()
     # A later run garbage-collects the deleted rows physically.
     make_indexer(root).update([corpus])
-    store = open_store(root)
-    n = store.db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
-    assert n == passages
-    assert store.db.execute("SELECT COUNT(*) FROM articles").fetchone()[0] == 3
-    store.close()
+    with open_store(root) as store:
+        n = store.db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
+        assert n == passages
+        assert store.db.execute("SELECT COUNT(*) FROM articles").fetchone()[0] == 3
     # Older generation folders are removed; the previous one stays for readers still loading it.
     gens = sorted(p.name for p in (root / "gens").iterdir())
     assert gens == [f"store-1-gen-{removed.generation - 1}", f"store-1-gen-{removed.generation}"]
@@ -524,20 +523,19 @@ def test_killed_indexing_leaves_previous_generation_usable(tmp_path: Path) -> No
     run_indexer(root, corpus)
     articles, passages = check_consistent(root)
     assert (articles, passages) == final_counts
-    store = open_store(root)
-    # No duplicate articles, no orphan passages, nothing half-written left visible.
-    gen = store.current_gen
-    assert store.counts(gen)[0] == expected_articles
-    dup = store.db.execute(
-        "SELECT title, text, COUNT(*) c FROM articles GROUP BY title, text HAVING c > 1"
-    ).fetchall()
-    assert dup == []
-    orphans = store.db.execute(
-        "SELECT COUNT(*) FROM passages p LEFT JOIN articles a ON a.id = p.article_id "
-        "WHERE a.id IS NULL"
-    ).fetchone()[0]
-    assert orphans == 0
-    store.close()
+    with open_store(root) as store:
+        # No duplicate articles, no orphan passages, nothing half-written left visible.
+        gen = store.current_gen
+        assert store.counts(gen)[0] == expected_articles
+        dup = store.db.execute(
+            "SELECT title, text, COUNT(*) c FROM articles GROUP BY title, text HAVING c > 1"
+        ).fetchall()
+        assert dup == []
+        orphans = store.db.execute(
+            "SELECT COUNT(*) FROM passages p LEFT JOIN articles a ON a.id = p.article_id "
+            "WHERE a.id IS NULL"
+        ).fetchone()[0]
+        assert orphans == 0
     assert not [p for p in (root / "gens").iterdir() if ".tmp-" in p.name]
     again = make_indexer(root).update([corpus])
     assert again.passages_embedded == 0 and again.generation == gen
@@ -656,11 +654,8 @@ def test_an_interrupted_first_import_resumes_instead_of_starting_over(tmp_path: 
 def test_passages_by_rowid_pages_past_sqlites_variable_limit(corpus: Path, tmp_path: Path) -> None:
     root = tmp_path / "index"
     make_indexer(root).update([corpus])
-    store = open_store(root)
-    try:
+    with open_store(root) as store:
         real = [int(r[0]) for r in store.db.execute("SELECT rowid FROM passages")]
         # 300,000 ids: more than one statement may bind here (250,000); the real ones last.
         asked = list(range(10**7, 10**7 + 300_000 - len(real))) + real
         assert sorted(store.passages_by_rowid(asked)) == sorted(real)
-    finally:
-        store.close()

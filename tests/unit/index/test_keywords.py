@@ -34,11 +34,8 @@ def test_inflections_of_a_doubled_consonant_share_one_stem() -> None:
 
 def _age_to_version_1(root: Path) -> None:
     """Make a freshly built index look as written before versions were recorded."""
-    store = open_store(root)
-    try:
+    with open_store(root) as store:
         path = gen_dir(root, store.path.name, store.current_gen) / MANIFEST
-    finally:
-        store.close()
     db = sqlite3.connect(store.path)
     db.execute("DELETE FROM meta WHERE key='tokenizer'")
     db.commit()
@@ -79,15 +76,12 @@ def test_a_version_1_index_answers_as_before_then_migrates_on_the_next_run(
     make_indexer(root).update([corpus])
     m = manifest(root)
     assert (m["kind"], m["bm25"]["tokenizer"]) == ("full", 2)  # type: ignore[index]
-    store = open_store(root)
-    try:
+    with open_store(root) as store:
         assert store.get_meta("tokenizer") == "2"
         tokens = store.db.execute(
             "SELECT tokens FROM passages WHERE text LIKE '%boycotts%'"
         ).fetchone()[0]
         assert "boycot" in tokens.split() and "boycott" not in tokens.split()
-    finally:
-        store.close()
     assert titles(root, "Who boycotted the initiative?", fusion="bm25")[:1] == ["Sochi talks"]
     assert check_index(root) == []
 

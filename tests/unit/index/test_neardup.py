@@ -110,11 +110,8 @@ def search(root: Path, query: str, k: int = 10) -> list[Hit]:
 
 
 def clusters(root: Path) -> dict[str, str]:
-    store = open_store(root)
-    try:
+    with open_store(root) as store:
         return NearDupIndex(store.db).clusters(store.current_gen)
-    finally:
-        store.close()
 
 
 # -- shingles and MinHash ---------------------------------------------------------------------
@@ -163,13 +160,10 @@ def test_copy_joins_the_cluster_of_the_earliest_article(copies: Path, tmp_path: 
     assert report.articles == 5 and report.near_duplicates == 1
     found = clusters(root)
     assert len(found) == 2 and len(set(found.values())) == 1
-    store = open_store(root)
-    try:
+    with open_store(root) as store:
         (a_id,) = [r[0] for r in store.db.execute("SELECT id FROM articles WHERE url=?", (A_URL,))]
         assert set(found.values()) == {a_id}  # the cluster id is the earliest article's id
         assert store.near_duplicates(store.current_gen) == (1, 1)
-    finally:
-        store.close()
 
 
 def test_query_matching_both_copies_returns_one_hit_citing_both(
@@ -219,15 +213,12 @@ def test_reindexing_the_same_files_changes_nothing(copies: Path, tmp_path: Path)
     root = tmp_path / "index"
 
     def snapshot() -> tuple[list[tuple[object, ...]], int, int]:
-        store = open_store(root)
-        try:
+        with open_store(root) as store:
             rows = store.db.execute(
                 "SELECT seq, article_id, sig, cluster FROM neardup ORDER BY seq"
             ).fetchall()
             bands = store.db.execute("SELECT COUNT(*) FROM neardup_bands").fetchone()[0]
             return [tuple(r) for r in rows], int(bands), store.current_gen
-        finally:
-            store.close()
 
     make_indexer(root).update([copies])
     before = snapshot()
@@ -241,11 +232,10 @@ def test_store_without_neardup_tables_is_searched_then_backfilled(
 ) -> None:
     root = tmp_path / "index"
     make_indexer(root).update([copies])
-    store = open_store(root, readonly=False)
-    store.db.execute("DROP TABLE neardup")
-    store.db.execute("DROP TABLE neardup_bands")
-    store.db.commit()
-    store.close()
+    with open_store(root, readonly=False) as store:
+        store.db.execute("DROP TABLE neardup")
+        store.db.execute("DROP TABLE neardup_bands")
+        store.db.commit()
     hits = search(root, "ferry crews strike over pay", k=5)  # an older store, read-only
     assert hits[0].copies == ()
     make_indexer(root).update([copies])  # the next run adds the tables and signs the articles
@@ -256,35 +246,32 @@ def test_store_without_neardup_tables_is_searched_then_backfilled(
 def test_band_lookup_uses_the_index(tmp_path: Path) -> None:
     root = tmp_path / "index"
     make_indexer(root).update([tmp_path])
-    store = open_store(root)
-    try:
+    with open_store(root) as store:
         q = (
             "EXPLAIN QUERY PLAN SELECT article_id FROM neardup_bands "
             "WHERE (band=? AND hash=?) OR (band=? AND hash=?)"
         )
-        plan = " ".join(str(r[-1]) for r in store.db.execute(q, (0, 1, 2, 3)))
+        try:
+            plan = " ".join(str(r[-1]) for r in store.db.execute(q, (0, 1, 2, 3)))
+        except sqlite3.OperationalError as exc:  # pragma: no cover
+            pytest.fail(str(exc))
         assert "SEARCH" in plan and "SCAN" not in plan
-    except sqlite3.OperationalError as exc:  # pragma: no cover
-        pytest.fail(str(exc))
-    finally:
-        store.close()
 
 
 def test_article_added_and_dropped_in_one_run_releases_its_copies(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.sqlite")
-    index = NearDupIndex(store.db)
-    a = Article("Ferry crews strike", "\n\n".join(STORY), url=A_URL)
-    b = Article("Ferries halted", "\n\n".join(lightly_edited(STORY)), url=B_URL)
-    for art in (a, b):
-        store.add_article(art, [], np.zeros((0, 4), dtype=np.float32), [], 1)
-        index.add(art.id, art.text)
-    assert index.clusters(1) == {a.id: a.id, b.id: a.id}
-    store.delete_article(a.id, 1)  # never visible: its rows go at once
-    assert store.db.execute("SELECT COUNT(*) FROM neardup").fetchone()[0] == 1
-    assert index.recluster_after_deletions(1) == 1
-    cluster = store.db.execute("SELECT cluster FROM neardup WHERE article_id=?", (b.id,))
-    assert cluster.fetchone()[0] == b.id
-    store.close()
+    with Store(tmp_path / "s.sqlite") as store:
+        index = NearDupIndex(store.db)
+        a = Article("Ferry crews strike", "\n\n".join(STORY), url=A_URL)
+        b = Article("Ferries halted", "\n\n".join(lightly_edited(STORY)), url=B_URL)
+        for art in (a, b):
+            store.add_article(art, [], np.zeros((0, 4), dtype=np.float32), [], 1)
+            index.add(art.id, art.text)
+        assert index.clusters(1) == {a.id: a.id, b.id: a.id}
+        store.delete_article(a.id, 1)  # never visible: its rows go at once
+        assert store.db.execute("SELECT COUNT(*) FROM neardup").fetchone()[0] == 1
+        assert index.recluster_after_deletions(1) == 1
+        cluster = store.db.execute("SELECT cluster FROM neardup WHERE article_id=?", (b.id,))
+        assert cluster.fetchone()[0] == b.id
 
 
 def test_texts_without_words_are_nobodys_copy() -> None:

@@ -436,11 +436,8 @@ def test_added_articles_are_indexed_without_touching_the_rest(
     report = Adder(corpus, timeout=5).add_all([site.url(BRIDGE)])
     indexed = indexer.update(report.new_paths, prune=False)
     assert (indexed.added, indexed.removed) == (1, 0)
-    store = open_store(index)
-    try:
+    with open_store(index) as store:
         assert store.counts(store.current_gen)[0] == 2
-    finally:
-        store.close()
 
 
 def run_cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
@@ -481,11 +478,8 @@ def test_cli_add_indexes_the_new_article(
     assert code == 0
     assert f"added    {corpus}/2023-04-11-city-council" in out
     assert "1 added, 0 already present, 0 failed" in out
-    store = open_store(index)
-    try:
+    with open_store(index) as store:
         assert store.counts(store.current_gen)[0] == 1
-    finally:
-        store.close()
 
 
 def test_cli_add_reports_one_line_errors(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from qa.answer import citation_for
 from qa.search.retriever import Filters
-from qa.tui import ArticleView, IndexInfo, create_app
+from qa.tui import ArticleView, IndexSummary, create_app
 from qa.tui.app import NewsQAApp
 from qa.types import Answer, Hit, Passage, Response, Span
 
@@ -40,7 +40,12 @@ PARAGRAPHS = (
 ARTICLE_TEXT = "\n\n".join(PARAGRAPHS)
 ARTICLE_ID = "a1b2c3d4e5f60718"
 ANSWER_SPAN = "the main opposition faction"
-INFO = IndexInfo(articles=1, passages=18, generation=1, updated_at="2025-01-30T10:00:00")
+# A second article: a syndicated wire story, cited between passages of the first.
+OTHER_ID = "f0e1d2c3b4a59687"
+OTHER_TITLE = "Syrian opposition stays away from Sochi [wire]"
+OTHER_URL = "https://wire.example/2018/01/30/sochi-boycott"
+OTHER_TEXT = "The opposition said the Sochi meeting would undermine the Geneva talks."
+INFO = IndexSummary(articles=1, passages=18, generation=1, updated_at="2025-01-30T10:00:00")
 
 
 def _hit(paragraph: int, rank: int, score: float) -> Hit:
@@ -67,19 +72,31 @@ def _hit(paragraph: int, rank: int, score: float) -> Hit:
     )
 
 
-def make_response(question: str, answered: bool = True) -> Response:
-    """A response citing three passages; the answer (if any) is in the second one."""
+def _other_hit(rank: int, score: float) -> Hit:
+    passage = Passage("q0", OTHER_ID, 2, 0, len(OTHER_TEXT), OTHER_TEXT, OTHER_TITLE)
+    return Hit(passage, score, rank, OTHER_TITLE, "2018-01-31", OTHER_URL, "", score)
+
+
+def make_response(question: str, answered: bool = True, other_article: bool = False) -> Response:
+    """A response citing three passages of one article; the answer (if any) is in the second.
+
+    With ``other_article``, a passage of another article is cited second (the answer's
+    passage third).
+    """
     hits = [_hit(0, 0, 0.71), _hit(3, 1, 0.69), _hit(17, 2, 0.52)]
+    if other_article:
+        hits.insert(1, _other_hit(1, 0.7))
     answer = None
     answers: list[Answer] = []
     if answered:
-        text = hits[1].passage.text
+        held = hits[2 if other_article else 1]
+        text = held.passage.text
         a = text.index(ANSWER_SPAN)
         answer = Answer(
             text=ANSWER_SPAN,
             sentence=text,
             confidence=0.83,
-            hit=hits[1],
+            hit=held,
             span=Span(a, a + len(ANSWER_SPAN)),
             sentence_span=Span(0, len(text)),
         )
@@ -106,11 +123,18 @@ class FakeAnswerer:
     Args:
         gate: When given, ``warm_up`` waits for it (a slow model load).
         fail: Raised by ``warm_up`` (no index, corrupt index ...).
+        other_article: Cite a passage of a second article too (see :func:`make_response`).
     """
 
-    def __init__(self, gate: threading.Event | None = None, fail: Exception | None = None) -> None:
+    def __init__(
+        self,
+        gate: threading.Event | None = None,
+        fail: Exception | None = None,
+        other_article: bool = False,
+    ) -> None:
         self.gate = gate
         self.fail = fail
+        self.other_article = other_article
         self.asked: list[tuple[str, int, Filters | None]] = []
         self.read: list[str] = []
 
@@ -131,7 +155,7 @@ class FakeAnswerer:
         self.asked.append((search_query or question, k, filters))
         self.read.append(question)
         off_topic = any(w in question.lower() for w in ("tungsten", "boiling"))
-        return make_response(question, answered=not off_topic)
+        return make_response(question, not off_topic, self.other_article)
 
     def article(self, article_id: str) -> ArticleView | None:
         if article_id != ARTICLE_ID:
@@ -142,7 +166,7 @@ class FakeAnswerer:
 def fake_app(
     tmp_path: Path,
     answerer: FakeAnswerer | None = None,
-    info: IndexInfo | None = INFO,
+    info: IndexSummary | None = INFO,
     **kwargs: object,
 ) -> NewsQAApp:
     """The chat app on a fake answerer, chats saved under ``tmp_path``."""

@@ -12,13 +12,22 @@ from textual.widgets import Static
 
 from qa.errors import CorruptIndex, IndexNotFound, QAError
 from qa.search.retriever import Filters
-from qa.tui import IndexInfo
+from qa.tui import IndexSummary
 from qa.tui.app import NewsQAApp
 from qa.tui.panels import ErrorPanel, WorkingLine
 from qa.tui.screens import ChatsScreen, HelpScreen, SourceScreen
-from qa.tui.widgets import HIGHLIGHT, AnswerCard, PromptInput, SystemLine
+from qa.tui.widgets import HIGHLIGHT, AnswerCard, PromptInput, SourceRow, SystemLine
 from qa.types import Response
-from tests.unit.tui.fakes import ANSWER_SPAN, INFO, TITLE, URL, FakeAnswerer, fake_app
+from tests.unit.tui.fakes import (
+    ANSWER_SPAN,
+    INFO,
+    OTHER_TITLE,
+    OTHER_URL,
+    TITLE,
+    URL,
+    FakeAnswerer,
+    fake_app,
+)
 
 SIZE = (100, 40)
 pytestmark = pytest.mark.anyio
@@ -68,8 +77,10 @@ async def test_answer_card_with_highlight_and_citations(tmp_path: Path) -> None:
         body = text_of(card)
         assert "main opposition faction" in body
         assert "confidence 0.83" in body
-        assert f"*[2] {TITLE}" in body and "2018-01-30 · The Moscow Times · ¶3" in body
-        assert body.count(TITLE) == 3
+        # Three passages of one article: one line, with each passage's number and paragraph.
+        assert f"*[1, 2, 3] {TITLE}" in body
+        assert "2018-01-30 · The Moscow Times · ¶0, 3, 17" in body
+        assert body.count(TITLE) == 1
         # The answer span is highlighted inside its sentence.
         rendered = card.query_one(".answer", Static).content
         assert isinstance(rendered, Text)
@@ -194,10 +205,47 @@ async def test_source_viewer_by_key_and_click(tmp_path: Path) -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, SourceScreen)
-        # Clicking a citation row opens it too.
-        await pilot.click("CitationRow", offset=(3, 0))
+        # Clicking the article's row opens it too, at the passage holding the answer.
+        await pilot.click("SourceRow", offset=(3, 0))
         await settle(app, pilot)
-        assert isinstance(app.screen, SourceScreen) and app.screen.citation.n == 1
+        assert isinstance(app.screen, SourceScreen) and app.screen.citation.n == 2
+
+
+async def test_sources_are_grouped_by_article(tmp_path: Path) -> None:
+    app = fake_app(tmp_path, FakeAnswerer(other_article=True))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await ask(app, pilot, "Who boycotted the Sochi conference?")
+        card = app.query_one(AnswerCard)
+        rows = [text_of(r) for r in card.query(SourceRow)]
+        assert len(rows) == 2
+        # The answer's [3] points at the first line; the other article keeps its number 2.
+        assert str(card.query_one(".answer", Static).render()).endswith("[3]")
+        assert f"*[1, 3, 4] {TITLE}" in rows[0] and "¶0, 3, 17" in rows[0]
+        assert f" [2] {OTHER_TITLE}" in rows[1]  # "[wire]" in the title stays text
+        assert "2018-01-31 · wire.example · ¶2" in rows[1]
+        # Number keys still open one passage each.
+        for key, n, title in (("2", 2, OTHER_TITLE), ("3", 3, TITLE)):
+            card.focus()
+            await pilot.press(key)
+            await settle(app, pilot)
+            assert isinstance(app.screen, SourceScreen) and app.screen.citation.n == n
+            assert title in str(app.screen.query_one("#title", Static).render())
+            await pilot.press("escape")
+            await pilot.pause()
+        # A row opens the answer's passage when it holds it, else the article's first.
+        for row, n in ((1, 2), (0, 3)):
+            await pilot.click(list(card.query(SourceRow))[row], offset=(3, 0))
+            await settle(app, pilot)
+            assert isinstance(app.screen, SourceScreen) and app.screen.citation.n == n
+            await pilot.press("escape")
+            await pilot.pause()
+        card.focus()
+        await pilot.press("y")
+        assert app.clipboard.splitlines() == [
+            f"[1, 3, 4] {TITLE} · 2018-01-30 · The Moscow Times · ¶0, 3, 17 {URL}",
+            f"[2] {OTHER_TITLE} · 2018-01-31 · wire.example · ¶2 {OTHER_URL}",
+        ]
 
 
 async def test_copy_answer_and_open_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -212,7 +260,9 @@ async def test_copy_answer_and_open_url(tmp_path: Path, monkeypatch: pytest.Monk
         assert "A: the main opposition faction" in app.clipboard
         assert "[2]" in app.clipboard and URL in app.clipboard
         await pilot.press("y")
-        assert app.clipboard.count(URL) == 3
+        assert (
+            app.clipboard == f"[1, 2, 3] {TITLE} · 2018-01-30 · The Moscow Times · ¶0, 3, 17 {URL}"
+        )
         await pilot.press("o")
         await settle(app, pilot)
         assert opened == [URL]
@@ -389,7 +439,7 @@ async def test_index_generation_change_is_picked_up(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         assert "gen 1" in str(app.query_one("#status", Static).render())
-        infos.append(IndexInfo(articles=5, passages=40, generation=2, updated_at="2025-02-01"))
+        infos.append(IndexSummary(articles=5, passages=40, generation=2, updated_at="2025-02-01"))
         for _ in range(100):  # polled every 0.05 s; allow a loaded machine 5 s
             await pilot.pause(0.05)
             status = str(app.query_one("#status", Static).render())
@@ -432,7 +482,7 @@ def test_help_lists_every_binding() -> None:
 
 
 async def test_index_built_elsewhere_is_picked_up(tmp_path: Path) -> None:
-    infos: list[IndexInfo | None] = [None]
+    infos: list[IndexSummary | None] = [None]
 
     def factory(_dir: Path) -> FakeAnswerer:
         if infos[-1] is None:

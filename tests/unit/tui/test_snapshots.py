@@ -1,6 +1,6 @@
 """SVG snapshots of the chat app (pytest-textual-snapshot) on the fake answerer.
 
-Update after an intended change of the look: ``pytest tests/unit/test_tui_snapshots.py
+Update after an intended change of the look: ``pytest tests/unit/tui/test_snapshots.py
 --snapshot-update``, then check the SVGs in ``__snapshots__/`` by eye.
 """
 
@@ -54,6 +54,12 @@ def test_empty_chat(snap_compare: Compare, tmp_path: Path) -> None:
 def test_answer_with_citations(snap_compare: Compare, tmp_path: Path) -> None:
     run = asking("Who boycotted the Sochi conference?", "Why did they refuse?")
     assert snap_compare(fake_app(tmp_path), terminal_size=SIZE, run_before=run)
+
+
+def test_sources_of_two_articles(snap_compare: Compare, tmp_path: Path) -> None:
+    run = asking("Who boycotted the Sochi conference?")
+    app = fake_app(tmp_path, FakeAnswerer(other_article=True))
+    assert snap_compare(app, terminal_size=SIZE, run_before=run)
 
 
 def test_no_answer(snap_compare: Compare, tmp_path: Path) -> None:
