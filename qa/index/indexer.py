@@ -1,8 +1,9 @@
 """Incremental indexing: files -> articles -> passages -> vectors -> a new generation.
 
-The index folder's layout is described in :mod:`qa.index.folder`. The store's ``current_gen`` is committed only after the generation folder is complete, so a
-crash at any point leaves the previous generation usable; the next run resumes (rows already
-written for the unfinished generation are kept and reused).
+The index folder's layout is described in :mod:`qa.index.folder`. The store's
+``current_gen`` is committed only after the generation folder is complete, so a crash at any
+point leaves the previous generation usable; the next run resumes (rows already written for
+the unfinished generation are kept and reused).
 """
 
 from __future__ import annotations
