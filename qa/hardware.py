@@ -16,7 +16,7 @@ from pathlib import Path
 BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 CPUINFO = Path("/proc/cpuinfo")
 
-__all__ = ["BF16_FLAGS", "Hardware", "bf16_supported", "cpu_flags", "describe", "probe"]
+__all__ = ["BF16_FLAGS", "Hardware", "bf16_supported", "cpu_flags", "describe", "probe", "use_bf16"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,17 @@ def bf16_supported() -> bool:
         return out.dtype == torch.bfloat16 and float(out[0, 0]) == 4.0
     except (ImportError, RuntimeError):
         return False
+
+
+def use_bf16(dtype: str) -> bool:
+    """Whether to run in bfloat16 for a precision setting: ``auto``, ``bf16`` or ``fp32``.
+
+    ``auto`` is bf16 only where it runs natively (:func:`bf16_supported`); ``bf16`` forces it
+    (emulated, and slower, on a CPU without it); ``fp32`` never.
+    """
+    if dtype == "auto":
+        return bf16_supported()
+    return dtype == "bf16"
 
 
 def describe(hw: Hardware | None = None) -> str:

@@ -81,10 +81,7 @@ def embed_bf16(dtype: str | None = None) -> bool:
         dtype: ``auto`` (bf16 where the CPU has it natively), ``bf16`` or ``fp32``;
             default: the ``NEWSQA_EMBED_DTYPE`` setting.
     """
-    dtype = dtype or settings.load().embed_dtype
-    if dtype == "auto":
-        return hardware.bf16_supported()
-    return dtype == "bf16"
+    return hardware.use_bf16(dtype or settings.load().embed_dtype)
 
 
 class EmbedderLike(Protocol):

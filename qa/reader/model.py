@@ -40,10 +40,7 @@ def reader_bf16(dtype: str | None = None) -> bool:
         dtype: ``auto`` (bf16 where the CPU has it natively), ``bf16`` or ``fp32``;
             default: the ``NEWSQA_READER_DTYPE`` setting.
     """
-    dtype = dtype or settings.load().reader_dtype
-    if dtype == "auto":
-        return hardware.bf16_supported()
-    return dtype == "bf16"
+    return hardware.use_bf16(dtype or settings.load().reader_dtype)
 
 
 def runs_bf16(model: Any) -> bool:
