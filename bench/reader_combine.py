@@ -28,10 +28,12 @@ import qa.reader.model as reader_model  # noqa: E402
 from qa.eval.metrics import max_over_truths  # noqa: E402
 from qa.index.embed import Embedder  # noqa: E402
 from qa.index.indexer import Indexer  # noqa: E402
+from qa.ingest.squad import load_articles  # noqa: E402
 from qa.reader.sentence import SentenceReader  # noqa: E402
 from qa.reader.span import SpanReader  # noqa: E402
 from qa.search.retriever import Retriever  # noqa: E402
-from qa.train.data import DEFAULT_DATA, flatten, load_articles, split_articles  # noqa: E402
+from qa.train.config import DEFAULT_DATA  # noqa: E402
+from qa.train.data import flatten, split_articles  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 VARIANTS: list[tuple[str, str, float]] = [

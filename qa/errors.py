@@ -8,6 +8,7 @@
     ├── CorruptIndex           index files exist but cannot be read
     ├── BadArticle             one file, line or record is not a usable article
     ├── FetchError             a page or feed could not be fetched or holds no article
+    ├── TrainingError          reader training cannot go on (checkpoint, data, device, bundle)
     ├── UsageError             bad arguments the CLI parser could not catch (exit code 2)
     │   └── SettingError       a NEWSQA_* environment variable has a value it does not allow
     └── ModelLoadError         a model (embedder or reader) could not be loaded
@@ -66,6 +67,14 @@ class UsageError(QAError):
 
 class SettingError(UsageError):
     """A ``NEWSQA_*`` environment variable holds a value it does not allow."""
+
+
+class TrainingError(QAError):
+    """Reader training, calibration or its GPU bundle cannot go on (``python -m qa.train``).
+
+    A missing checkpoint to resume, a missing data file, a device that is not there, or a
+    GPU bundle that is incomplete, damaged or unsafe to extract.
+    """
 
 
 class FetchError(QAError):

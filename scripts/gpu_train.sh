@@ -30,13 +30,13 @@ COMMON=(--data "$WORK/squad/train-v1.1.json.gz" --batch-size "${BATCH:-32}"
         --eval-limit "${EVAL_LIMIT:-0}")
 
 if [ "$STAGE" != student ]; then
-    "$PY" -m qa.train.loop "${COMMON[@]}" --base "$WORK/mpnet" --out "$WORK/teacher" \
+    "$PY" -m qa.train "${COMMON[@]}" --base "$WORK/mpnet" --out "$WORK/teacher" \
         --export-dir "$WORK/teacher/export" --lr 3e-5 --warmup 0.1 --seed 21 \
         --epochs "${TEACHER_EPOCHS:-2}" 2>&1 | tee "$OUT/teacher.log"
 fi
 [ "$STAGE" = teacher ] && exit 0
 
-"$PY" -m qa.train.loop "${COMMON[@]}" --init qa/models/reader \
+"$PY" -m qa.train "${COMMON[@]}" --init qa/models/reader \
     --teacher "$WORK/teacher/export" --out "$WORK/student" --export-dir "$WORK/reader" \
     --lr 3e-5 --warmup 0.02 --seed 17 --epochs "${STUDENT_EPOCHS:-2}" 2>&1 \
     | tee "$OUT/student.log"

@@ -7,7 +7,6 @@ article in ``gold_urls``; EM/F1 only where ``extractive`` is true.
 
 from __future__ import annotations
 
-import gzip
 import json
 import time
 from contextlib import ExitStack
@@ -18,6 +17,7 @@ from typing import Any
 from qa.answer import Answerer
 from qa.errors import UsageError
 from qa.eval.metrics import max_over_truths, percentile
+from qa.ingest import squad
 from qa.search.retriever import Filters, Retriever
 
 RECALL_AT = (1, 5, 10, 20)
@@ -38,20 +38,13 @@ class EvalQuestion:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _open_text(path: Path) -> str:
-    data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    return data.decode("utf-8")
-
-
 def load_questions(path: Path) -> list[EvalQuestion]:
     """Read a SQuAD json(.gz) or a RealTime QA jsonl question file.
 
     Raises:
         UsageError: when the file is neither.
     """
-    text = _open_text(path)
+    text = squad.read_text(path)
     stripped = text.lstrip()
     try:
         if stripped.startswith("{") and '"data"' in stripped[:200]:
@@ -62,23 +55,17 @@ def load_questions(path: Path) -> list[EvalQuestion]:
 
 
 def _squad_questions(doc: dict[str, Any]) -> list[EvalQuestion]:
-    out = []
-    for art in doc["data"]:
-        for i, para in enumerate(art["paragraphs"]):
-            url = f"squad://{art['title']}#{i}"
-            for qa in para["qas"]:
-                answers = tuple(a["text"] for a in qa.get("answers", []))
-                out.append(
-                    EvalQuestion(
-                        id=qa["id"],
-                        question=qa["question"],
-                        gold_urls=(url,),
-                        answers=answers,
-                        context=para["context"],
-                        is_impossible=bool(qa.get("is_impossible")),
-                    )
-                )
-    return out
+    return [
+        EvalQuestion(
+            id=q.id,
+            question=q.question,
+            gold_urls=(q.url,),
+            answers=q.answer_texts,
+            context=q.context,
+            is_impossible=q.is_impossible,
+        )
+        for q in squad.flatten(doc["data"])
+    ]
 
 
 def _rtqa_question(obj: dict[str, Any]) -> EvalQuestion:

@@ -9,10 +9,9 @@ v1.1, where every question has an answer in its paragraph, the top span is alway
 
 from __future__ import annotations
 
-import gzip
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 
 from qa.errors import UsageError
 from qa.eval.metrics import max_over_truths, percentile
+from qa.ingest import squad
 from qa.reader.span import SpanReader, context_hit
 from qa.train.calibrate import expected_calibration_error, reliability
 
@@ -48,30 +48,18 @@ def load_gold_questions(path: Path) -> list[GoldQuestion]:
     Raises:
         UsageError: The file is not a SQuAD file.
     """
-    opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rt", encoding="utf-8") as handle:
-            doc = json.load(handle)
-        return list(_questions(doc["data"]))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        questions = squad.flatten(squad.load_articles(path))
+    except UsageError as exc:
         raise UsageError(
-            f"{path} is not a SQuAD json file ({type(exc).__name__}); --reader-only needs "
-            "SQuAD questions with their paragraphs"
+            f"{exc}; --reader-only needs SQuAD questions with their paragraphs"
         ) from exc
-
-
-def _questions(data: list[dict[str, Any]]) -> Iterator[GoldQuestion]:
-    for article in data:
-        for para in article["paragraphs"]:
-            for qa in para["qas"]:
-                answers = () if qa.get("is_impossible") else tuple(a["text"] for a in qa["answers"])
-                yield GoldQuestion(
-                    str(qa["id"]),
-                    qa["question"],
-                    para["context"],
-                    article.get("title", ""),
-                    answers,
-                )
+    return [
+        GoldQuestion(
+            q.id, q.question, q.context, q.title, () if q.is_impossible else q.answer_texts
+        )
+        for q in questions
+    ]
 
 
 class ReaderEvaluator:

@@ -16,6 +16,8 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlsplit
 
+from qa.ingest import squad
+
 # Under its former private name: the parsers below call it as _one_line.
 from qa.text import one_line as _one_line
 
@@ -422,27 +424,14 @@ def fallback_title(url: str, text: str, max_words: int = 12) -> str:
     return " ".join(words[:max_words]) + (" ..." if len(words) > max_words else "")
 
 
-def _is_squad(value: object) -> bool:
-    if not isinstance(value, dict) or not isinstance(value.get("data"), list):
-        return False
-    return all(isinstance(item, dict) and "paragraphs" in item for item in value["data"])
-
-
 def _parse_squad(value: dict[str, Any]) -> Iterator[Parsed]:
     """Each SQuAD paragraph is an article; ``squad://title#n`` gives it a stable identity."""
-    for number, item in enumerate(value["data"]):
-        raw_title = item.get("title")
-        paragraphs = item.get("paragraphs")
-        if not isinstance(raw_title, str) or not isinstance(paragraphs, list):
-            yield Problem(f"SQuAD article {number}: no title or paragraphs list")
-            continue
-        for index, paragraph in enumerate(paragraphs):
-            context = paragraph.get("context") if isinstance(paragraph, dict) else None
-            if not isinstance(context, str) or not context.strip():
-                yield Problem(f"SQuAD {raw_title!r} paragraph {index}: no context")
-                continue
-            title = _one_line(raw_title.replace("_", " "))
-            yield Draft(title=title, text=context, url=f"squad://{raw_title}#{index}")
+    for para in squad.paragraphs(value["data"]):
+        if isinstance(para, squad.Malformed):
+            yield Problem(para.reason)
+        else:
+            title = _one_line(para.title.replace("_", " "))
+            yield Draft(title=title, text=para.context, url=para.url)
 
 
 def parse_json_value(value: object) -> Iterator[Parsed]:
@@ -454,8 +443,8 @@ def parse_json_value(value: object) -> Iterator[Parsed]:
     Yields:
         A ``Draft`` or ``Problem`` per record.
     """
-    if _is_squad(value):
-        assert isinstance(value, dict)  # narrowed by _is_squad, for the type checker
+    if squad.is_squad(value):
+        assert isinstance(value, dict)  # narrowed by is_squad, for the type checker
         yield from _parse_squad(value)
     elif isinstance(value, list):
         for number, record in enumerate(value):

@@ -95,8 +95,8 @@ def load_qa_model(spec: str | Path | None = None, backend: str | None = None) ->
         return _for_inference(*_load_hub_model(str(folder)))
     raise ReaderLoadError(
         f"reader weights not found: {folder / WEIGHTS_FILE} is missing; "
-        "train and export one with `python -m qa.train.loop` "
-        "(or `python -m qa.train.loop export --ckpt ... --dest ...`)"
+        "train and export one with `python -m qa.train` "
+        "(or `python -m qa.train export --ckpt ... --dest ...`)"
     )
 
 

@@ -10,7 +10,7 @@ exactly right" for readers calibrated with ``--label em``) on features of the sp
 are absolute, not relative to the other candidates (span logit, its log-probability in the
 window, its margin over the no-answer logit), fitted on questions held apart from SQuAD
 *train*, with unanswerable pairs made from paragraphs of the same articles
-(``python -m qa.train.calibrate``). The fitted weights and the no-answer threshold live in
+(``python -m qa.train calibrate``). The fitted weights and the no-answer threshold live in
 the reader's ``reader.json``; a reader without them falls back to a softmax against the
 null option.
 """

@@ -102,7 +102,7 @@ def _load_delta_model(folder: Path) -> Any:
     except Exception as exc:  # safetensors raises its own error type for garbage files
         raise ReaderLoadError(
             f"corrupt reader weights {folder / WEIGHTS_FILE} ({exc.__class__.__name__}: "
-            f"{str(exc)[:80]}); re-export with `python -m qa.train.loop export`"
+            f"{str(exc)[:80]}); re-export with `python -m qa.train export`"
         ) from exc
     model = AutoModelForQuestionAnswering.from_config(config)  # type: ignore[no-untyped-call]
     expected = set(model.state_dict())
@@ -110,7 +110,7 @@ def _load_delta_model(folder: Path) -> Any:
     if missing:
         raise ReaderLoadError(
             f"reader weights {folder / WEIGHTS_FILE} are incomplete ({len(missing)} missing, "
-            f"e.g. {missing[0]}); re-export with `python -m qa.train.loop export`"
+            f"e.g. {missing[0]}); re-export with `python -m qa.train export`"
         )
     delta[WORD_EMB_KEY] = _base_word_embeddings()
     try:

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m qa.train.calibrate [--reader qa/models/reader] [--data train-v1.1.json.gz]
+    python -m qa.train calibrate [--reader qa/models/reader] [--data train-v1.1.json.gz]
 
 The held-out slice is the one training never saw (whole articles, chosen by sha1 of the
 title; see :mod:`qa.train.loop`). SQuAD v1.1 has no unanswerable questions, so each held-out
@@ -21,10 +21,8 @@ SQuAD-2.0-style F1 at the fitted threshold): F1 label 79.2, EM label 76.3.
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,11 +30,13 @@ from typing import Any
 
 import numpy as np
 
+from qa.errors import TrainingError, UsageError
 from qa.eval.metrics import max_over_truths
+from qa.ingest.squad import load_articles
 from qa.reader.model import load_qa_model
 from qa.reader.spans import predict_pairs
-from qa.reader.weights import DEFAULT_READER_DIR, META_FILE
-from qa.train.data import DEFAULT_DATA, QAExample, flatten, load_articles, split_articles
+from qa.reader.weights import META_FILE
+from qa.train.data import QAExample, flatten, split_articles
 from qa.train.negatives import negative
 
 FEATURES = ("score", "log_prob", "margin")
@@ -180,30 +180,32 @@ def calibrate(
     }
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Command line entry point."""
-    ap = argparse.ArgumentParser(
-        prog="python -m qa.train.calibrate",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    ap.add_argument("--reader", type=Path, default=DEFAULT_READER_DIR)
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--heldout-articles", type=int, default=15)
-    ap.add_argument("--seed", type=int, default=13)
-    ap.add_argument(
-        "--label", choices=sorted(LABELS), default="f1", help="what confidence predicts"
-    )
-    args = ap.parse_args(argv)
-    if not args.data.is_file():
-        sys.exit(f"error: {args.data} not found (SQuAD train is needed to calibrate)")
-    cal = calibrate(args.reader, args.data, args.heldout_articles, args.seed, args.label)
-    meta_path = args.reader / META_FILE
+def calibrate_reader(
+    reader_dir: Path, data: Path, n_heldout: int = 15, seed: int = 13, label: str = "f1"
+) -> dict[str, Any]:
+    """Calibrate a reader folder and write the record into its ``reader.json``.
+
+    Args:
+        reader_dir: The reader to calibrate (its ``reader.json`` gains ``calibration``).
+        data: SQuAD v1.1 train (json or json.gz).
+        n_heldout: Held-out articles (the ones training held out).
+        seed: Seed of the unanswerable twins.
+        label: What the confidence predicts (a key of :data:`LABELS`).
+
+    Returns:
+        The ``calibration`` record written.
+
+    Raises:
+        TrainingError: The data file is missing.
+        UsageError: ``label`` is not one of :data:`LABELS`.
+    """
+    if label not in LABELS:
+        raise UsageError(f"label must be one of {', '.join(sorted(LABELS))}, not {label!r}")
+    if not data.is_file():
+        raise TrainingError(f"{data} not found (SQuAD train is needed to calibrate)")
+    cal = calibrate(reader_dir, data, n_heldout, seed, label)
+    meta_path = reader_dir / META_FILE
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
     meta["calibration"] = cal
     meta_path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(cal, indent=2))
-
-
-if __name__ == "__main__":
-    main()
+    return cal

@@ -1,28 +1,28 @@
 """SQuAD training data for the reader: examples, labelled token windows, batches.
 
 The data side of :mod:`qa.train.loop` (and of :mod:`qa.train.calibrate`, which holds the
-same train articles apart): read the official json, split whole articles into train and
-held-out, tokenise questions with their contexts into overlapping windows labelled with the
-answer's token span, and plan length-bucketed batches.
+same train articles apart): the questions of the official json (read by
+:mod:`qa.ingest.squad`), whole articles split into train and held-out, questions tokenised
+with their contexts into overlapping windows labelled with the answer's token span, and
+length-bucketed batches.
 """
 
 from __future__ import annotations
 
-import argparse
-import gzip
 import hashlib
-import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from qa.ingest import squad
 from qa.reader.spans import encode_windows, segment_ids, truncate_questions
 
-DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared/data/squad/train-v1.1.json.gz"
+if TYPE_CHECKING:
+    from qa.train.config import TrainConfig
+
 # Windows are length-sorted inside pools of this many batches: little padding,
 # yet batches still mix questions from all over the data set.
 _POOL_BATCHES = 64
@@ -53,13 +53,6 @@ class Features:
         return np.array([len(x) for x in self.input_ids], dtype=np.int64)
 
 
-def load_articles(path: Path) -> list[dict[str, Any]]:
-    """The ``data`` list (articles) of a gzipped official SQuAD json file."""
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
-        articles: list[dict[str, Any]] = json.load(handle)["data"]
-    return articles
-
-
 def split_articles(
     articles: list[dict[str, Any]], n_heldout: int
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -72,22 +65,21 @@ def split_articles(
 
 
 def flatten(articles: list[dict[str, Any]]) -> list[QAExample]:
-    """All questions of the articles, in file order."""
-    out = []
-    for article in articles:
-        for para in article["paragraphs"]:
-            for qa in para["qas"]:
-                answers = qa["answers"]
-                out.append(
-                    QAExample(
-                        qid=qa["id"],
-                        question=qa["question"],
-                        context=para["context"],
-                        answers=tuple(a["text"] for a in answers),
-                        answer_start=answers[0]["answer_start"],
-                    )
-                )
-    return out
+    """All questions of the articles, in file order (answer offset 0 when there is none).
+
+    Raises:
+        UsageError: The articles are not SQuAD's.
+    """
+    return [
+        QAExample(
+            qid=q.id,
+            question=q.question,
+            context=q.context,
+            answers=q.answer_texts,
+            answer_start=q.answers[0].start if q.answers else 0,
+        )
+        for q in squad.flatten(articles)
+    ]
 
 
 def subsample(examples: list[QAExample], limit: int | None, seed: int) -> list[QAExample]:
@@ -116,15 +108,18 @@ def label_window(
 
 
 def build_features(
-    tokenizer: Any, examples: list[QAExample], args: argparse.Namespace, chunk: int = 2000
+    tokenizer: Any, examples: list[QAExample], config: TrainConfig, chunk: int = 2000
 ) -> Features:
-    """Tokenise examples into labelled windows (chunked to bound peak memory)."""
+    """Tokenise examples into labelled windows (chunked to bound peak memory).
+
+    ``config`` gives the window: ``max_length``, ``stride`` and ``max_query`` tokens.
+    """
     feats = Features()
     for lo in range(0, len(examples), chunk):
         part = examples[lo : lo + chunk]
-        questions = truncate_questions(tokenizer, [e.question for e in part], args.max_query)
+        questions = truncate_questions(tokenizer, [e.question for e in part], config.max_query)
         enc = encode_windows(
-            tokenizer, questions, [e.context for e in part], args.max_length, args.stride
+            tokenizer, questions, [e.context for e in part], config.max_length, config.stride
         )
         for w, p in enumerate(enc["overflow_to_sample_mapping"]):
             ex = part[p]

@@ -1,6 +1,6 @@
 """Knowledge distillation of a bigger QA reader (the teacher) into the shipped small one.
 
-The teacher is a reader fine-tuned on another base with ``python -m qa.train.loop --base``
+The teacher is a reader fine-tuned on another base with ``python -m qa.train --base``
 (e.g. all-mpnet-base-v2 from its pip parts). During student training it reads the very same
 windows as the student: the student's word pieces are mapped to the teacher's ids by their
 strings (all-mpnet-base-v2 and all-MiniLM-L6-v2 share BERT's uncased WordPiece vocabulary,

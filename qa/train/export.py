@@ -8,9 +8,10 @@ Hugging Face folder for a model on another base, e.g. a teacher).
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import datetime as dt
 import json
+import logging
 import os
 import random
 import time
@@ -20,7 +21,9 @@ from typing import Any
 import torch
 from transformers import AutoConfig, AutoModelForQuestionAnswering
 
+from qa.errors import TrainingError
 from qa.eval.metrics import max_over_truths
+from qa.ingest.squad import load_articles
 from qa.reader.spans import predict_pairs
 from qa.reader.weights import (
     BASE_MODEL_NAME,
@@ -30,28 +33,28 @@ from qa.reader.weights import (
     embedding_key,
     load_base_tokenizer,
 )
-from qa.train.data import QAExample, flatten, load_articles, split_articles
+from qa.train.config import TrainConfig
+from qa.train.data import QAExample, flatten, split_articles
 
 MAX_ANSWER_TOKENS = 30
-CHECKPOINT_FILE = "checkpoint.pt"
+log = logging.getLogger(__name__)
 
 
-def base_folder(args: argparse.Namespace | dict[str, Any]) -> Path:
+def base_folder(config: TrainConfig) -> Path:
     """The base encoder of a run: ``--base`` when given (older runs lack it), else the default."""
-    base = args.get("base") if isinstance(args, dict) else getattr(args, "base", "")
-    return Path(base) if base else base_model_path()
+    return Path(config.base) if config.base else base_model_path()
 
 
-def is_default_base(args: argparse.Namespace | dict[str, Any]) -> bool:
+def is_default_base(config: TrainConfig) -> bool:
     """Whether the run fine-tunes the shipped reader's base (exported as a small delta)."""
-    return base_folder(args) == base_model_path()
+    return base_folder(config) == base_model_path()
 
 
 # ----------------------------------------------------------------------------- checkpoints
 
 
 def save_checkpoint(
-    path: Path, model: Any, optim: Any, sched: Any, step: int, args: argparse.Namespace
+    path: Path, model: Any, optim: Any, sched: Any, step: int, config: TrainConfig
 ) -> None:
     """Write everything needed for an exact resume, atomically (tmp + os.replace)."""
     state = {
@@ -62,7 +65,7 @@ def save_checkpoint(
         "step": step,
         "rng_torch": torch.get_rng_state(),
         "rng_python": random.getstate(),
-        "args": vars(args),
+        "args": config.to_dict(),  # the key and the dict checkpoints have always had
         "config": model.config.to_dict(),
     }
     tmp = path.with_suffix(".tmp")
@@ -100,7 +103,8 @@ def model_from_checkpoint(ckpt: dict[str, Any]) -> Any:
         AutoConfig.for_model(config.pop("model_type", "bert"), **config)
     )
     weights = dict(ckpt["model"])
-    weights[embedding_key(model)] = _base_word_embeddings(base_folder(ckpt["args"]))
+    base = base_folder(TrainConfig.from_dict(ckpt["args"]))
+    weights[embedding_key(model)] = _base_word_embeddings(base)
     model.load_state_dict(weights, strict=False)
     return model
 
@@ -109,7 +113,7 @@ def model_from_checkpoint(ckpt: dict[str, Any]) -> Any:
 
 
 def evaluate(
-    model: Any, tokenizer: Any, examples: list[QAExample], args: argparse.Namespace
+    model: Any, tokenizer: Any, examples: list[QAExample], config: TrainConfig
 ) -> dict[str, float]:
     """Held-out EM/F1 (percent) of the top span of each question."""
     if not examples:
@@ -121,9 +125,9 @@ def evaluate(
         [(e.question, e.context) for e in examples],
         top_n=1,
         max_answer_tokens=MAX_ANSWER_TOKENS,
-        max_length=args.max_length,
-        stride=args.stride,
-        max_query_tokens=args.max_query,
+        max_length=config.max_length,
+        stride=config.stride,
+        max_query_tokens=config.max_query,
     )
     em = f1 = 0.0
     for ex, spans in zip(examples, preds, strict=True):
@@ -160,35 +164,46 @@ def export(model: Any, dest: Path, meta: dict[str, Any], tokenizer: Any = None) 
     (dest / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
 
-def heldout_examples(args: argparse.Namespace) -> list[QAExample]:
+def heldout_examples(config: TrainConfig) -> list[QAExample]:
     """The held-out questions (capped by ``--eval-limit``)."""
-    _, heldout = split_articles(load_articles(Path(args.data)), args.heldout_articles)
+    _, heldout = split_articles(load_articles(Path(config.data)), config.heldout_articles)
     examples = flatten(heldout)
-    return examples[: args.eval_limit] if args.eval_limit else examples
+    return examples[: config.eval_limit] if config.eval_limit else examples
 
 
 def evaluate_and_export(
-    model: Any, ckpt_args: dict[str, Any], step: int, dest: Path, note: dict[str, Any]
+    model: Any, config: TrainConfig, step: int, dest: Path, note: dict[str, Any]
 ) -> dict[str, Any]:
     """Evaluate on the held-out slice, then export the reader with its metadata."""
-    args = argparse.Namespace(**ckpt_args)
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(config.threads)
     t0 = time.time()
-    tokenizer = load_base_tokenizer(base_folder(args))
-    scores = evaluate(model, tokenizer, heldout_examples(args), args)
-    print(
-        f"held-out: EM {scores['em']:.2f} F1 {scores['f1']:.2f} n={scores['n']} "
-        f"({time.time() - t0:.0f}s)",
-        flush=True,
+    tokenizer = load_base_tokenizer(base_folder(config))
+    scores = evaluate(model, tokenizer, heldout_examples(config), config)
+    log.info(
+        "held-out: EM %.2f F1 %.2f n=%d (%.0fs)",
+        scores["em"],
+        scores["f1"],
+        scores["n"],
+        time.time() - t0,
     )
-    meta = {
-        "base_model": BASE_MODEL_NAME if is_default_base(args) else str(base_folder(args)),
-        "max_length": args.max_length,
-        "stride": args.stride,
-        "max_query_tokens": args.max_query,
+    meta = reader_meta(config, scores, step, note)
+    export(model, dest, meta, None if is_default_base(config) else tokenizer)
+    log.info("exported reader to %s", dest)
+    return meta
+
+
+def reader_meta(
+    config: TrainConfig, scores: dict[str, float], step: int, note: dict[str, Any]
+) -> dict[str, Any]:
+    """The exported reader's ``reader.json``: its windows, held-out scores and training."""
+    return {
+        "base_model": BASE_MODEL_NAME if is_default_base(config) else str(base_folder(config)),
+        "max_length": config.max_length,
+        "stride": config.stride,
+        "max_query_tokens": config.max_query,
         "max_answer_tokens": MAX_ANSWER_TOKENS,
         "heldout": {
-            "articles": args.heldout_articles,
+            "articles": config.heldout_articles,
             "rule": "first articles by sha1(title) hex",
             "questions": scores["n"],
             "em": round(scores["em"], 2),
@@ -196,15 +211,34 @@ def evaluate_and_export(
         },
         "training": {
             "steps": step,
-            "seed": args.seed,
-            "lr": args.lr,
-            "batch_size": args.batch_size,
-            "epochs": args.epochs,
-            "bf16": args.bf16,
+            "seed": config.seed,
+            "lr": config.lr,
+            "batch_size": config.batch_size,
+            "epochs": config.epochs,
+            "bf16": config.bf16,
             **note,
         },
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    export(model, dest, meta, None if is_default_base(args) else tokenizer)
-    print(f"exported reader to {dest}", flush=True)
-    return meta
+
+
+def export_checkpoint(ckpt_path: Path, dest: Path, eval_limit: int | None = None) -> None:
+    """Held-out evaluation and export of a training checkpoint (``python -m qa.train export``).
+
+    Args:
+        ckpt_path: A ``checkpoint.pt`` written by training.
+        dest: The reader folder to write.
+        eval_limit: Cap on held-out questions (0 = all); None: the run's own.
+
+    Raises:
+        TrainingError: There is no checkpoint at ``ckpt_path``.
+    """
+    if not ckpt_path.is_file():
+        raise TrainingError(f"no checkpoint at {ckpt_path}")
+    ckpt = load_checkpoint(ckpt_path)
+    config = TrainConfig.from_dict(ckpt["args"])
+    if eval_limit is not None:
+        config = dataclasses.replace(config, eval_limit=eval_limit)
+    model = model_from_checkpoint(ckpt)
+    note = {**config.train_note, "source_checkpoint": str(ckpt_path)}
+    evaluate_and_export(model, config, int(ckpt["step"]), dest, note)

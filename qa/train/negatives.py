@@ -4,7 +4,7 @@ SQuAD v1.1 has no unanswerable questions. Two kinds of negatives are built from 
 held-out) articles only, half each: the question's own paragraph minus every sentence that
 holds a gold answer (hard: same topic, same words), and another paragraph of the same article
 that does not contain the answer. The calibration fits on them; training can learn from them
-(``python -m qa.train.loop --negatives SHARE``), labelled with the null (CLS) position.
+(``python -m qa.train --negatives SHARE``), labelled with the null (CLS) position.
 """
 
 from __future__ import annotations

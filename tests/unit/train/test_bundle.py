@@ -1,29 +1,23 @@
-"""The bundle that carries reader training to a GPU machine (scripts/gpu_reader.py)."""
+"""The bundle that carries reader training to a GPU machine (qa.train.bundle)."""
 
 from __future__ import annotations
 
 import gzip
-import importlib.util
+import io
 import json
+import subprocess
+import sys
+import tarfile
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
+from qa.errors import TrainingError
+from qa.train import bundle as gpu
+
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def _load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gpu_reader", ROOT / "scripts/gpu_reader.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gpu = _load_script()
 
 
 def test_int8_rows_come_back_within_half_a_step() -> None:
@@ -42,15 +36,12 @@ def test_int8_rows_come_back_within_half_a_step() -> None:
     assert torch.equal(back["ids"], weights["ids"])
 
 
-def test_split_and_join_restore_the_reader_files(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(gpu, "PART_BYTES", 1000)
+def test_split_and_join_restore_the_reader_files(tmp_path: Path) -> None:
     reader = tmp_path / "reader"
     reader.mkdir()
     (reader / "reader.safetensors").write_bytes(bytes(range(256)) * 11)  # 2,816 bytes
     (reader / "reader.json").write_text('{"a": 1}')
-    parts = gpu.split(reader, tmp_path / "out")
+    parts = gpu.split(reader, tmp_path / "out", part_bytes=1000)
     assert sorted(p.name for p in parts) == [
         "reader.json",
         "reader.safetensors.part1",
@@ -109,21 +100,100 @@ def test_unpack_refuses_a_partial_or_damaged_bundle(
     partial.mkdir()
     (partial / "bundle.json").write_bytes((folder / "bundle.json").read_bytes())
     (partial / "chunk-01").write_bytes((folder / "chunk-01").read_bytes())
-    with pytest.raises(SystemExit, match="bundle incomplete: chunk-02"):
+    with pytest.raises(TrainingError, match="bundle incomplete: chunk-02"):
         gpu.unpack(partial, tmp_path / "w1", DEFAULT_READER_DIR)
     meta = json.loads((folder / "bundle.json").read_text())
     for i in range(2, meta["chunks"] + 1):
         (partial / f"chunk-{i:02d}").write_bytes((folder / f"chunk-{i:02d}").read_bytes())
     (partial / "chunk-02").write_bytes(b"stale")
-    with pytest.raises(SystemExit, match="digest mismatch"):
+    with pytest.raises(TrainingError, match="digest mismatch"):
         gpu.unpack(partial, tmp_path / "w2", DEFAULT_READER_DIR)
 
 
-def test_cuda_asked_for_without_a_gpu_is_a_clear_error() -> None:
-    from qa.train.loop import train_device
+def _tar(*members: tuple[tarfile.TarInfo, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for info, data in members:
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if info.isfile() else None)
+    return buffer.getvalue()
 
-    if torch.cuda.is_available():
-        pytest.skip("this machine has a CUDA GPU")
-    assert train_device("auto", want_bf16=False) == ("cpu", False)
-    with pytest.raises(SystemExit, match="no CUDA GPU"):
-        train_device("cuda", want_bf16=True)
+
+def _file(name: str) -> tuple[tarfile.TarInfo, bytes]:
+    return tarfile.TarInfo(name), b"payload"
+
+
+def _link(name: str, target: str, kind: bytes) -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, target
+    return info, b""
+
+
+def _folder(name: str) -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE
+    return info, b""
+
+
+ESCAPES = {
+    "dot-dot": _file("bundle/../../escaped.txt"),
+    "absolute": _file("/tmp/newsqa-escaped.txt"),
+    "symlink": _link("bundle/passwd", "/etc/passwd", tarfile.SYMTYPE),
+    "symlink-out": _link("bundle/up", "../..", tarfile.SYMTYPE),
+    "hard-link": _link("bundle/hard", "/etc/passwd", tarfile.LNKTYPE),
+}
+
+
+@pytest.fixture(params=["data filter", "own checks"])
+def extraction(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways of extracting: the members checked, then tarfile's "data" filter (3.11.4+),
+    and the checks alone (3.11.0-3.11.3, which lack the filter: simulated by hiding it)."""
+    if request.param == "data filter" and not hasattr(tarfile, "data_filter"):
+        pytest.skip("this Python has no tarfile extraction filters")
+    if request.param == "own checks":
+        monkeypatch.delattr(tarfile, "data_filter")
+    return str(request.param)
+
+
+def test_a_plain_tar_extracts(extraction: str, tmp_path: Path) -> None:
+    gpu.extract_tar(_tar(_folder("bundle"), _file("bundle/a/b.txt")), tmp_path / "dest")
+    assert (tmp_path / "dest/bundle/a/b.txt").read_bytes() == b"payload"
+
+
+@pytest.mark.parametrize("kind", sorted(ESCAPES))
+def test_a_member_escaping_the_destination_is_refused(
+    extraction: str, kind: str, tmp_path: Path
+) -> None:
+    dest = tmp_path / "a" / "dest"
+    blob = _tar(_folder("bundle"), ESCAPES[kind])
+    with pytest.raises(TrainingError, match="bundle refused"):
+        gpu.extract_tar(blob, dest)
+    assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "a/escaped.txt").exists()
+    assert not Path("/tmp/newsqa-escaped.txt").exists()
+    assert not (dest / "bundle/passwd").exists() and not (dest / "bundle/up").exists()
+
+
+def test_unpack_refuses_a_bundle_with_an_escaping_member(tmp_path: Path) -> None:
+    """The digest is right, the content is not: nothing lands outside the destination."""
+    folder = tmp_path / "bundle"
+    gpu.write_chunks(_tar(_folder("bundle"), ESCAPES["dot-dot"]), folder, chunk_mib=1)
+    with pytest.raises(TrainingError, match="bundle refused"):
+        gpu.unpack(folder, tmp_path / "x" / "work", tmp_path / "reader")
+    assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_the_script_keeps_its_commands(tmp_path: Path) -> None:
+    """``scripts/gpu_reader.py split|join`` as gpu_train.sh and the docs call them."""
+    reader = tmp_path / "reader"
+    reader.mkdir()
+    (reader / "reader.json").write_text("{}")
+    script = [sys.executable, str(ROOT / "scripts/gpu_reader.py")]
+    subprocess.run([*script, "split", str(reader), str(tmp_path / "parts")], check=True)
+    subprocess.run([*script, "join", str(tmp_path / "parts"), str(tmp_path / "back")], check=True)
+    assert (tmp_path / "back/reader.json").read_text() == "{}"
+    missing = subprocess.run(
+        [*script, "unpack", "--bundle", str(tmp_path), "--dest", str(tmp_path / "w")],
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 1 and missing.stderr.startswith("error: no bundle at")

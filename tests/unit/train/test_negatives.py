@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from argparse import Namespace
-
 from qa.reader.weights import load_base_tokenizer
+from qa.train.config import TrainConfig
 from qa.train.data import QAExample, build_features, flatten
 from qa.train.negatives import holds, training_negatives
 
@@ -58,8 +57,7 @@ def test_no_negatives_at_share_zero() -> None:
 def test_negative_windows_point_at_the_null_position() -> None:
     examples = flatten([ARTICLE])
     negatives = training_negatives([ARTICLE], examples, share=1.0, seed=3)
-    args = Namespace(max_query=64, max_length=256, stride=96)
-    feats = build_features(load_base_tokenizer(), [*examples, *negatives], args)
+    feats = build_features(load_base_tokenizer(), [*examples, *negatives], TrainConfig())
     n_pos = len(examples)  # these contexts are short: one window per example
     assert all(
         s > 0 and e >= s for s, e in zip(feats.start[:n_pos], feats.end[:n_pos], strict=True)
@@ -69,7 +67,5 @@ def test_negative_windows_point_at_the_null_position() -> None:
 
 def test_positive_example_labels_are_unchanged() -> None:
     ex = QAExample("q", "Who boycotted?", "Rebels boycotted it.", ("Rebels",), 0)
-    feats = build_features(
-        load_base_tokenizer(), [ex], Namespace(max_query=64, max_length=256, stride=96)
-    )
+    feats = build_features(load_base_tokenizer(), [ex], TrainConfig())
     assert feats.start[0] > 0
