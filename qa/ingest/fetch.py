@@ -21,7 +21,8 @@ from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
 from qa.errors import FetchError
-from qa.ingest.formats import fallback_title, parse_date, source_from_url, tidy_body
+from qa.ingest.dates import parse_date
+from qa.ingest.formats import fallback_title, source_from_url, tidy_body
 from qa.text import one_line
 
 __all__ = ["Extracted", "Fetched", "extract_article", "feed_links", "fetch", "page_kind"]

@@ -22,13 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.errors import BadArticle, UsageError
+from qa.ingest.dates import parse_date
 from qa.ingest.formats import (
     Draft,
     Parsed,
     Problem,
     normalize_text,
-    parse_date,
-    parse_html,
     parse_json_value,
     parse_markdown,
     parse_plain,
@@ -36,6 +35,7 @@ from qa.ingest.formats import (
     source_from_url,
     tidy_body,
 )
+from qa.ingest.html import parse_html
 from qa.types import Article
 
 __all__ = ["KNOWN_SUFFIXES", "Ingestor", "Skipped", "file_kind", "parse_date"]

@@ -1,32 +1,27 @@
 """Format parsers for ingest: decoded file content in, article fields (``Draft``) out.
 
-Nothing here touches the file system; :mod:`qa.ingest.files` reads, sniffs and decodes files, then
-hands text or JSON values to these parsers and turns their output into ``Article`` objects.
+Nothing here touches the file system; :mod:`qa.ingest.files` reads, sniffs and decodes files,
+then hands text or JSON values to these parsers (HTML pages to :mod:`qa.ingest.html`, dates to
+:mod:`qa.ingest.dates`) and turns their output into ``Article`` objects.
 """
 
 from __future__ import annotations
 
-import email.utils
 import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlsplit
 
 from qa.ingest import squad
-
-# Under its former private name: the parsers below call it as _one_line.
-from qa.text import one_line as _one_line
+from qa.ingest.dates import parse_date
+from qa.text import one_line
 
 __all__ = [
     "Draft",
     "Problem",
     "normalize_text",
-    "parse_date",
-    "parse_html",
     "parse_json_value",
     "parse_markdown",
     "parse_plain",
@@ -125,77 +120,6 @@ def source_from_url(url: str) -> str:
 # Dates
 # ---------------------------------------------------------------------------------------------
 
-_MONTHS = {
-    name: number
-    for number, names in enumerate(
-        (
-            ("january", "jan"),
-            ("february", "feb"),
-            ("march", "mar"),
-            ("april", "apr"),
-            ("may",),
-            ("june", "jun"),
-            ("july", "jul"),
-            ("august", "aug"),
-            ("september", "sep", "sept"),
-            ("october", "oct"),
-            ("november", "nov"),
-            ("december", "dec"),
-        ),
-        start=1,
-    )
-    for name in names
-}
-_MONTH = r"(?P<month>[A-Za-z]{3,9})\.?"
-_DAY = r"(?P<day>\d{1,2})(?:st|nd|rd|th)?"
-_YEAR = r"(?P<year>\d{4})"
-# An optional time (and zone) may follow a date; anything else means the text is not a date.
-_TIME = (
-    r"(?:(?:[T\s]|,\s*|\s+at\s+)\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[AaPp]\.?[Mm]\.?)?"
-    r"\s*(?:Z|[A-Z]{2,5}|(?:UTC|GMT)?[+-]\d{2}:?\d{2})?)?"
-)
-_WEEKDAY = r"(?:[A-Za-z]{3,9}\.?,?\s+)?"
-_DATE_PATTERNS = (
-    re.compile(rf"^{_YEAR}[-/.](?P<month>\d{{1,2}})[-/.]{_DAY}{_TIME}$"),
-    re.compile(rf"^{_WEEKDAY}{_MONTH}\s+{_DAY},?\s+{_YEAR}{_TIME}$"),
-    re.compile(rf"^{_WEEKDAY}{_DAY}\s+{_MONTH},?\s+{_YEAR}{_TIME}$"),
-    re.compile(rf"^{_YEAR}(?P<month>\d{{2}})(?P<day>\d{{2}})$"),
-)
-
-
-def _month_number(token: str) -> int | None:
-    return int(token) if token.isdigit() else _MONTHS.get(token.lower())
-
-
-def parse_date(value: str) -> str:
-    """Parse a publication date in any common news format.
-
-    Accepts ISO dates and timestamps (``2018-01-30``, ``2018-01-30T10:00:00Z``), slashed dates
-    (``2022/06/12``), month names (``January 30, 2018``, ``Jan. 30, 2018``, ``30 Jan 2018``,
-    optionally after a weekday) and RFC 2822 (``Tue, 30 Jan 2018 10:00:00 +0000``).
-
-    Args:
-        value: The date text.
-
-    Returns:
-        ``YYYY-MM-DD``, or "" when the text is not a (valid) date.
-    """
-    text = " ".join(value.split())
-    if not text or len(text) > 64:
-        return ""
-    for pattern in _DATE_PATTERNS:
-        match = pattern.match(text)
-        if match:
-            month = _month_number(match["month"])
-            try:
-                return date(int(match["year"]), month or 0, int(match["day"])).isoformat()
-            except ValueError:
-                return ""
-    try:
-        return email.utils.parsedate_to_datetime(text).date().isoformat()
-    except (TypeError, ValueError, IndexError):
-        return ""
-
 
 # ---------------------------------------------------------------------------------------------
 # Plain text and markdown
@@ -279,7 +203,7 @@ def parse_plain(text: str) -> Draft:
     if date_iso and len(paragraphs) > 1 and _is_caption(paragraphs[0]):
         paragraphs = paragraphs[1:]
     body = "\n\n".join(_unescape_markdown(p) for p in paragraphs)
-    return Draft(title=_one_line(_unescape_markdown(title)), text=body, date=date_iso, url=url)
+    return Draft(title=one_line(_unescape_markdown(title)), text=body, date=date_iso, url=url)
 
 
 def _split_front_matter(text: str) -> tuple[dict[str, str], str]:
@@ -331,7 +255,7 @@ def parse_markdown(text: str) -> Draft:
     """
     meta, body = _split_front_matter(text)
     lines, trailer_url = _strip_trailers(body.split("\n"))
-    title = _one_line(meta.get("title", ""))
+    title = one_line(meta.get("title", ""))
     first, rest = _first_nonblank(lines)
     if title and _HEADING.match(first) and _markdown_inline(first).strip() == title:
         lines = rest  # the body repeats the front-matter title as its heading
@@ -342,7 +266,7 @@ def parse_markdown(text: str) -> Draft:
         date_iso, lines = _take_date_line(lines)
     paragraphs = _paragraphs([_markdown_inline(line) for line in lines])
     return Draft(
-        title=_one_line(title),
+        title=one_line(title),
         text="\n\n".join(paragraphs),
         date=date_iso,
         url=meta.get("url", "") or trailer_url,
@@ -390,11 +314,11 @@ def parse_record(record: object, line: int | None = None, where: str = "") -> Pa
         # body is fine: name the article after its URL slug, else its first words.
         title = fallback_title(url, text)
     return Draft(
-        title=_one_line(title),
+        title=one_line(title),
         text=text,
         date=parse_date(_first_str(record, _DATE_KEYS)),
         url=url,
-        source=_one_line(_first_str(record, ("source",))),
+        source=one_line(_first_str(record, ("source",))),
         line=line,
     )
 
@@ -430,7 +354,7 @@ def _parse_squad(value: dict[str, Any]) -> Iterator[Parsed]:
         if isinstance(para, squad.Malformed):
             yield Problem(para.reason)
         else:
-            title = _one_line(para.title.replace("_", " "))
+            title = one_line(para.title.replace("_", " "))
             yield Draft(title=title, text=para.context, url=para.url)
 
 
@@ -456,82 +380,3 @@ def parse_json_value(value: object) -> Iterator[Parsed]:
 # ---------------------------------------------------------------------------------------------
 # HTML
 # ---------------------------------------------------------------------------------------------
-
-
-class _PageScanner(HTMLParser):
-    """Stdlib fallback: <title>, date/url meta tags, canonical link and <p> paragraphs."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.meta: dict[str, str] = {}
-        self.title = ""
-        self.paragraphs: list[str] = []
-        self._open: str | None = None  # "title" or "p" while inside one
-        self._buffer: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = {key.lower(): value or "" for key, value in attrs}
-        if tag == "meta":
-            name = (values.get("property") or values.get("name") or "").lower()
-            if name and values.get("content") and name not in self.meta:
-                self.meta[name] = values["content"]
-        elif tag == "link" and "canonical" in values.get("rel", "").lower().split():
-            self.meta.setdefault("canonical", values.get("href", ""))
-        elif tag in ("title", "p"):
-            self._open, self._buffer = tag, []
-
-    def handle_data(self, data: str) -> None:
-        if self._open:
-            self._buffer.append(data)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag != self._open:
-            return
-        text = _one_line("".join(self._buffer))
-        if tag == "title" and not self.title:
-            self.title = text
-        elif tag == "p" and text:
-            self.paragraphs.append(text)
-        self._open = None
-
-
-def _trafilatura_fields(html: str) -> tuple[str, dict[str, str]]:
-    """Main text (paragraphs one per line) and metadata via trafilatura; empty when unusable."""
-    try:
-        import trafilatura  # heavy import (lxml, htmldate), only needed for HTML
-    except ImportError:
-        return "", {}
-    try:
-        text = trafilatura.extract(html, include_comments=False, output_format="txt") or ""
-        doc = trafilatura.extract_metadata(html)
-    except Exception:  # a parser crash on one odd page must not stop a whole ingest run
-        return "", {}
-    fields = {key: getattr(doc, key, None) or "" for key in ("title", "date", "url", "sitename")}
-    return text, fields
-
-
-def parse_html(html: str) -> Draft:
-    """Parse an HTML page: main text and metadata via trafilatura, stdlib fallbacks.
-
-    Args:
-        html: The decoded page.
-
-    Returns:
-        The article fields (text "" when no main text was found).
-    """
-    text, fields = _trafilatura_fields(html)
-    scanner = _PageScanner()
-    scanner.feed(html)
-    scanner.close()
-    meta = scanner.meta
-    # trafilatura's plain-text output puts one paragraph per line.
-    paragraphs = [p for p in text.split("\n") if p.strip()] or scanner.paragraphs
-    title = _one_line(fields.get("title") or meta.get("og:title") or scanner.title)
-    if paragraphs and _one_line(paragraphs[0]).casefold() == title.casefold():
-        paragraphs = paragraphs[1:]  # the page's <h1> repeats the headline
-    date_iso = parse_date(fields.get("date", "")) or parse_date(
-        meta.get("article:published_time", "") or meta.get("date", "")
-    )
-    url = fields.get("url") or meta.get("og:url") or meta.get("canonical", "")
-    source = source_from_url(url) or _one_line(fields.get("sitename") or "")
-    return Draft(title=title, text="\n\n".join(paragraphs), date=date_iso, url=url, source=source)

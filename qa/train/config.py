@@ -130,26 +130,3 @@ def on_device(config: TrainConfig) -> TrainConfig:
     """``config`` with ``device`` and ``bf16`` decided for this machine (see train_device)."""
     device, bf16 = train_device(config.device, not config.no_bf16)
     return dataclasses.replace(config, device=device, bf16=bf16)
-
-
-def resumed_config(config: TrainConfig) -> TrainConfig:
-    """On ``--resume`` the checkpoint's settings win, so the run continues exactly.
-
-    Only the :data:`MACHINE_LOCAL` settings come from ``config`` (the resuming command);
-    without an export folder of its own, the export goes where the original command said,
-    not to the shipped reader's folder (a resumed candidate must not replace it silently).
-
-    Raises:
-        TrainingError: There is no checkpoint in ``config.out``.
-    """
-    from qa.reader.weights import DEFAULT_READER_DIR
-    from qa.train.export import load_checkpoint
-
-    ckpt_path = Path(config.out) / CHECKPOINT_FILE
-    if not ckpt_path.is_file():
-        raise TrainingError(f"--resume: no checkpoint at {ckpt_path}")
-    saved: dict[str, Any] = load_checkpoint(ckpt_path)["args"]
-    keep = {k: getattr(config, k) for k in MACHINE_LOCAL}
-    if keep["export_dir"] is None:
-        keep["export_dir"] = saved.get("export_dir") or str(DEFAULT_READER_DIR)
-    return TrainConfig.from_dict({**saved, **keep, "resume": True})

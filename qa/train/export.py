@@ -33,7 +33,7 @@ from qa.reader.weights import (
     embedding_key,
     load_base_tokenizer,
 )
-from qa.train.config import TrainConfig
+from qa.train.config import CHECKPOINT_FILE, MACHINE_LOCAL, TrainConfig
 from qa.train.data import QAExample, flatten, split_articles
 
 MAX_ANSWER_TOKENS = 30
@@ -242,3 +242,26 @@ def export_checkpoint(ckpt_path: Path, dest: Path, eval_limit: int | None = None
     model = model_from_checkpoint(ckpt)
     note = {**config.train_note, "source_checkpoint": str(ckpt_path)}
     evaluate_and_export(model, config, int(ckpt["step"]), dest, note)
+
+
+def resumed_config(config: TrainConfig) -> TrainConfig:
+    """On ``--resume`` the checkpoint's settings win, so the run continues exactly.
+
+    Only the :data:`MACHINE_LOCAL` settings come from ``config`` (the resuming command);
+    without an export folder of its own, the export goes where the original command said,
+    not to the shipped reader's folder (a resumed candidate must not replace it silently).
+
+    Raises:
+        TrainingError: There is no checkpoint in ``config.out``.
+    """
+    from qa.reader.weights import DEFAULT_READER_DIR
+    from qa.train.export import load_checkpoint
+
+    ckpt_path = Path(config.out) / CHECKPOINT_FILE
+    if not ckpt_path.is_file():
+        raise TrainingError(f"--resume: no checkpoint at {ckpt_path}")
+    saved: dict[str, Any] = load_checkpoint(ckpt_path)["args"]
+    keep = {k: getattr(config, k) for k in MACHINE_LOCAL}
+    if keep["export_dir"] is None:
+        keep["export_dir"] = saved.get("export_dir") or str(DEFAULT_READER_DIR)
+    return TrainConfig.from_dict({**saved, **keep, "resume": True})

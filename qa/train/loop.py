@@ -29,7 +29,7 @@ from qa.ingest.squad import load_articles
 from qa.reader.model import autocast, model_inputs
 from qa.reader.spans import pad_batch
 from qa.reader.weights import DEFAULT_READER_DIR, base_model_path, load_base_tokenizer
-from qa.train.config import CHECKPOINT_FILE, TrainConfig, on_device, resumed_config
+from qa.train.config import CHECKPOINT_FILE, TrainConfig, on_device
 from qa.train.data import (
     Features,
     build_features,
@@ -44,6 +44,7 @@ from qa.train.export import (
     evaluate_and_export,
     init_weights,
     load_checkpoint,
+    resumed_config,
     save_checkpoint,
 )
 from qa.train.negatives import training_negatives
@@ -207,7 +208,7 @@ def start_model(config: TrainConfig, total: int) -> tuple[Any, Any, Any, int]:
 def train(config: TrainConfig) -> None:
     """Train (or resume), checkpoint, then evaluate on held-out and export.
 
-    On ``resume`` the checkpoint's settings win (:func:`~qa.train.config.resumed_config`);
+    On ``resume`` the checkpoint's settings win (:func:`~qa.train.export.resumed_config`);
     a ``device`` of "auto" is decided here (:func:`~qa.train.config.on_device`).
 
     Raises:

@@ -74,7 +74,7 @@ def _date(value: str, end: bool) -> str:
             return ""
         day = calendar.monthrange(year, month)[1] if end else 1
         return f"{year:04d}-{month:02d}-{day:02d}"
-    from qa.ingest.formats import parse_date
+    from qa.ingest.dates import parse_date
 
     return parse_date(value)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import qa.ingest.formats
+import qa.ingest.html
 from qa.errors import BadArticle, UsageError
 from qa.ingest.files import Ingestor, Skipped, file_kind, parse_date
 from qa.types import Article
@@ -315,7 +315,7 @@ def test_html_page(tmp_path: Path) -> None:
 
 
 def test_html_fallback_without_trafilatura(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(qa.ingest.formats, "_trafilatura_fields", lambda html: ("", {}))
+    monkeypatch.setattr(qa.ingest.html, "_trafilatura_fields", lambda html: ("", {}))
     path = tmp_path / "page.htm"
     path.write_text(HTML_PAGE, encoding="utf-8")
     [article] = read(path)

@@ -10,7 +10,8 @@ import torch
 from qa.errors import TrainingError, UsageError
 from qa.reader.weights import DEFAULT_READER_DIR
 from qa.train.__main__ import main, parse_train_args
-from qa.train.config import CHECKPOINT_FILE, TrainConfig, resumed_config, train_device
+from qa.train.config import CHECKPOINT_FILE, TrainConfig, train_device
+from qa.train.export import resumed_config
 
 
 def _checkpoint(out: Path, export_dir: str) -> None:
