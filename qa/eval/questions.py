@@ -50,7 +50,7 @@ def load_questions(path: Path) -> list[EvalQuestion]:
         if stripped.startswith("{") and '"data"' in stripped[:200]:
             return _squad_questions(json.loads(text))
         return [_rtqa_question(json.loads(line)) for line in text.splitlines() if line.strip()]
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, UsageError) as exc:
         raise UsageError(f"{path}: not a SQuAD or RealTime QA question file ({exc})") from exc
 
 

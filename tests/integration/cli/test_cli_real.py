@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import NewsQA
 
-from qa.index import indexer as indexer_module
+from qa.index import folder as folder_module
 from qa.index.embed import Embedder
 from qa.reader.span import shipped_reader_available
 from qa.settings import DEFAULT_MODEL
@@ -32,13 +32,13 @@ REFERENCE_URL = (
 @pytest.fixture()
 def shared_model(real_embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI's embedder for the default model is the ``real_embedder`` fixture."""
-    named = indexer_module.embedder_named
+    named = folder_module.embedder_named
 
     def embedder_named(name: str) -> object:
         return real_embedder if name == real_embedder.name else named(name)
 
     assert real_embedder.name == DEFAULT_MODEL
-    monkeypatch.setattr(indexer_module, "embedder_named", embedder_named)
+    monkeypatch.setattr(folder_module, "embedder_named", embedder_named)
 
 
 @pytest.fixture()
