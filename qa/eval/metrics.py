@@ -11,6 +11,8 @@ import string
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCT = set(string.punctuation)
 
@@ -58,3 +60,28 @@ def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(0, min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1))))
     return float(ordered[rank])
+
+
+def reliability(conf: np.ndarray, correct: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
+    """Per confidence bin: count, mean confidence and accuracy."""
+    rows = []
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        sel = (conf >= lo) & ((conf < hi) if b < bins - 1 else (conf <= hi))
+        if sel.any():
+            rows.append(
+                {
+                    "lo": lo,
+                    "hi": hi,
+                    "n": int(sel.sum()),
+                    "confidence": float(conf[sel].mean()),
+                    "accuracy": float(correct[sel].mean()),
+                }
+            )
+    return rows
+
+
+def expected_calibration_error(rows: list[dict[str, float]]) -> float:
+    """ECE: count-weighted mean |accuracy - confidence| over the bins."""
+    n = sum(r["n"] for r in rows) or 1
+    return float(sum(r["n"] * abs(r["accuracy"] - r["confidence"]) for r in rows) / n)

@@ -20,10 +20,9 @@ from typing import Any
 import numpy as np
 
 from qa.errors import UsageError
-from qa.eval.metrics import max_over_truths, percentile
+from qa.eval.metrics import expected_calibration_error, max_over_truths, percentile, reliability
 from qa.ingest import squad
 from qa.reader.span import SpanReader, context_hit
-from qa.train.calibrate import expected_calibration_error, reliability
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from qa.errors import TrainingError, UsageError
-from qa.eval.metrics import max_over_truths
+from qa.eval.metrics import expected_calibration_error, max_over_truths, reliability
 from qa.ingest.squad import load_articles
 from qa.reader.model import load_qa_model
 from qa.reader.spans import predict_pairs
@@ -106,31 +106,6 @@ def best_threshold(p_pos: np.ndarray, f1_pos: np.ndarray, p_neg: np.ndarray) -> 
         for t in grid
     ]
     return float(grid[int(np.argmax(scores))])
-
-
-def reliability(conf: np.ndarray, correct: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
-    """Per confidence bin: count, mean confidence and accuracy."""
-    rows = []
-    for b in range(bins):
-        lo, hi = b / bins, (b + 1) / bins
-        sel = (conf >= lo) & ((conf < hi) if b < bins - 1 else (conf <= hi))
-        if sel.any():
-            rows.append(
-                {
-                    "lo": lo,
-                    "hi": hi,
-                    "n": int(sel.sum()),
-                    "confidence": float(conf[sel].mean()),
-                    "accuracy": float(correct[sel].mean()),
-                }
-            )
-    return rows
-
-
-def expected_calibration_error(rows: list[dict[str, float]]) -> float:
-    """ECE: count-weighted mean |accuracy - confidence| over the bins."""
-    n = sum(r["n"] for r in rows) or 1
-    return float(sum(r["n"] * abs(r["accuracy"] - r["confidence"]) for r in rows) / n)
 
 
 def calibrate(

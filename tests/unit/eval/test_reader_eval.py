@@ -12,15 +12,10 @@ from conftest import FakeSpanReader, fake_clock
 
 import qa.eval.reader as reader_eval
 from qa.errors import UsageError
+from qa.eval.metrics import expected_calibration_error, reliability
 from qa.eval.reader import GoldQuestion, ReaderEvaluator, aggregate_reader, load_gold_questions
 from qa.reader.span import Calibration
-from qa.train.calibrate import (
-    best_threshold,
-    expected_calibration_error,
-    fit_logistic,
-    predict_proba,
-    reliability,
-)
+from qa.train.calibrate import best_threshold, fit_logistic, predict_proba
 
 
 def test_logistic_fit_recovers_a_known_model() -> None:
