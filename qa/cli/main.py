@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from qa.errors import QAError, UsageError
+from qa.search import FUSIONS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -305,7 +306,7 @@ def stats(as_json: bool, check: bool, index_dir: Path) -> None:
     "--fusion",
     default="linear",
     show_default=True,
-    type=click.Choice(["linear", "rrf", "dense", "bm25"]),
+    type=click.Choice(FUSIONS),
 )
 @reader_option
 @click.option(

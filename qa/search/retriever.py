@@ -20,13 +20,12 @@ from pathlib import Path
 from qa.index.embed import EmbedderLike
 from qa.index.folder import embedder_for
 from qa.index.neardup import PASSAGE_OVERLAP, overlap
+from qa.search import FUSIONS
 from qa.search.backend import Filters, PassageRecord, SearchBackend, SearchView
 from qa.search.local import LocalBackend
 from qa.types import Hit, content_id
 
 __all__ = ["FUSIONS", "Filters", "Retriever"]
-
-FUSIONS = ("linear", "rrf", "dense", "bm25")
 
 
 @dataclass
