@@ -16,7 +16,7 @@ from pathlib import Path
 BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 CPUINFO = Path("/proc/cpuinfo")
 
-__all__ = ["BF16_FLAGS", "Hardware", "bf16_supported", "cpu_flags", "describe", "probe", "use_bf16"]
+__all__ = ["BF16_FLAGS", "Hardware", "bf16_supported", "cpu_flags", "probe", "use_bf16"]
 
 
 @dataclass(frozen=True)
@@ -96,12 +96,3 @@ def use_bf16(dtype: str) -> bool:
     if dtype == "auto":
         return bf16_supported()
     return dtype == "bf16"
-
-
-def describe(hw: Hardware | None = None) -> str:
-    """One line for benchmarks and ``stats``: model, cores, bf16 or not."""
-    hw = hw or probe()
-    kind = "bf16" if hw.bf16 else ("AVX-512" if "avx512f" in hw.flags else "AVX2")
-    if "avx2" not in hw.flags and not hw.bf16 and "avx512f" not in hw.flags:
-        kind = "no AVX2"
-    return f"{hw.model or 'unknown CPU'}, {hw.cores} cores, {kind}"

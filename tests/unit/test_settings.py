@@ -78,15 +78,19 @@ def test_every_setting_is_a_field_and_in_the_table() -> None:
 
 
 @pytest.mark.parametrize(
-    ("cpuinfo", "bf16", "kind"),
-    [(ZEN3, False, "AVX2"), (SKYLAKE_X, False, "AVX-512"), (SAPPHIRE, True, "bf16")],
+    ("cpuinfo", "bf16", "name"),
+    [
+        (ZEN3, False, "AMD EPYC"),
+        (SKYLAKE_X, False, "Xeon Gold 6148"),
+        (SAPPHIRE, True, "Xeon Platinum 8480"),
+    ],
 )
-def test_bf16_is_decided_from_the_flags(cpuinfo: str, bf16: bool, kind: str) -> None:
+def test_bf16_is_decided_from_the_flags(cpuinfo: str, bf16: bool, name: str) -> None:
     model, flags = hardware.cpu_flags(cpuinfo)
     hw = hardware.Hardware(model=model, flags=flags, cores=2)
     # An AVX-512 CPU without avx512_bf16 is not a bf16 CPU (torch calls it "AVX512").
     assert hw.bf16 is bf16
-    assert hardware.describe(hw).endswith(kind) and model in hardware.describe(hw)
+    assert model == name and "avx2" in flags
 
 
 def _fake_cpu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cpuinfo: str) -> None:
