@@ -201,8 +201,9 @@ def calibrate_command(argv: Sequence[str]) -> None:
     )
     p.add_argument("--reader", type=Path, default=DEFAULT_READER_DIR)
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    p.add_argument("--heldout-articles", type=int, default=15)
-    p.add_argument("--seed", type=int, default=13)
+    # The training run's held-out split: calibration fits on the same held-out articles.
+    p.add_argument("--heldout-articles", type=int, default=_DEFAULTS["heldout_articles"])
+    p.add_argument("--seed", type=int, default=_DEFAULTS["seed"])
     p.add_argument(
         "--label", choices=sorted(calibrate.LABELS), default="f1", help="what confidence predicts"
     )
