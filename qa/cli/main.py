@@ -26,13 +26,13 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    try:
+    # transformers reads the two variables when imported; importing it here only to quiet it
+    # cost seconds on commands that never use it (`ask` runs without it).
+    if "transformers" in sys.modules:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
-    except ImportError:  # pragma: no cover
-        pass
 
 
 def _default_index() -> Path:
@@ -127,7 +127,7 @@ def _run_index(
     # A named model is used as given (a mismatch with the index asks for --rebuild);
     # otherwise keep the index's own model.
     model = model or settings.load().model
-    embedder = embedder_named(model) if model else embedder_for(index_dir)
+    embedder = embedder_named(model) if model else embedder_for(index_dir, for_index=True)
     indexer = Indexer(index_dir, embedder, strict=strict)
     with index_progress() as progress:
         report = indexer.update(list(paths), rebuild=rebuild, progress=progress, prune=prune)
@@ -387,7 +387,7 @@ def watch(folder: Path | None, debounce: float, index_dir: Path) -> None:
     folder = folder or Path("corpus")
     if not folder.is_dir():
         raise UsageError(f"no such folder: {folder}")
-    indexer = Indexer(index_dir, embedder_for(index_dir))
+    indexer = Indexer(index_dir, embedder_for(index_dir, for_index=True))
     indexer.warm_up()  # load the models once, so that every run is fast
 
     def on_report(report: IndexReport) -> None:

@@ -84,6 +84,15 @@ def embed_bf16(dtype: str | None = None) -> bool:
     return hardware.use_bf16(dtype or settings.load().embed_dtype)
 
 
+def runtime_family(runtime: str) -> str:
+    """Which vectors mix: ``int8`` (the int8 ONNX copy) or ``float`` (torch in float32 or
+    bf16, the float32 ONNX copy: cosine >= 0.998 to one another). An index keeps one family;
+    ``""`` for an unrecorded runtime (a fake embedder) that is never checked."""
+    if not runtime or runtime.startswith("hash"):
+        return ""
+    return "int8" if runtime == "onnx-int8" else "float"
+
+
 class EmbedderLike(Protocol):
     """What the index needs from an embedder (real or fake)."""
 
@@ -133,6 +142,11 @@ class Embedder:
             st = st.to(torch.bfloat16)
         st.eval()
         return st
+
+    @property
+    def runtime(self) -> str:
+        """What makes the vectors (recorded in the index): ``torch-bf16`` or ``torch-fp32``."""
+        return "torch-bf16" if self.bf16 else "torch-fp32"
 
     @property
     def dim(self) -> int:

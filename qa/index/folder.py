@@ -20,7 +20,7 @@ from pathlib import Path
 
 from qa import settings
 from qa.errors import IndexMismatch, IndexNotFound, QAError
-from qa.index.embed import DEFAULT_MODEL, Embedder, EmbedderLike
+from qa.index.embed import DEFAULT_MODEL, Embedder, EmbedderLike, runtime_family
 from qa.index.store import Store
 
 
@@ -59,21 +59,30 @@ def writer_lock(root: Path) -> Iterator[None]:
         yield
 
 
-def embedder_for(root: Path, default: str | None = None) -> EmbedderLike:
+def embedder_for(root: Path, default: str | None = None, for_index: bool = False) -> EmbedderLike:
     """The embedder an index folder was built with (queries must use the same model).
 
     Args:
         root: Index folder (may not exist yet).
         default: Model for a new index; ``NEWSQA_MODEL`` or the offline MiniLM when None.
             ``hash-N`` is the fast fake embedder of the tests (subprocess runs of the CLI).
+        for_index: For embedding passages, not questions. Questions go through the float32
+            ONNX Runtime copy when built; an index embedded in int8 keeps its int8 copy
+            (:func:`qa.index.embed_onnx.pick`).
     """
+    from qa.index.embed_onnx import pick
+
     name = default or settings.load().model or DEFAULT_MODEL
+    runtime: str | None = None
     try:
         store = open_store(root)
     except QAError:
-        return embedder_named(name)
-    with store:
-        return embedder_named(store.get_meta("embed_model") or name)
+        pass
+    else:
+        with store:
+            name = store.get_meta("embed_model") or name
+            runtime = store.get_meta("embed_runtime") or ""
+    return pick(name, runtime, for_index) or embedder_named(name)
 
 
 def embedder_named(name: str) -> EmbedderLike:
@@ -84,6 +93,21 @@ def embedder_named(name: str) -> EmbedderLike:
     if name.startswith("hash-") and size.isdigit():
         return HashEmbedder(int(size))
     return Embedder(name)
+
+
+def check_runtime(store: Store, embedder: EmbedderLike) -> None:
+    """Refuse to add vectors of another runtime family (int8 and float never mix).
+
+    Raises:
+        IndexMismatch: when the index's vectors came from another family.
+    """
+    runtime = str(getattr(embedder, "runtime", ""))
+    built = store.get_meta("embed_runtime") or "torch"  # unrecorded: torch made it
+    if runtime_family(runtime) and runtime_family(built) != runtime_family(runtime):
+        raise IndexMismatch(
+            f"index was embedded by {built} but {runtime} is configured: run "
+            "`newsqa index --rebuild` to re-embed"
+        )
 
 
 def check_model(store: Store, name: str, dim: int) -> None:

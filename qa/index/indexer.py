@@ -21,6 +21,7 @@ from qa.index.chunk import Chunker
 from qa.index.embed import EmbedderLike
 from qa.index.folder import (
     check_model,
+    check_runtime,
     read_head,
     writer_lock,
 )
@@ -158,23 +159,28 @@ class Indexer:
             # (readers still see no index until this run commits and writes HEAD).
             store = Store(first)
             check_model(store, self.embedder.name, self.embedder.dim)
+            check_runtime(store, self.embedder)
             if not store.get_meta("embed_model"):  # killed before the first commit
-                store.set_meta("embed_model", self.embedder.name)
-                store.set_meta("embed_dim", str(self.embedder.dim))
-                store.db.commit()
+                self._record_model(store)
             return store, first.name
         if name is None or rebuild or not (self.root / name).exists():
             n = 1 if name is None else int(Path(name).stem.split("-")[-1]) + 1
             fresh = f"store-{n}.sqlite"
             (self.root / fresh).unlink(missing_ok=True)
             store = Store(self.root / fresh)
-            store.set_meta("embed_model", self.embedder.name)
-            store.set_meta("embed_dim", str(self.embedder.dim))
-            store.db.commit()
+            self._record_model(store)
             return store, fresh
         store = Store(self.root / name)
         check_model(store, self.embedder.name, self.embedder.dim)
+        check_runtime(store, self.embedder)
         return store, None
+
+    def _record_model(self, store: Store) -> None:
+        """The model, dimension and runtime (which vectors queries must match) of the index."""
+        store.set_meta("embed_model", self.embedder.name)
+        store.set_meta("embed_dim", str(self.embedder.dim))
+        store.set_meta("embed_runtime", str(getattr(self.embedder, "runtime", "")))
+        store.db.commit()
 
     def _remove_stale_stores(self, keep: str) -> None:
         for f in self.root.glob("store-*.sqlite*"):

@@ -1,6 +1,7 @@
-"""``python -m qa.reader [READER_DIR] [--force]``: build the reader's int8 ONNX Runtime copy.
+"""``python -m qa.reader [READER_DIR] [--force]``: build the reader's ONNX Runtime copies.
 
-Run once by ``make setup``; prints the copy's path. Without it the reader runs in torch.
+Run once by ``make setup``: the int8 and float32 copies; prints their paths. Without them the
+reader runs in torch.
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     warnings.filterwarnings("ignore")  # the exporter's deprecation chatter is not for users
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    try:
-        path = build(args.folder, force=args.force)
-    except (QAError, ImportError, OSError, RuntimeError) as exc:
-        print(f"error: int8 ONNX reader not built: {exc}".splitlines()[0], file=sys.stderr)
-        return 1
-    print(path)
+    for precision in ("int8", "fp32"):
+        try:
+            path = build(args.folder, force=args.force, precision=precision)
+        except (QAError, ImportError, OSError, RuntimeError) as exc:
+            line = f"error: {precision} ONNX reader not built: {exc}".splitlines()[0]
+            print(line, file=sys.stderr)
+            return 1
+        print(path)
     return 0
 
 

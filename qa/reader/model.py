@@ -10,20 +10,22 @@ package at load time. The tokenizer also comes from the base package.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from qa import hardware, settings
 from qa.errors import ReaderLoadError
 from qa.reader.weights import (
     DEFAULT_READER_DIR,
     WEIGHTS_FILE,
-    _load_config,
     _load_delta_model,
     _load_hub_model,
     load_base_tokenizer,
 )
+
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported where used: the ONNX Runtime reader (qa.reader.onnx) runs without it.
 
 
 def model_inputs(model: Any, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -44,17 +46,23 @@ def reader_bf16(dtype: str | None = None) -> bool:
 
 
 def runs_bf16(model: Any) -> bool:
-    """Whether inference with ``model`` runs under bf16 autocast."""
-    return reader_bf16() or uses_bf16(model)
+    """Whether inference with ``model`` runs under bf16 autocast (never the ONNX reader)."""
+    from qa.reader.onnx import OrtQAModel
+
+    return not isinstance(model, OrtQAModel) and (reader_bf16() or uses_bf16(model))
 
 
 def autocast(enabled: bool, device: str = "cpu") -> torch.autocast:
     """bf16 autocast context on ``device`` (``cpu`` or ``cuda``), a no-op when not enabled."""
+    import torch
+
     return torch.autocast(device, dtype=torch.bfloat16, enabled=enabled)
 
 
 def model_device(model: Any) -> torch.device:
     """Where a torch model's weights live (CPU for anything else, e.g. ONNX Runtime)."""
+    import torch
+
     if isinstance(model, torch.nn.Module):
         for param in model.parameters():
             return param.device
@@ -87,9 +95,11 @@ def load_qa_model(spec: str | Path | None = None, backend: str | None = None) ->
 
         # On CPUs without bf16, the int8 ONNX Runtime copy when built (qa.reader.onnx); its
         # name holds the digest of these weights, so corrupt weights never find one.
-        fast = maybe_onnx(folder, lambda: _load_config(folder), backend)
+        fast = maybe_onnx(folder, backend)
         if fast is not None:
-            return fast, load_base_tokenizer()
+            from qa.reader.tokens import WordPieces, base_tokenizer_file
+
+            return fast, WordPieces(base_tokenizer_file())
         return _for_inference(_load_delta_model(folder), load_base_tokenizer())
     if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
         return _for_inference(*_load_hub_model(str(folder)))
@@ -107,6 +117,8 @@ def _for_inference(model: Any, tokenizer: Any) -> tuple[Any, Any]:
     same numbers without re-reading 22M float32 weights per question. LayerNorm and the
     embeddings stay float32, as autocast computes them.
     """
+    import torch
+
     if reader_bf16():
         for module in model.modules():
             if isinstance(module, torch.nn.Linear):
@@ -116,8 +128,12 @@ def _for_inference(model: Any, tokenizer: Any) -> tuple[Any, Any]:
 
 def uses_bf16(model: Any) -> bool:
     """Whether the model's Linear weights are stored in bfloat16 (needs autocast to run)."""
-    if not isinstance(model, torch.nn.Module):  # the ONNX Runtime reader
+    from qa.reader.onnx import OrtQAModel
+
+    if isinstance(model, OrtQAModel):  # the ONNX Runtime reader
         return False
+    import torch
+
     return any(
         isinstance(m, torch.nn.Linear) and m.weight.dtype == torch.bfloat16 for m in model.modules()
     )

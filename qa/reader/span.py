@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +115,7 @@ class SpanReader:
         self.spans_per_passage = spans_per_passage
         self._threshold = threshold
         self._loaded: tuple[Any, Any] | None = None
+        self._lock = threading.Lock()  # load() may run in a preloading thread (qa.answer)
 
     @property
     def threshold(self) -> float:
@@ -136,22 +138,22 @@ class SpanReader:
         Raises:
             ReaderLoadError: when the weights are missing or corrupt.
         """
-        if self._loaded is None:
-            from qa.reader.model import load_qa_model
+        with self._lock:
+            if self._loaded is None:
+                from qa.reader.model import load_qa_model
 
-            self._loaded = load_qa_model(self.spec)
-        return self._loaded
+                self._loaded = load_qa_model(self.spec)
+            return self._loaded
 
     @property
     def runtime(self) -> str:
-        """How the loaded model runs: ``torch-bf16``, ``torch-fp32`` or ``onnx-int8``."""
-        import torch
-
+        """How the model runs: ``torch-bf16``, ``torch-fp32``, ``onnx-int8`` or ``onnx-fp32``."""
         from qa.reader.model import runs_bf16
+        from qa.reader.onnx import OrtQAModel
 
         model, _ = self.load()
-        if not isinstance(model, torch.nn.Module):
-            return "onnx-int8"
+        if isinstance(model, OrtQAModel):
+            return f"onnx-{model.precision}"
         return "torch-bf16" if runs_bf16(model) else "torch-fp32"
 
     def read(self, question: str, passages: Sequence[Hit]) -> list[Answer]:

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from qa.reader.model import (
-    autocast,
-    model_device,
-    model_inputs,
-    runs_bf16,
-)
+if TYPE_CHECKING:
+    import torch
+
+# torch (and qa.reader.model, which needs it) is imported only for a torch model: the
+# ONNX Runtime reader takes and returns numpy arrays.
 
 # How many start/end candidates per window are paired up; 20 is the usual choice.
 _N_BEST_PER_WINDOW = 20
@@ -83,19 +81,29 @@ def segment_ids(enc: Any, window: int) -> list[int]:
     return [0] * len(enc["input_ids"][window])
 
 
+def pad_arrays(
+    input_ids: Sequence[Sequence[int]], token_type_ids: Sequence[Sequence[int]], pad_id: int = 0
+) -> dict[str, np.ndarray]:
+    """Pad a batch to its longest member (dynamic padding) and build the masks (int64 arrays)."""
+    width = max(len(ids) for ids in input_ids)
+    ids = np.full((len(input_ids), width), pad_id, dtype=np.int64)
+    types = np.zeros((len(input_ids), width), dtype=np.int64)
+    mask = np.zeros((len(input_ids), width), dtype=np.int64)
+    for row, (seq, typ) in enumerate(zip(input_ids, token_type_ids, strict=True)):
+        ids[row, : len(seq)] = seq
+        types[row, : len(typ)] = typ
+        mask[row, : len(seq)] = 1
+    return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
+
+
 def pad_batch(
     input_ids: Sequence[Sequence[int]], token_type_ids: Sequence[Sequence[int]], pad_id: int = 0
 ) -> dict[str, torch.Tensor]:
-    """Pad a batch to its longest member (dynamic padding) and build the masks."""
-    width = max(len(ids) for ids in input_ids)
-    ids = torch.full((len(input_ids), width), pad_id, dtype=torch.long)
-    types = torch.zeros((len(input_ids), width), dtype=torch.long)
-    mask = torch.zeros((len(input_ids), width), dtype=torch.long)
-    for row, (seq, typ) in enumerate(zip(input_ids, token_type_ids, strict=True)):
-        ids[row, : len(seq)] = torch.as_tensor(np.asarray(seq), dtype=torch.long)
-        types[row, : len(typ)] = torch.as_tensor(np.asarray(typ), dtype=torch.long)
-        mask[row, : len(seq)] = 1
-    return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
+    """:func:`pad_arrays` as torch tensors (what a torch model takes)."""
+    import torch
+
+    arrays = pad_arrays(input_ids, token_type_ids, pad_id)
+    return {k: torch.from_numpy(v) for k, v in arrays.items()}
 
 
 def _window_logits(
@@ -106,22 +114,47 @@ def _window_logits(
     order = sorted(range(n), key=lambda i: len(enc["input_ids"][i]))  # less padding
     starts: list[np.ndarray] = [np.empty(0)] * n
     ends: list[np.ndarray] = [np.empty(0)] * n
-    device = model_device(model)
-    with torch.inference_mode(), autocast(use_bf16 and device.type == "cpu"):
-        for lo in range(0, n, batch_size):
-            rows = order[lo : lo + batch_size]
-            batch = pad_batch(
-                [enc["input_ids"][i] for i in rows], [segment_ids(enc, i) for i in rows], pad_id
-            )
-            if device.type != "cpu":  # a reader being trained on a GPU, evaluated in place
-                batch = {k: v.to(device) for k, v in batch.items()}
-            out = model(**model_inputs(model, batch))
-            s_all = out.start_logits.float().cpu().numpy()
-            e_all = out.end_logits.float().cpu().numpy()
-            for k, i in enumerate(rows):
-                length = len(enc["input_ids"][i])
-                starts[i], ends[i] = s_all[k, :length], e_all[k, :length]
+    run = _runner(model, use_bf16)
+    for lo in range(0, n, batch_size):
+        rows = order[lo : lo + batch_size]
+        batch = pad_arrays(
+            [enc["input_ids"][i] for i in rows], [segment_ids(enc, i) for i in rows], pad_id
+        )
+        s_all, e_all = run(batch)
+        for k, i in enumerate(rows):
+            length = len(enc["input_ids"][i])
+            starts[i], ends[i] = s_all[k, :length], e_all[k, :length]
     return starts, ends
+
+
+def _runner(
+    model: Any, use_bf16: bool
+) -> Callable[[dict[str, np.ndarray]], tuple[np.ndarray, np.ndarray]]:
+    """Padded numpy batch -> float32 start and end logits, for an ONNX or a torch model."""
+    from qa.reader.onnx import OrtQAModel
+
+    if isinstance(model, OrtQAModel):
+
+        def run_onnx(batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+            out = model(**batch)
+            return out.start_logits, out.end_logits
+
+        return run_onnx
+    import torch
+
+    from qa.reader.model import autocast, model_device, model_inputs
+
+    device = model_device(model)
+
+    def run_torch(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        batch = {k: torch.from_numpy(v) for k, v in arrays.items()}
+        if device.type != "cpu":  # a reader being trained on a GPU, evaluated in place
+            batch = {k: v.to(device) for k, v in batch.items()}
+        with torch.inference_mode(), autocast(use_bf16 and device.type == "cpu"):
+            out = model(**model_inputs(model, batch))
+            return out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()
+
+    return run_torch
 
 
 def _window_spans(
@@ -179,6 +212,8 @@ def predict_pairs(
     questions = truncate_questions(tokenizer, [q for q, _ in pairs], max_query_tokens)
     contexts = [c for _, c in pairs]
     enc = encode_windows(tokenizer, questions, contexts, max_length, stride)
+    from qa.reader.model import runs_bf16
+
     starts, ends = _window_logits(
         model, enc, batch_size, runs_bf16(model), tokenizer.pad_token_id or 0
     )

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import torch
-from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoTokenizer
+from typing import TYPE_CHECKING, Any
 
 from qa import settings
 from qa.errors import ReaderLoadError
+
+if TYPE_CHECKING:
+    import torch
+
+# torch and transformers are imported where used: the ONNX Runtime reader needs neither.
 
 DEFAULT_READER_DIR = Path(__file__).resolve().parents[1] / "models" / "reader"
 
@@ -42,6 +44,8 @@ def base_model_path() -> Path:
 
 def load_base_tokenizer(base: str | Path | None = None) -> Any:
     """Fast tokenizer of a base encoder (default: the shipped reader's), as configured there."""
+    from transformers import AutoTokenizer
+
     return AutoTokenizer.from_pretrained(str(base or base_model_path()))
 
 
@@ -71,6 +75,8 @@ def load_reader_meta(spec: str | Path | None = None) -> dict[str, Any]:
 
 def _load_hub_model(name: str) -> tuple[Any, Any]:
     """Load a complete QA model by hub id or local HF folder."""
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
     try:
         model = AutoModelForQuestionAnswering.from_pretrained(name)
         tokenizer = AutoTokenizer.from_pretrained(name)
@@ -84,6 +90,8 @@ def _load_hub_model(name: str) -> tuple[Any, Any]:
 
 def _load_config(folder: Path) -> Any:
     """The reader's ``config.json``."""
+    from transformers import AutoConfig
+
     try:
         return AutoConfig.from_pretrained(str(folder))
     except (OSError, ValueError) as exc:
@@ -95,6 +103,7 @@ def _load_config(folder: Path) -> Any:
 def _load_delta_model(folder: Path) -> Any:
     """Rebuild the shipped reader from its config, delta weights and the base embeddings."""
     from safetensors.torch import load_file
+    from transformers import AutoModelForQuestionAnswering
 
     config = _load_config(folder)
     try:

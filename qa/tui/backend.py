@@ -84,12 +84,13 @@ def read_index_info(index_dir: Path) -> IndexSummary | None:
 
 def run_indexer(index_dir: Path, corpus: Path, progress: Progress) -> str:
     """Index ``corpus`` into ``index_dir`` with the real embedder; returns a summary line."""
-    from qa.index.embed import Embedder
+    from qa.index.folder import embedder_for
     from qa.index.indexer import Indexer
 
     if not corpus.exists():
         raise QAError(f"no such folder: {corpus}")
-    report = Indexer(index_dir, Embedder()).update([corpus], progress=progress)
+    embedder = embedder_for(index_dir, for_index=True)
+    report = Indexer(index_dir, embedder).update([corpus], progress=progress)
     return (
         f"indexed {corpus}/: index has {report.articles} article(s), "
         f"{report.passages} passages (added {report.added}, skipped {report.skipped}) "
