@@ -130,10 +130,12 @@ def uses_bf16(model: Any) -> bool:
     """Whether the model's Linear weights are stored in bfloat16 (needs autocast to run)."""
     from qa.reader.onnx import OrtQAModel
 
-    if isinstance(model, OrtQAModel):  # the ONNX Runtime reader
+    if isinstance(model, OrtQAModel):  # the ONNX Runtime reader (no torch import for it)
         return False
     import torch
 
+    if not isinstance(model, torch.nn.Module):
+        return False
     return any(
         isinstance(m, torch.nn.Linear) and m.weight.dtype == torch.bfloat16 for m in model.modules()
     )
