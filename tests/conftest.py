@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -421,3 +422,37 @@ def tiny_squad(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with gzip.open(path, "wt", encoding="utf-8") as handle:
         json.dump(tiny_squad_doc(), handle)
     return path
+
+
+# The modules a one-shot `newsqa ask` must not import (seconds each; see docs/benchmarks.md).
+HEAVY = ("torch", "transformers", "sentence_transformers")
+# Runs the console entry point and prints the heavy modules it left in sys.modules.
+PROBE = """
+import json, sys
+from qa.cli.main import main
+args, watched = json.loads(sys.argv[1]), set(json.loads(sys.argv[2]))
+sys.argv = ["newsqa", *args]
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+else:
+    code = 0
+heavy = sorted({m.split(".")[0] for m in sys.modules} & watched)
+print("HEAVY=" + json.dumps(heavy), "CODE=" + str(code))
+"""
+
+
+def run_probe(args: list[str], cwd: Path) -> tuple[str, list[str], str]:
+    """(stdout before the probe line, heavy modules imported, exit code) of one CLI run."""
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(args), json.dumps(HEAVY)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+    out, _, probe = done.stdout.rpartition("HEAVY=")
+    assert probe, done.stderr
+    heavy, _, code = probe.partition(" CODE=")
+    return out, json.loads(heavy), code.strip()
