@@ -388,7 +388,9 @@ def watch(folder: Path | None, debounce: float, index_dir: Path) -> None:
     if not folder.is_dir():
         raise UsageError(f"no such folder: {folder}")
     indexer = Indexer(index_dir, embedder_for(index_dir, for_index=True))
-    indexer.warm_up()  # load the models once, so that every run is fast
+    # Load the models once, so that every run is fast; in a thread, so that watching starts
+    # at once (a change in the first seconds waits for the models, as it would have anyway).
+    threading.Thread(target=indexer.warm_up, name="warm-up", daemon=True).start()
 
     def on_report(report: IndexReport) -> None:
         for line in report.skips:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -68,6 +69,11 @@ def resolve_model(name: str) -> str:
 @functools.lru_cache(maxsize=4)
 def wordpiece_counter(name: str = DEFAULT_MODEL) -> Callable[[str], int]:
     """Count the embedder's word pieces of a text (no special tokens)."""
+    if name == DEFAULT_MODEL:  # the tokenizers library alone: transformers takes seconds to import
+        from qa.reader.tokens import WordPieces
+
+        pieces = WordPieces(default_model_path())
+        return lambda s: len(pieces([s], add_special_tokens=False)["input_ids"][0])
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(resolve_model(name))
@@ -120,13 +126,15 @@ class Embedder:
         self.bf16 = embed_bf16() if bf16 is None else bf16
         self.threads = threads or hardware.probe().threads
         self._model: Any = None
+        self._lock = threading.Lock()  # `newsqa watch` warms the model up in a thread
         self.truncated = 0
 
     @property
     def model(self) -> Any:
-        if self._model is None:
-            self._model = self._load()
-        return self._model
+        with self._lock:
+            if self._model is None:
+                self._model = self._load()
+            return self._model
 
     def _load(self) -> Any:
         import torch
