@@ -8,7 +8,9 @@ every question paid before). Each run is one `newsqa ask --json` process, timed 
 exit; peak RSS is the child's own (``wait4``). Runs alternate between the paths so that load
 from other processes falls on both alike. Also times `newsqa watch` until it prints that it
 is watching, and a chat-like process (answerer built and warmed up, one question answered).
-Output: a table (min / median / max) and bench/out/cold_ask.json.
+CPU seconds (user + system) of each ask are reported beside the wall time: on a machine that
+others load they show the work itself (ONNX Runtime runs two threads, so on an idle machine
+wall time is at most about the CPU time). Output: min / median / max, bench/out/cold_ask.json.
 """
 
 from __future__ import annotations
@@ -44,8 +46,8 @@ print(f"{ready:.3f} {time.perf_counter() - t:.3f} {r.answer.text if r.answer els
 """
 
 
-def run_once(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """(wall s, peak RSS MB, stdout) of one process."""
+def run_once(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str, float]:
+    """(wall s, peak RSS MB, stdout, CPU s: user + system) of one process."""
     t = time.perf_counter()
     proc = subprocess.Popen(
         cmd, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -57,7 +59,7 @@ def run_once(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     if proc.returncode:
         err = proc.stderr.read().decode() if proc.stderr else ""
         raise SystemExit(f"{cmd[:3]} failed: {err.strip()[-300:]}")
-    return wall, usage.ru_maxrss / 1024, out
+    return wall, usage.ru_maxrss / 1024, out, usage.ru_utime + usage.ru_stime
 
 
 def watch_ready(index_dir: Path, env: dict[str, str]) -> float:
@@ -102,12 +104,13 @@ def main() -> None:
     args = ap.parse_args()
     paths = args.paths.split(",")
     ask = [str(BIN / "newsqa"), "ask", QUESTION, "--json", "--index-dir", str(args.index_dir)]
-    runs: dict[str, dict[str, list[float]]] = {p: {"wall": [], "rss": []} for p in paths}
+    runs: dict[str, dict[str, list[float]]] = {p: {"wall": [], "rss": [], "cpu": []} for p in paths}
     answers: dict[str, set[tuple[str, float]]] = {p: set() for p in paths}
     for _ in range(args.runs):
         for p in paths:
-            wall, rss, out = run_once(ask, ENVS[p])
+            wall, rss, out, cpu = run_once(ask, ENVS[p])
             runs[p]["wall"].append(wall)
+            runs[p]["cpu"].append(cpu)
             runs[p]["rss"].append(rss)
             ans = json.loads(out)["answer"]
             answers[p].add((ans["text"], round(ans["confidence"], 3)))
@@ -115,6 +118,7 @@ def main() -> None:
         p: {
             "wall_s": stats(runs[p]["wall"]),
             "peak_rss_mb": stats(runs[p]["rss"]),
+            "cpu_s": stats(runs[p]["cpu"]),
             "answers": sorted(answers[p]),
         }
         for p in paths

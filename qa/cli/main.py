@@ -387,10 +387,10 @@ def watch(folder: Path | None, debounce: float, index_dir: Path) -> None:
     folder = folder or Path("corpus")
     if not folder.is_dir():
         raise UsageError(f"no such folder: {folder}")
-    indexer = Indexer(index_dir, embedder_for(index_dir, for_index=True))
-    # Load the models once, so that every run is fast; in a thread, so that watching starts
-    # at once (a change in the first seconds waits for the models, as it would have anyway).
-    threading.Thread(target=indexer.warm_up, name="warm-up", daemon=True).start()
+    # A few articles at a time: embedded as questions are (the float32 ONNX copy when built,
+    # the int8 one for an int8 index), so that watching starts without importing torch.
+    indexer = Indexer(index_dir, embedder_for(index_dir))
+    indexer.warm_up()  # load the models once, so that every run is fast
 
     def on_report(report: IndexReport) -> None:
         for line in report.skips:
