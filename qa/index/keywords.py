@@ -28,9 +28,71 @@ _DOUBLE = re.compile(r"(bb|dd|ff|gg|mm|nn|pp|rr|tt)$")
 
 @functools.lru_cache(maxsize=1)
 def _stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN
+    """bm25s's English stop words, read from its module file.
 
-    return frozenset(STOPWORDS_EN)
+    Importing ``bm25s.stopwords`` runs the package's ``__init__``, which imports scipy: about
+    half a second of a one-shot question. The list itself is plain Python.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("bm25s")
+    places = list(spec.submodule_search_locations or []) if spec else []
+    source = Path(places[0]) / "stopwords.py" if places else None
+    if source is None or not source.is_file():  # an unusual install: import it the usual way
+        from bm25s.stopwords import STOPWORDS_EN
+
+        return frozenset(STOPWORDS_EN)
+    namespace: dict[str, object] = {}
+    exec(compile(source.read_text(encoding="utf-8"), str(source), "exec"), namespace)
+    words = namespace["STOPWORDS_EN"]
+    assert isinstance(words, tuple | list)
+    return frozenset(str(w) for w in words)
+
+
+class _SavedScores:
+    """A saved bm25s index read with numpy alone (no bm25s, so no scipy import).
+
+    bm25s precomputes every (term, document) score into a sparse column matrix, saved as three
+    arrays, the vocabulary and the parameters. Scoring a query adds up its terms' columns,
+    in the order and with the ``np.add.at`` calls of bm25s's own numpy backend, so the scores
+    are the same to the bit (``tests/unit/index/test_keywords.py``). Only the variants without
+    a non-occurrence term (lucene, robertson, atire) are read this way.
+    """
+
+    METHODS = ("lucene", "robertson", "atire")
+
+    def __init__(self, folder: Path) -> None:
+        params = json.loads((folder / "params.index.json").read_text(encoding="utf-8"))
+        self.vocab_dict: dict[str, int] = json.loads(
+            (folder / "vocab.index.json").read_text(encoding="utf-8")
+        )
+        self.dtype = np.dtype(params.get("dtype", "float32"))
+        self.scores = {
+            name: np.load(folder / f"{name}.csc.index.npy")
+            for name in ("data", "indices", "indptr")
+        }
+        self.num_docs = int(params["num_docs"])
+
+    @classmethod
+    def readable(cls, folder: Path) -> bool:
+        """Whether ``folder`` holds an index this class reads (else bm25s loads it)."""
+        try:
+            params = json.loads((folder / "params.index.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return (
+            isinstance(params, dict)
+            and params.get("method") in cls.METHODS
+            and not (folder / "nonoccurrence_array.index.npy").exists()
+        )
+
+    def get_scores_from_ids(self, ids: list[int]) -> npt.NDArray[np.float32]:
+        data, indices, indptr = (self.scores[k] for k in ("data", "indices", "indptr"))
+        out = np.zeros(self.num_docs, dtype=self.dtype)
+        for t in ids:
+            start, end = indptr[t], indptr[t + 1]
+            np.add.at(out, indices[start:end], data[start:end])
+        return out
 
 
 @functools.lru_cache(maxsize=1)
@@ -104,10 +166,15 @@ class KeywordIndex:
 
     def load(self, folder: Path, size: int) -> None:
         """Read an index written by ``save`` (``size`` documents; 0 means empty)."""
-        import bm25s
-
         self.size = size
-        self._bm25 = bm25s.BM25.load(str(folder), mmap=False, show_progress=False) if size else None
+        if not size:
+            self._bm25 = None
+        elif _SavedScores.readable(folder):
+            self._bm25 = _SavedScores(folder)
+        else:
+            import bm25s
+
+            self._bm25 = bm25s.BM25.load(str(folder), mmap=False, show_progress=False)
 
     def doc_freq(self, term: str) -> int:
         """Number of documents holding ``term`` (0 for unknown terms)."""

@@ -105,3 +105,31 @@ def test_an_outdated_index_is_rebuilt_even_when_no_article_changed(
     assert make_indexer(root).update([corpus]).generation == 2
     out = CliRunner().invoke(cli, ["stats", "--index-dir", str(root)])
     assert "keyword_tokenizer  2" in out.output and "newsqa index" not in out.output
+
+
+def test_a_saved_index_scores_the_same_without_bm25s(tmp_path: Path) -> None:
+    import random
+
+    import numpy as np
+
+    rng = random.Random(5)
+    words = [f"w{i}" for i in range(300)]
+    docs = [[rng.choice(words) for _ in range(rng.randint(1, 40))] for _ in range(500)]
+    built = keywords.KeywordIndex()
+    built.build(docs)
+    built.save(tmp_path)
+    ours = keywords.KeywordIndex()
+    ours.load(tmp_path, len(docs))
+    assert isinstance(ours._bm25, keywords._SavedScores)
+    theirs = keywords.KeywordIndex()
+    theirs._bm25, theirs.size = built._bm25, len(docs)
+    for _ in range(50):
+        query = " ".join(rng.choice(words) for _ in range(rng.randint(1, 6)))
+        assert np.array_equal(ours.scores(query), theirs.scores(query))
+    assert ours.doc_freq("w7") == theirs.doc_freq("w7") > 0
+
+
+def test_stop_words_are_bm25s_list() -> None:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    assert keywords._stopwords() == frozenset(STOPWORDS_EN)
