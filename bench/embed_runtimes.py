@@ -72,20 +72,30 @@ def main() -> None:
     ap.add_argument("--squad", type=Path, default=DEV)
     ap.add_argument("--variants", default="fp32,bf16,onnx-int8,onnx-fp32")
     ap.add_argument("--questions", type=int, default=0, help="first N questions (0: all)")
+    ap.add_argument(
+        "--paragraphs", type=int, default=0, help="first N paragraphs and their questions (0: all)"
+    )
     ap.add_argument("--no-index", action="store_true", help="skip the indexing runs")
     args = ap.parse_args()
     variants = [v for v in args.variants.split(",") if v != "bf16" or hardware.probe().bf16]
 
     articles = [a for a in Ingestor().read_file(args.squad) if not isinstance(a, Skipped)]
+    articles = articles[: args.paragraphs] if args.paragraphs else articles
     chunker = Chunker()
     passages = [(a.url, p.embed_text()) for a in articles for p in chunker.split(a)]
     url_ids = {u: i for i, u in enumerate(dict.fromkeys(u for u, _ in passages))}
     texts = [t for _, t in passages]
     purls = [url_ids[u] for u, _ in passages]
-    qs = load_questions(args.squad)
+    qs = [q for q in load_questions(args.squad) if q.gold_urls[0] in url_ids]
     qs = qs[: args.questions] if args.questions else qs
     gold = [url_ids.get(q.gold_urls[0], -1) for q in qs]
     print(f"{len(articles)} paragraphs, {len(texts)} passages, {len(qs)} questions")
+    OUT.mkdir(parents=True, exist_ok=True)
+    feed = OUT / "embed-runtimes-articles.jsonl"  # the same paragraphs, for the indexing runs
+    with feed.open("w", encoding="utf-8") as fh:
+        for a in articles:
+            record = {"title": a.title, "text": a.text, "url": a.url, "publish_date": a.date}
+            fh.write(json.dumps(record) + "\n")
 
     rows: dict[str, dict[str, float]] = {}
     qvec_by: dict[str, np.ndarray] = {}
@@ -109,7 +119,7 @@ def main() -> None:
             folder = OUT / f"idx-runtime-{variant}"
             shutil.rmtree(folder, ignore_errors=True)
             t = time.perf_counter()
-            rep = Indexer(folder, emb).update([args.squad], prune=False)
+            rep = Indexer(folder, emb).update([feed], prune=False)
             row["index_passages_s"] = rep.passages_embedded / (time.perf_counter() - t)
             shutil.rmtree(folder, ignore_errors=True)
         rows[variant] = row

@@ -48,7 +48,8 @@ from qa.search.retriever import Retriever  # noqa: E402
 DEV = ROOT.parent / "shared" / "data" / "squad" / "dev-v1.1.json.gz"
 OUT = ROOT / "bench" / "out"
 VENV = OUT / "haystack-venv"
-HAYSTACK = "haystack-ai"
+# Haystack 3 keeps its sentence-transformers embedders in an integration package.
+HAYSTACK = ("haystack-ai", "sentence-transformers-haystack")
 
 # Runs inside the Haystack environment: argv[1] the job file, argv[2] the result file.
 WORKER = r"""
@@ -57,13 +58,13 @@ job = json.load(open(sys.argv[1]))
 import torch
 torch.set_num_threads(job["threads"])
 from haystack import Document
-from haystack.components.embedders import (
+from haystack_integrations.components.embedders.sentence_transformers import (
     SentenceTransformersDocumentEmbedder, SentenceTransformersTextEmbedder)
 from haystack.components.retrievers.in_memory import InMemoryEmbeddingRetriever
 from haystack.document_stores.in_memory import InMemoryDocumentStore
 docs = [Document(id=str(i), content=t, meta={"url": u}) for i, (u, t) in enumerate(job["passages"])]
 store = InMemoryDocumentStore(embedding_similarity_function="cosine")
-doc_emb = SentenceTransformersDocumentEmbedder(model=job["model"], device=None, progress_bar=False)
+doc_emb = SentenceTransformersDocumentEmbedder(model=job["model"], progress_bar=False)
 doc_emb.warm_up()
 t = time.perf_counter()
 store.write_documents(doc_emb.run(docs)["documents"])
@@ -96,7 +97,7 @@ def haystack_python() -> Path:
         # The project's site-packages behind the venv's own: same torch, same models.
         Path(site, "newsqa-packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
         subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", HAYSTACK], check=True, timeout=1800
+            [str(python), "-m", "pip", "install", "-q", *HAYSTACK], check=True, timeout=1800
         )
     return python
 
