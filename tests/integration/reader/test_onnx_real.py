@@ -79,6 +79,8 @@ def test_onnx_backend_loads_the_copy_from_the_cache(
 
 def _auto_on(bf16: bool, built: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``NEWSQA_READER_BACKEND=auto`` with the copy built, on a CPU with or without bf16."""
+    flags = frozenset({"avx512_bf16"} if bf16 else set())
+    monkeypatch.setattr(hardware, "probe", lambda: hardware.Hardware("test", flags, 2))
     monkeypatch.setattr(hardware, "bf16_supported", lambda: bf16)
     monkeypatch.setenv("NEWSQA_CACHE_DIR", str(built.parent))
     monkeypatch.setenv("NEWSQA_READER_BACKEND", "auto")
@@ -94,9 +96,10 @@ def test_auto_backend_on_a_cpu_without_bf16_loads_the_copy(
     assert SpanReader(None).runtime == "onnx-int8"
 
 
-def test_auto_backend_on_a_bf16_cpu_loads_torch_in_bf16(
+def test_auto_backend_on_a_bf16_cpu_without_the_float32_copy_loads_torch_in_bf16(
     built: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Only the int8 copy is in this cache: a bf16 CPU wants the float32 one, so torch reads.
     _auto_on(True, built, monkeypatch)
     model, _ = load_qa_model(None)
     assert isinstance(model, torch.nn.Module) and uses_bf16(model)
