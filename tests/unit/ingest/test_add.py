@@ -461,7 +461,9 @@ def test_cli_add_indexes_the_new_article(
 ) -> None:
     import qa.index.folder
 
-    monkeypatch.setattr(qa.index.folder, "embedder_for", lambda root, default=None: HashEmbedder())
+    monkeypatch.setattr(
+        qa.index.folder, "embedder_for", lambda root, default=None, for_index=False: HashEmbedder()
+    )
     index = tmp_path / "index"
     code = run_cli(
         monkeypatch,
