@@ -22,6 +22,7 @@ from __future__ import annotations
 import http.client
 import io
 import socket
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -306,6 +307,11 @@ def _network_reason(reason: object, timeout: float) -> str:
         return "connection refused: check the URL (host and port) and that the site is up"
     if isinstance(reason, socket.gaierror):
         return "unknown host: check the URL and the network connection"
+    if isinstance(reason, ssl.SSLCertVerificationError):  # before ValueError: it is one too
+        why = reason.verify_message or "certificate verify failed"
+        return f"the site's certificate is not trusted ({why}): check the URL"
+    if isinstance(reason, ssl.SSLError):
+        return f"TLS error ({reason.reason or reason}): check the URL and that the site is up"
     if isinstance(reason, ValueError):
         return f"not a valid URL ({reason})"
     detail = getattr(reason, "strerror", None) or str(reason) or type(reason).__name__

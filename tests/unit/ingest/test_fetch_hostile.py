@@ -391,6 +391,18 @@ def test_https_pages_are_fetched_under_the_same_deadline(
     assert (outcome.status, outcome.detail) == ("failed", TIMED_OUT)
 
 
+def test_an_untrusted_certificate_is_one_clear_line(
+    tls: ssl.SSLContext, tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE")  # the throw-away certificate is trusted no more
+    with _serve(tmp_path, tls) as secure:
+        outcome = only(Adder(corpus, timeout=5).add(secure.url("/article")))
+    assert (outcome.status, outcome.detail) == (
+        "failed",
+        "the site's certificate is not trusted (self-signed certificate): check the URL",
+    )
+
+
 def test_https_never_redirects_down_to_plain_http(
     tls: ssl.SSLContext, tmp_path: Path, site: Server, corpus: Path
 ) -> None:
