@@ -229,7 +229,8 @@ def _fetched(resp: Any, at: str, url: str, deadline: float) -> Fetched:
 
 
 def _shown(url: str) -> str:
-    """A URL fit for one error line: control characters escaped, length capped."""
+    """Server text (a URL, a reason phrase) fit for one error line: control characters
+    escaped as ``\\x1b``, length capped."""
     text = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in url)
     return text if len(text) <= _SHOWN_URL else text[: _SHOWN_URL - 3] + "..."
 
@@ -294,7 +295,7 @@ def _http_reason(code: int, reason: str) -> str:
         403: "the site refuses access",
         429: "too many requests: try again later",
     }
-    text = f"HTTP {code} {reason}".strip()
+    text = f"HTTP {code} {_shown(reason)}".strip()
     if code in hint:
         return f"{text}: {hint[code]}"
     return f"{text}: the server failed, try again later" if code >= 500 else text
@@ -315,4 +316,5 @@ def _network_reason(reason: object, timeout: float) -> str:
     if isinstance(reason, ValueError):
         return f"not a valid URL ({reason})"
     detail = getattr(reason, "strerror", None) or str(reason) or type(reason).__name__
+    detail = _shown(str(detail))  # may quote what the server sent (a bad status line)
     return f"network error ({detail}): check the URL and the network connection"

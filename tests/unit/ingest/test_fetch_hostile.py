@@ -135,6 +135,9 @@ def _routes(server: Server) -> dict[str, Callable[[BaseHTTPRequestHandler], None
         "/to-file": lambda h: _redirect(h, f"file://{server.secret}"),
         "/to-data": lambda h: _redirect(h, "data:text/html,<html><p>injected</p></html>"),
         "/to-to-file": lambda h: _redirect(h, "/to-file", 301),
+        "/to-escape": lambda h: _redirect(h, "ftp://127.0.0.1:1/\x1b]0;owned\x07"),
+        "/escape-reason": lambda h: h.send_error(404, "\x1b]0;owned\x07"),
+        "/bad-status": lambda h: h.wfile.write(b"HTTP/1.1 2\x1b[2J00 OK\r\n\r\n"),
         "/loop": lambda h: _redirect(h, "/loop"),
         "/ping": lambda h: _redirect(h, "/pong", 307),
         "/pong": lambda h: _redirect(h, "/ping", 308),
@@ -309,6 +312,23 @@ def test_redirect_loops_and_chains_end_with_one_line(
     assert (outcome.status, outcome.detail) == ("failed", reason.format(base=site.base))
     assert "\n" not in outcome.line()
     assert len(site.hits) <= MAX_REDIRECTS + 1
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("/to-escape", "redirected to ftp://127.0.0.1:1/\\x1b]0;owned\\x07: refused, " + NOT_HTTP),
+        ("/escape-reason", "HTTP 404 \\x1b]0;owned\\x07: check the URL"),
+        ("/bad-status", "network error (HTTP/1.1 2\\x1b[2J00 OK\\r\\n): check the URL and"),
+    ],
+)
+def test_control_characters_from_the_server_are_escaped_in_the_line(
+    site: Server, corpus: Path, path: str, reason: str
+) -> None:
+    outcome = only(Adder(corpus, timeout=5).add(site.url(path)))
+    assert outcome.status == "failed"
+    assert outcome.detail.startswith(reason), outcome.detail
+    assert outcome.line().isprintable()
 
 
 # ---------------------------------------------------------------------------------------------
