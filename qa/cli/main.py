@@ -171,7 +171,7 @@ def import_(files: tuple[Path, ...], strict: bool, index_dir: Path) -> None:
     default=20.0,
     show_default=True,
     type=click.FloatRange(0.1, 600),
-    help="Seconds allowed per web request.",
+    help="Seconds allowed to fetch each page or feed, redirects included.",
 )
 @click.option("--no-index", is_flag=True, help="Only save into the corpus; index later.")
 @index_option

@@ -283,7 +283,7 @@ def test_failing_feed_entries_do_not_stop_the_others(
         ("/report.pdf", "not an HTML page or a feed (content type application/pdf)"),
         ("/logo.png", "not an HTML page or a feed (content type image/png)"),
         ("/empty.html", "no article text found on the page"),
-        ("/slow", "no response within 0.5 s: try again later or raise --timeout"),
+        ("/slow", "no complete response within 0.5 s: try again later or raise --timeout"),
     ],
 )
 def test_unusable_pages_fail_clearly_and_write_nothing(
