@@ -12,6 +12,7 @@ from rich.text import Text
 from textual import events
 from textual.pilot import Pilot
 from textual.widgets import OptionList, Static
+from textual.widgets._toast import Toast
 
 from qa.answer import citation_for
 from qa.errors import QAError
@@ -257,7 +258,7 @@ async def test_markup_in_titles_and_urls_is_text(
     monkeypatch.setattr("qa.tui.workers.can_open_browser", lambda: True)
     monkeypatch.setattr("webbrowser.open", lambda url, new=0: True)
     app = fake_app(tmp_path, MarkupAnswerer(title, url))
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await settle(app, pilot)
         await ask(app, pilot, "When was the lighthouse built?")
         card = app.query_one(AnswerCard)
@@ -265,6 +266,8 @@ async def test_markup_in_titles_and_urls_is_text(
         card.focus()
         await pilot.press("o")  # notifies "opened <URL>"
         await settle(app, pilot)
+        toasts = [str(t.render()) for t in app.screen.query(Toast)]
+        assert f"opened {url}" in toasts
         await pilot.press("1")
         await settle(app, pilot)
         assert isinstance(app.screen, SourceScreen)
