@@ -231,3 +231,42 @@ def test_add_of_a_local_file_with_a_hostile_name(
     assert missing.code == 1
     assert_clean(missing.err)
     assert len(missing.err_lines) == 1 and "gone␛[2J.txt" in missing.err
+
+
+def test_watch_reports_a_hostile_file_name_on_one_clean_line(
+    tmp_path: Path, corpus: Path, newsqa: NewsQA
+) -> None:
+    """``newsqa watch`` as a person runs it (a process, stopped by Ctrl+C)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = tmp_path / "index"
+    assert index(newsqa, corpus, root=root).code == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSQA_")} | FAST
+    args = ["watch", str(corpus), "--index-dir", str(root), "--debounce", "0.1"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qa.cli.main", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        assert b"watching" in proc.stdout.readline()  # started
+        bad = corpus / "sub[" / "x] \x1b]0;W\x07 \x9b2J.txt"
+        bad.parent.mkdir()
+        bad.write_text("")
+        deadline = time.monotonic() + 60
+        line = b""
+        while b"skipped 1" not in line and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    text = (line + out + err).decode()
+    assert_clean(text)
+    skipped = [ln for ln in err.decode().splitlines() if "skipped" in ln]
+    assert skipped == [f"  skipped {corpus}/sub[/x] ␛]0;W␇ �2J.txt: empty file"]
