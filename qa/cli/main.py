@@ -19,6 +19,7 @@ from qa.errors import QAError, UsageError
 from qa.search import FUSIONS
 
 F = TypeVar("F", bound=Callable[..., Any])
+_JSON_ESCAPES = {code: f"\\u{code:04x}" for code in (0x7F, *range(0x80, 0xA0))}
 
 
 def _quiet_libraries() -> None:
@@ -84,6 +85,15 @@ def cli() -> None:
     settings.load()  # a bad NEWSQA_* value fails here, in one line, before any model loads
 
 
+def say(line: str, err: bool = False) -> None:
+    """Echo one line that may hold outside text (a path, a title, a URL, an error naming
+    them): control characters made visible, so that it stays one line and no terminal escape
+    reaches the terminal."""
+    from qa.text import printable
+
+    click.echo(printable(line, single_line=True), err=err)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
@@ -92,16 +102,16 @@ def main() -> None:
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.UsageError as exc:
-        click.echo(f"newsqa: {exc.format_message()}", err=True)
+        say(f"newsqa: {exc.format_message()}", err=True)
         sys.exit(2)
     except click.ClickException as exc:
-        click.echo(f"newsqa: {exc.format_message()}", err=True)
+        say(f"newsqa: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
     except UsageError as exc:
-        click.echo(f"newsqa: {exc}", err=True)
+        say(f"newsqa: {exc}", err=True)
         sys.exit(2)
     except QAError as exc:
-        click.echo(f"newsqa: {exc}", err=True)
+        say(f"newsqa: {exc}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("newsqa: interrupted; the index keeps its last complete state", err=True)
@@ -186,7 +196,7 @@ def add(
     if error and len(report.outcomes) == 1:
         raise QAError(error)  # one source, one line
     for outcome in report.outcomes:
-        click.echo(outcome.line(), err=outcome.status == "failed")
+        say(outcome.line(), err=outcome.status == "failed")
     click.echo(report.summary())
     if report.new_paths and not no_index:
         # Only the new files, never pruning: the rest of the index stays as it is.
@@ -243,7 +253,9 @@ def ask(
     filters = _filters(since, until, source)
     response = Answerer(index_dir, reader=reader).ask(question, k=k, filters=filters)
     if as_json:
-        click.echo(json.dumps(response.to_json(), ensure_ascii=False))
+        # Non-ASCII stays readable, but DEL and C1 (raw in ensure_ascii=False output, and
+        # U+009B is a CSI to some terminals) are written as JSON escapes like C0: same value.
+        click.echo(json.dumps(response.to_json(), ensure_ascii=False).translate(_JSON_ESCAPES))
     else:
         print_response(response)
 
@@ -276,7 +288,7 @@ def stats(as_json: bool, check: bool, index_dir: Path) -> None:
 
         problems = check_index(index_dir)
         for line in problems:
-            click.echo(f"newsqa: inconsistent index: {line}", err=True)
+            say(f"newsqa: inconsistent index: {line}", err=True)
         if problems:
             raise SystemExit(1)
 
@@ -285,7 +297,7 @@ def stats(as_json: bool, check: bool, index_dir: Path) -> None:
         click.echo(json.dumps(summary.to_json()))
     else:
         for key, value in summary.to_json().items():
-            click.echo(f"{key:18} {value}")
+            say(f"{key:18} {value}")
         if summary.keywords_outdated:
             click.echo("note: the keyword index predates this version's tokenizer; the next")
             click.echo("`newsqa index` (or import) rebuilds it, until then it answers as before.")
@@ -392,14 +404,14 @@ def watch(folder: Path | None, debounce: float, index_dir: Path) -> None:
 
     def on_report(report: IndexReport) -> None:
         for line in report.skips:
-            click.echo(f"  skipped {line}", err=True)
+            say(f"  skipped {line}", err=True)
         click.echo(status_line(report))
 
     def on_error(exc: BaseException) -> None:
-        click.echo(f"newsqa: watch: {exc} (will retry)", err=True)
+        say(f"newsqa: watch: {exc} (will retry)", err=True)
 
     watcher = Watcher(folder, indexer, debounce=debounce, on_report=on_report, on_error=on_error)
-    click.echo(f"watching {folder} -> {index_dir} (debounce {debounce:g} s); Ctrl+C stops")
+    say(f"watching {folder} -> {index_dir} (debounce {debounce:g} s); Ctrl+C stops")
     watcher.start()
     try:
         threading.Event().wait()
@@ -407,7 +419,7 @@ def watch(folder: Path | None, debounce: float, index_dir: Path) -> None:
         pass
     finally:
         watcher.stop()
-    click.echo(f"stopped watching {folder} after {watcher.runs} run(s)")
+    say(f"stopped watching {folder} after {watcher.runs} run(s)")
 
 
 if __name__ == "__main__":
