@@ -19,7 +19,7 @@ from qa.errors import FetchError
 from qa.ingest.dates import parse_date
 from qa.ingest.formats import fallback_title, source_from_url, tidy_body
 from qa.ingest.web import Fetched, fetch
-from qa.text import one_line
+from qa.text import one_line, printable
 
 __all__ = ["Extracted", "Fetched", "extract_article", "feed_links", "fetch", "page_kind"]
 
@@ -146,12 +146,15 @@ def extract_article(response: Fetched) -> Extracted:
             "an article itself, not of a home, section or video page",
         )
     url = _article_url(response.url, str(getattr(doc, "url", None) or ""))
+    # The HTML parser drops most control characters; clean what is left here too, not only
+    # when indexed: the saved corpus file is newsqa's own output, and a person reading it with
+    # `cat` must not have the page's escapes run by the terminal.
     return Extracted(
-        title=title or one_line(fallback_title(url, body)),
-        text=body,
+        title=printable(title or one_line(fallback_title(url, body)), single_line=True),
+        text=printable(body),
         date=parse_date(str(getattr(doc, "date", None) or "")),
-        url=url,
-        author=one_line(str(getattr(doc, "author", None) or "")),
+        url=printable(url, single_line=True),
+        author=printable(one_line(str(getattr(doc, "author", None) or "")), single_line=True),
     )
 
 
