@@ -201,7 +201,7 @@ def test_a_page_with_terminal_escapes_is_saved_without_them(site: Site, corpus: 
     assert outcome.status == "added", outcome
     assert outcome.path is not None
     saved = outcome.path.read_text(encoding="utf-8")
-    assert not any(ord(c) < 32 and c != "\n" or 0x7F <= ord(c) < 0xA0 for c in saved)
+    assert not any((ord(c) < 32 and c != "\n") or 0x7F <= ord(c) < 0xA0 for c in saved)
     article = read_back(outcome.path)
     assert article.title.startswith("City council approves Elm Street")
     assert article.title.endswith("bridge budget")
