@@ -8,9 +8,12 @@ the unfinished generation are kept and reused).
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import json
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +30,7 @@ from qa.index.folder import (
 from qa.index.generation import keywords_outdated
 from qa.index.neardup import NearDupIndex
 from qa.index.store import FileState, Store
-from qa.ingest.files import Ingestor, Skipped
+from qa.ingest.files import FileProblem, Ingestor, Skipped, file_problem, open_regular
 from qa.types import Article, content_id
 
 # progress(articles_done, articles_total_or_None)
@@ -64,9 +67,14 @@ class IndexReport:
 
 
 def file_sha(path: Path) -> str:
-    """sha256 of a file's bytes."""
+    """sha256 of a regular file's bytes.
+
+    Raises:
+        FileProblem: The path is not a regular file (a pipe would block, a device not end).
+        OSError: The file cannot be read.
+    """
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
@@ -83,6 +91,7 @@ class Indexer:
         batch_passages: Passages embedded (and committed) per batch.
         backend: Where each new generation is published for search (a
             :class:`qa.search.backend.SearchBackend`); default: FAISS + BM25 files in ``root``.
+        max_article_bytes: Longer articles are skipped (default: ``NEWSQA_MAX_ARTICLE_MB``).
     """
 
     def __init__(
@@ -93,6 +102,7 @@ class Indexer:
         strict: bool = False,
         batch_passages: int = 512,
         backend: Publisher | None = None,
+        max_article_bytes: int | None = None,
     ) -> None:
         self.root = root
         self.backend = backend
@@ -100,7 +110,7 @@ class Indexer:
         self.chunker = chunker or Chunker()
         self.strict = strict
         self.batch_passages = batch_passages
-        self.ingestor = Ingestor(strict=strict)
+        self.ingestor = Ingestor(strict=strict, max_article_bytes=max_article_bytes)
         self._progress: Progress | None = None
         self._total: int | None = None
         self._done = 0
@@ -191,23 +201,52 @@ class Indexer:
         store.backfill_tokens()
         NearDupIndex(store.db).backfill()  # stores written before near-duplicates were kept
         store.db.commit()
-        # The index folder may sit inside the corpus folder: never index our own files.
-        own = self.root.resolve()
-        files = [f for f in self.ingestor.discover(paths) if own not in f.resolve().parents]
+        files = self._readable_files(paths, report)
         known = store.file_states()
         seen: set[str] = set()
         self._progress = progress
-        self._total = estimate_records(files) if progress else None
+        self._total = estimate_records([f for f, _ in files]) if progress else None
         self._done = 0
-        for path in files:
-            key = str(path.resolve())
+        for path, key in files:
             seen.add(key)
-            self._index_file(store, path, key, known.get(key), target, report)
+            try:
+                self._index_file(store, path, key, known.get(key), target, report)
+            except (FileProblem, OSError) as exc:  # swapped or made unreadable meanwhile
+                reason = exc.reason if isinstance(exc, FileProblem) else None
+                reason = reason or file_problem(path) or f"cannot read file: {exc}"
+                self._report_skip(report, self.ingestor.skip(str(path), reason))
+                seen.discard(key)
         if prune:
             self._prune(store, [str(p.resolve()) for p in paths], known, seen, target, report)
         store.db.commit()
         self._finish(store, target, report)
         return report
+
+    def _readable_files(self, paths: Sequence[Path], report: IndexReport) -> list[tuple[Path, str]]:
+        """The regular files under ``paths`` with their keys; every other one a skip line.
+
+        Named pipes, sockets, devices, broken links and link loops are reported and never
+        opened. The index folder may sit inside the corpus: its own files are left out.
+        """
+        own = self.root.resolve()
+        out = []
+        for path in self.ingestor.discover(paths):
+            problem = file_problem(path)
+            if problem is None:
+                try:
+                    resolved = path.resolve(strict=True)
+                except (OSError, RuntimeError) as exc:  # RuntimeError: a link loop (< 3.13)
+                    problem = f"cannot resolve the path: {exc}"
+            if problem is not None:
+                self._report_skip(report, self.ingestor.skip(str(path), problem))
+            elif own not in resolved.parents:
+                out.append((path, str(resolved)))
+        return out
+
+    @staticmethod
+    def _report_skip(report: IndexReport, skipped: Skipped) -> None:
+        report.skipped += 1
+        report.skips.append(skipped.message())
 
     def _index_file(
         self,
@@ -222,14 +261,16 @@ class Indexer:
         if old and old.size == stat.st_size and old.mtime_ns == stat.st_mtime_ns:
             n = len(store.file_article_ids(key))
             report.unchanged += n
+            self._still_skipped(store, key, report)
             self._tick(max(n, 1))
             return
         sha = file_sha(path)
         state = FileState(key, stat.st_size, stat.st_mtime_ns, sha)
         if old and old.sha == sha:
             same = store.file_article_ids(key)
-            store.set_file(state, same)
+            store.set_file(state, same, store.file_skips(key))
             report.unchanged += len(same)
+            self._still_skipped(store, key, report)
             self._tick(max(len(same), 1))
             store.db.commit()
             return
@@ -247,13 +288,14 @@ class Indexer:
         """Read a new or changed file; add its new articles, drop the ones it lost."""
         before = store.file_article_ids(state.path)
         ids: list[str] = []
+        skips: list[str] = []
         pending: list[Article] = []
         added = 0
         for item in self.ingestor.read_file(path):
             self._tick()
             if isinstance(item, Skipped):
-                report.skipped += 1
-                report.skips.append(item.message())
+                self._report_skip(report, item)
+                skips.append(item.message())
                 continue
             ids.append(item.id)
             if item.id in before or store.live_article(item.id):
@@ -272,7 +314,7 @@ class Indexer:
                 added += self._add_batch(store, pending, target, report)
                 pending = []
         added += self._add_batch(store, pending, target, report)
-        store.set_file(state, ids)
+        store.set_file(state, ids, skips)
         removed = 0
         for gone in before - set(ids):
             if not store.referenced(gone):
@@ -284,6 +326,12 @@ class Indexer:
         report.added += added - updated
         report.removed += removed - updated
         store.db.commit()
+
+    def _still_skipped(self, store: Store, key: str, report: IndexReport) -> None:
+        """Report again what an unchanged file had skipped: it is still not indexed."""
+        for message in store.file_skips(key):
+            report.skipped += 1
+            report.skips.append(message)
 
     def _add_batch(
         self, store: Store, articles: list[Article], target: int, report: IndexReport
@@ -374,15 +422,17 @@ class Indexer:
 
 def estimate_records(files: Sequence[Path]) -> int:
     """Roughly how many articles the files hold (JSONL lines are counted; cheap)."""
-    import gzip
-
     total = 0
     for f in files:
         name = f.name.lower()
-        if name.endswith((".jsonl", ".jsonl.gz")):
-            opener = gzip.open if name.endswith(".gz") else open
-            with opener(f, "rb") as fh:
-                total += sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
-        else:
-            total += 1
+        try:
+            total += _count_lines(f, name.endswith(".gz")) if ".jsonl" in name else 1
+        except (FileProblem, OSError, EOFError, zlib.error):
+            total += 1  # read (and reported) as a bad file later
     return total
+
+
+def _count_lines(path: Path, gzipped: bool) -> int:
+    with open_regular(path) as raw:
+        fh: io.BufferedIOBase = gzip.GzipFile(fileobj=raw) if gzipped else raw
+        return sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
