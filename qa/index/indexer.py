@@ -8,29 +8,28 @@ the unfinished generation are kept and reused).
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import io
 import json
 import time
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from qa.errors import CorruptIndex, DamagedStore, QAError
 from qa.index.build import atomic_write_text, build_generation, remove_old_generations
 from qa.index.chunk import Chunker
+from qa.index.database import integrity_problems
 from qa.index.embed import EmbedderLike
 from qa.index.folder import (
     check_model,
     read_head,
     writer_lock,
 )
-from qa.index.generation import keywords_outdated
+from qa.index.generation import gen_dir, keywords_outdated, load_generation
 from qa.index.neardup import NearDupIndex
+from qa.index.sources import estimate_records, file_sha, next_store_number, readable_files
 from qa.index.store import FileState, Store
-from qa.ingest.files import FileProblem, Ingestor, Skipped, file_problem, open_regular
+from qa.ingest.files import FileProblem, Ingestor, Skipped, file_problem
 from qa.types import Article, content_id
 
 # progress(articles_done, articles_total_or_None)
@@ -66,20 +65,6 @@ class IndexReport:
     skips: list[str] = field(default_factory=list)
 
 
-def file_sha(path: Path) -> str:
-    """sha256 of a regular file's bytes.
-
-    Raises:
-        FileProblem: The path is not a regular file (a pipe would block, a device not end).
-        OSError: The file cannot be read.
-    """
-    h = hashlib.sha256()
-    with open_regular(path) as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 class Indexer:
     """Keeps an index folder in step with a set of article files.
 
@@ -111,6 +96,8 @@ class Indexer:
         self.strict = strict
         self.batch_passages = batch_passages
         self.ingestor = Ingestor(strict=strict, max_article_bytes=max_article_bytes)
+        self._sound: set[str] = set()  # store files that passed SQLite's check
+        self._loaded: set[tuple[str, int]] = set()  # generations whose files loaded
         self._progress: Progress | None = None
         self._total: int | None = None
         self._done = 0
@@ -161,7 +148,12 @@ class Indexer:
         return report
 
     def _open_for_write(self, rebuild: bool) -> tuple[Store, str | None]:
-        name = read_head(self.root)
+        try:
+            name = read_head(self.root)
+        except CorruptIndex:
+            if not rebuild:
+                raise
+            name = None  # a damaged HEAD: the rebuild writes a new one
         first = self.root / "store-1.sqlite"
         if name is None and not rebuild and first.exists():
             # The very first run was interrupted before it wrote HEAD: resume its batches
@@ -174,17 +166,55 @@ class Indexer:
                 store.db.commit()
             return store, first.name
         if name is None or rebuild or not (self.root / name).exists():
-            n = 1 if name is None else int(Path(name).stem.split("-")[-1]) + 1
-            fresh = f"store-{n}.sqlite"
+            fresh = f"store-{next_store_number(self.root, name)}.sqlite"
             (self.root / fresh).unlink(missing_ok=True)
             store = Store(self.root / fresh)
             store.set_meta("embed_model", self.embedder.name)
             store.set_meta("embed_dim", str(self.embedder.dim))
             store.db.commit()
             return store, fresh
-        store = Store(self.root / name)
-        check_model(store, self.embedder.name, self.embedder.dim)
+        store = Store(self.root / name, create=False)
+        try:
+            self._check_sound(store)
+            check_model(store, self.embedder.name, self.embedder.dim)
+        except QAError:
+            store.close()
+            raise
         return store, None
+
+    def _check_sound(self, store: Store) -> None:
+        """SQLite's integrity check of a store, once per store file and indexer (``watch``).
+
+        A damaged page that this run would not touch still fails the run, so that it never
+        commits a new generation onto a damaged store. Damage to indexes alone (their entries
+        disagree with the tables) is repaired by rebuilding them from the tables.
+
+        Raises:
+            DamagedStore: The check found damage that rebuilding the indexes cannot repair.
+        """
+        if store.path.name in self._sound:
+            return
+        problems = integrity_problems(store.db)
+        if problems and all(" index " in p for p in problems):
+            store.db.execute("REINDEX")
+            store.db.commit()
+            problems = integrity_problems(store.db)
+        if problems:
+            raise DamagedStore(str(store.path), problems[0])
+        self._sound.add(store.path.name)
+
+    def _generation_damaged(self, store: Store) -> bool:
+        """True when the current generation's search files do not load (once per indexer):
+        the run then writes a full generation from the store instead of leaving them."""
+        gen = store.current_gen
+        if gen == 0 or (store.path.name, gen) in self._loaded:
+            return False
+        try:
+            load_generation(gen_dir(self.root, store.path.name, gen))
+        except QAError:
+            return True
+        self._loaded.add((store.path.name, gen))
+        return False
 
     def _remove_stale_stores(self, keep: str) -> None:
         for f in self.root.glob("store-*.sqlite*"):
@@ -201,7 +231,9 @@ class Indexer:
         store.backfill_tokens()
         NearDupIndex(store.db).backfill()  # stores written before near-duplicates were kept
         store.db.commit()
-        files = self._readable_files(paths, report)
+        files, skips = readable_files(self.ingestor, paths, self.root)
+        for skipped in skips:
+            self._report_skip(report, skipped)
         known = store.file_states()
         seen: set[str] = set()
         self._progress = progress
@@ -221,27 +253,6 @@ class Indexer:
         store.db.commit()
         self._finish(store, target, report)
         return report
-
-    def _readable_files(self, paths: Sequence[Path], report: IndexReport) -> list[tuple[Path, str]]:
-        """The regular files under ``paths`` with their keys; every other one a skip line.
-
-        Named pipes, sockets, devices, broken links and link loops are reported and never
-        opened. The index folder may sit inside the corpus: its own files are left out.
-        """
-        own = self.root.resolve()
-        out = []
-        for path in self.ingestor.discover(paths):
-            problem = file_problem(path)
-            if problem is None:
-                try:
-                    resolved = path.resolve(strict=True)
-                except (OSError, RuntimeError) as exc:  # RuntimeError: a link loop (< 3.13)
-                    problem = f"cannot resolve the path: {exc}"
-            if problem is not None:
-                self._report_skip(report, self.ingestor.skip(str(path), problem))
-            elif own not in resolved.parents:
-                out.append((path, str(resolved)))
-        return out
 
     @staticmethod
     def _report_skip(report: IndexReport, skipped: Skipped) -> None:
@@ -406,11 +417,12 @@ class Indexer:
     def _finish(self, store: Store, target: int, report: IndexReport) -> None:
         """Build the new generation if anything changed, then commit it as current."""
         outdated = keywords_outdated(self.root, store.path.name, store.current_gen)
-        if store.current_gen == 0 or outdated or store.pending_changes(target):
+        damaged = self.backend is None and self._generation_damaged(store)
+        if store.current_gen == 0 or outdated or damaged or store.pending_changes(target):
             # Same transaction as the new current_gen: readers never see half-done clusters.
             NearDupIndex(store.db).recluster_after_deletions(target)
             if self.backend is None:
-                build_generation(store, self.root, target, self.embedder.dim)
+                build_generation(store, self.root, target, self.embedder.dim, full=damaged)
             else:
                 self.backend.publish(store, target)
             store.set_meta("current_gen", str(target))
@@ -418,21 +430,3 @@ class Indexer:
             store.db.commit()
         report.generation = store.current_gen
         report.articles, report.passages = store.counts(store.current_gen)
-
-
-def estimate_records(files: Sequence[Path]) -> int:
-    """Roughly how many articles the files hold (JSONL lines are counted; cheap)."""
-    total = 0
-    for f in files:
-        name = f.name.lower()
-        try:
-            total += _count_lines(f, name.endswith(".gz")) if ".jsonl" in name else 1
-        except (FileProblem, OSError, EOFError, zlib.error):
-            total += 1  # read (and reported) as a bad file later
-    return total
-
-
-def _count_lines(path: Path, gzipped: bool) -> int:
-    with open_regular(path) as raw:
-        fh: io.BufferedIOBase = gzip.GzipFile(fileobj=raw) if gzipped else raw
-        return sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))

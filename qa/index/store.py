@@ -22,7 +22,9 @@ from typing import Self
 
 import numpy as np
 
+from qa.errors import DamagedStore
 from qa.index import keywords
+from qa.index.database import connect
 from qa.index.keywords import tokenize
 from qa.index.neardup import NearDupIndex
 from qa.types import Article, Passage
@@ -95,19 +97,20 @@ class Store:
     Args:
         path: The database file.
         readonly: Open read-only (queries); writers use WAL so readers are never blocked.
+        create: Create the tables of a new store; False: the file must be a store already.
     """
 
-    def __init__(self, path: Path, readonly: bool = False) -> None:
+    def __init__(self, path: Path, readonly: bool = False, create: bool = True) -> None:
         self.path = path
-        if readonly:
-            self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-        else:
-            self.db = sqlite3.connect(path, check_same_thread=False)
+        self.db = connect(path, readonly)  # a damaged file raises DamagedStore
+        if not readonly:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
-            signed = self.db.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='neardup'"
-            ).fetchone()
+            tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master")}
+            if not create and "meta" not in tables:  # emptied: never recreate it silently
+                self.db.close()
+                raise DamagedStore(str(path), "no such table: meta")
+            signed = "neardup" in tables
             self.db.executescript(_SCHEMA)
             if not signed:  # an older store: its articles get signed on the next run
                 self.db.execute("DELETE FROM meta WHERE key='neardup_signed'")
