@@ -50,11 +50,12 @@ def _check_once(root: Path) -> tuple[list[str], bool]:
 def _check_store(root: Path, store: Store) -> tuple[list[str], bool]:
     damage = integrity_problems(store.db)
     if damage:
-        first = (
-            f"{store.path} fails SQLite's integrity check ({damage[0]}): "
+        more = f" and {len(damage) - 1} more" if len(damage) > 1 else ""
+        line = (
+            f"{store.path} fails SQLite's integrity check ({damage[0]}{more}): "
             "run `newsqa index --rebuild` to rebuild it from the corpus"
         )
-        return [first, *damage[1:]], False
+        return [line], False
     gen = store.current_gen
     if gen == 0:
         return ["no generation committed yet: run `newsqa index`"], False

@@ -148,4 +148,8 @@ def integrity_problems(db: sqlite3.Connection, quick: bool = False, limit: int =
         rows = [str(r[0]) for r in sqlite3.Connection.execute(db, f"PRAGMA {pragma}({limit})")]
     except sqlite3.DatabaseError as exc:  # too damaged to check at all
         return [str(exc)]
-    return [] if rows == ["ok"] else rows
+    if rows == ["ok"]:
+        return []
+    # Rows may hold several lines, headed "*** in database main ***": one message a line.
+    lines = (line.strip() for row in rows for line in row.splitlines())
+    return [line for line in lines if line and not line.startswith("***")][:limit]
