@@ -93,11 +93,11 @@ def embedder_for(root: Path, default: str | None = None) -> EmbedderLike:
     """
     name = default or settings.load().model or DEFAULT_MODEL
     try:
-        store = open_store(root)
-    except QAError:
-        return embedder_named(name)
-    with store:
-        return embedder_named(store.get_meta("embed_model") or name)
+        with open_store(root) as store:
+            name = store.get_meta("embed_model") or name
+    except QAError:  # no index, or a damaged one: `index --rebuild` uses the default
+        pass
+    return embedder_named(name)
 
 
 def embedder_named(name: str) -> EmbedderLike:
