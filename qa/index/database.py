@@ -24,9 +24,10 @@ _CORE_TABLES = ("meta", "articles", "passages", "files", "file_articles")
 
 
 def is_damage(exc: sqlite3.Error) -> bool:
-    """True when an SQLite error means a damaged store file (not a locked or busy one)."""
+    """True when an SQLite error means a damaged store file or disk (not a locked or busy
+    file, nor a full disk)."""
     name = getattr(exc, "sqlite_errorname", "") or ""
-    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_IOERR")):
         return True
     text = str(exc)
     # A stored text that is no longer UTF-8: bytes of a row changed on disk.
@@ -127,6 +128,8 @@ def connect(path: Path, readonly: bool) -> sqlite3.Connection:
     Raises:
         DamagedStore: The file is not an SQLite database.
     """
+    if path.exists() and not path.is_file():  # a folder or a pipe in the store's place
+        raise DamagedStore(str(path), "not a regular file")
     target = f"file:{path}?mode=ro" if readonly else str(path)
     try:
         db = sqlite3.connect(target, uri=readonly, check_same_thread=False, factory=_Connection)

@@ -9,6 +9,7 @@ the unfinished generation are kept and reused).
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -219,7 +220,10 @@ class Indexer:
     def _remove_stale_stores(self, keep: str) -> None:
         for f in self.root.glob("store-*.sqlite*"):
             if not f.name.startswith(Path(keep).stem + ".sqlite"):
-                f.unlink(missing_ok=True)
+                if f.is_dir() and not f.is_symlink():  # a folder left where a store was
+                    shutil.rmtree(f, ignore_errors=True)
+                else:
+                    f.unlink(missing_ok=True)
 
     def _run(
         self, store: Store, paths: Sequence[Path], progress: Progress | None, prune: bool

@@ -248,3 +248,20 @@ def test_a_damaged_generation_is_rebuilt_by_a_plain_index(site: Path, newsqa: Ne
     assert newsqa("stats", "--check", "--index-dir", str(index), env=FAST).code == 0
     ask = newsqa("ask", "Which boats are in harbour 7?", *SENTENCE, "--index-dir", str(index))
     assert ask.code == 0 and "x.example/7" in ask.out
+
+
+@pytest.mark.parametrize("kind", ["folder", "pipe"])
+def test_a_folder_or_a_pipe_in_the_stores_place(site: Path, newsqa: NewsQA, kind: str) -> None:
+    index = site / "index"
+    store_of(index).unlink()
+    if kind == "folder":
+        store_of(index).mkdir()
+    else:
+        os.mkfifo(store_of(index))
+    for args in (("stats",), ("stats", "--check"), ("index", str(site / "corpus"))):
+        run = newsqa(*args, "--index-dir", str(index), env=FAST)
+        assert_one_rebuild_line(run.err, run.code)
+        assert "(not a regular file)" in run.err
+    run = newsqa("index", str(site / "corpus"), "--rebuild", "--index-dir", str(index), env=FAST)
+    assert run.code == 0, run.err
+    assert sorted(p.name for p in index.glob("store-*")) == ["store-2.sqlite"]
