@@ -14,6 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# The fuzz tests (tests/unit/*/test_fuzz_*.py): a few seconds each in the normal suite;
+# `pytest --hypothesis-profile=fuzz-long tests/unit -k fuzz` runs a long search.
+_FUZZ = {"deadline": None, "database": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("default", max_examples=100, **_FUZZ)  # type: ignore[arg-type]
+settings.register_profile("fuzz-long", max_examples=20_000, **_FUZZ)  # type: ignore[arg-type]
+settings.load_profile("default")
 
 if TYPE_CHECKING:
     from qa.index.embed import Embedder

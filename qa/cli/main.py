@@ -276,7 +276,8 @@ def chat(corpus: Path, reader: str, index_dir: Path) -> None:
 @click.option(
     "--check",
     is_flag=True,
-    help="Verify that FAISS, BM25 and SQLite agree; exit 1 on any inconsistency.",
+    help="Run SQLite's integrity check and verify that FAISS, BM25 and SQLite agree; exit 1 "
+    "on any inconsistency.",
 )
 @index_option
 def stats(as_json: bool, check: bool, index_dir: Path) -> None:
