@@ -53,7 +53,9 @@ def several(question: str) -> bool:
     return bool(SEVERAL.search(question)) and not re.search(r"\bhow many\b", question, re.I)
 
 
-def read(questions: list[Any], margins: list[float | None], batch: int = 32) -> list[dict[str, Any]]:
+def read(
+    questions: list[Any], margins: list[float | None], batch: int = 32
+) -> list[dict[str, Any]]:
     """Top span of every question under each margin (None: no widening), one forward pass."""
     model, tokenizer = SpanReader().load()
     rows = []
@@ -62,7 +64,11 @@ def read(questions: list[Any], margins: list[float | None], batch: int = 32) -> 
         part = questions[lo : lo + batch]
         found = predict_candidates(model, tokenizer, [(q.question, q.context) for q in part])
         for q, cands in zip(part, found, strict=True):
-            row: dict[str, Any] = {"id": q.id, "question": q.question, "several": several(q.question)}
+            row: dict[str, Any] = {
+                "id": q.id,
+                "question": q.question,
+                "several": several(q.question),
+            }
             for m in margins:
                 top = cands.top(5, q.question, m)
                 text = top[0].text if top else ""
