@@ -21,7 +21,8 @@ applies, in pipeline order:
 "Answer text in the passages read" counts the misses whose gold answer string occurs in a
 passage read (for news, where a gold article's passage may not hold the answer). Output: the
 table on stdout, bench/out/errors-NAME.md and one JSON line per question in
-bench/out/errors-NAME.jsonl.
+bench/out/errors-NAME.jsonl (written as it goes; ``--table-only`` tabulates that file again,
+e.g. the questions done so far of a run still going).
 """
 
 from __future__ import annotations
@@ -119,6 +120,13 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def summary(rows: list[dict[str, Any]]) -> str:
+    """EM and F1 of the rows."""
+    em = 100 * sum(r["em"] for r in rows) / (len(rows) or 1)
+    f1 = 100 * sum(r["f1"] for r in rows) / (len(rows) or 1)
+    return f"EM {em:.1f}, F1 {f1:.1f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("questions", type=Path)
@@ -128,7 +136,14 @@ def main() -> None:
     parser.add_argument("--as-of-question-date", action="store_true")
     parser.add_argument("--reader", default="auto")
     parser.add_argument("--name", default="")
+    parser.add_argument("--table-only", action="store_true")
     args = parser.parse_args()
+    name = args.name or args.questions.name.split(".")[0]
+    if args.table_only:
+        lines = (OUT / f"errors-{name}.jsonl").read_text(encoding="utf-8").splitlines()
+        rows = [json.loads(line) for line in lines if line.strip()]
+        print(f"{len(rows)} questions\n\n{summary(rows)}\n\n{table(rows)}")
+        return
     questions = [q for q in load_questions(args.questions) if q.scored and q.answers]
     questions = questions[: args.limit]
     retriever = Retriever(args.index_dir)
@@ -137,20 +152,18 @@ def main() -> None:
     )
     answerer.warm_up()
     n_read = passages_read(answerer)
-    name = args.name or args.questions.name.split(".")[0]
     OUT.mkdir(parents=True, exist_ok=True)
     rows, t0 = [], time.time()
     with open(OUT / f"errors-{name}.jsonl", "w", encoding="utf-8") as sink:
         for i, q in enumerate(questions):
             rows.append(ask(answerer, q, args.k, args.as_of_question_date, n_read))
             sink.write(json.dumps(rows[-1], ensure_ascii=False) + "\n")
+            sink.flush()  # so that --table-only can tabulate a run still going
             print(f"\r{i + 1}/{len(questions)} {time.time() - t0:.0f}s", end="", file=sys.stderr)
     print(file=sys.stderr)
-    em = 100 * sum(r["em"] for r in rows) / (len(rows) or 1)
-    f1 = 100 * sum(r["f1"] for r in rows) / (len(rows) or 1)
     head = (
         f"{args.questions.name}, {len(rows)} questions with an answer, index {args.index_dir}, "
-        f"k={args.k}, {n_read} passages read, reader {args.reader}: EM {em:.1f}, F1 {f1:.1f}"
+        f"k={args.k}, {n_read} passages read, reader {args.reader}: {summary(rows)}"
     )
     report = f"{head}\n\n{table(rows)}\n"
     (OUT / f"errors-{name}.md").write_text(report, encoding="utf-8")
