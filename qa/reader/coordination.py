@@ -122,7 +122,7 @@ def span_kind(text: str) -> str | None:
 
 
 def coordination_around(context: str, start: int, end: int) -> tuple[int, int] | None:
-    """The whole coordination of which ``context[start:end]`` is one conjunct.
+    """The whole coordination of which ``context[start:end]`` is one conjunct (or a run of them).
 
     Args:
         context: The passage.
@@ -130,46 +130,72 @@ def coordination_around(context: str, start: int, end: int) -> tuple[int, int] |
         end: One past its last character.
 
     Returns:
-        ``(start, end)`` of the coordination in ``context``, or None when the span is not a
-        conjunct of a coordination of conjuncts of its own kind in its sentence.
+        ``(start, end)`` of the coordination in ``context``, or None when the span is not
+        part of a coordination of conjuncts of its own kind in its sentence (or is all of it).
     """
-    kind = span_kind(context[start:end])
-    if kind is None:
-        return None
     sentence = next(((a, b) for a, b in sentence_spans(context) if a <= start and end <= b), None)
     if sentence is None:
         return None
-    items = [
-        (m.start(), m.end())
-        for m in _KINDS[kind].finditer(context, *sentence)
-        if m.end() > m.start()
-    ]
-    here = next(
-        (
-            i
-            for i, (a, b) in enumerate(items)
-            if a < end and start < b and _same(context, (a, b), (start, end))
-        ),
+    for pattern in _KINDS.values():
+        items = [
+            (m.start(), m.end())
+            for m in pattern.finditer(context, *sentence)
+            if m.end() > m.start()
+        ]
+        # seps[i - 1] joins items[i - 1] and items[i].
+        seps = [_separator(context[items[i - 1][1] : items[i][0]]) for i in range(1, len(items))]
+        run = _covering(context, items, seps, start, end)
+        if run is not None:
+            return _whole(context, sentence[0], items, seps, run)
+    return None
+
+
+def _covering(
+    context: str,
+    items: list[tuple[int, int]],
+    seps: list[str | None],
+    start: int,
+    end: int,
+) -> tuple[int, int] | None:
+    """Indexes of the first and last conjunct the pick is made of (a leading "the" aside)."""
+    lo = next(
+        (i for i, item in enumerate(items) if _core(context, item) == _core(context, (start, end))),
         None,
     )
-    if here is None:
+    hi = next((i for i, (_, b) in enumerate(items) if b == end), None)
+    if (
+        lo is None
+        or hi is None
+        or hi < lo
+        or any(seps[k - 1] is None for k in range(lo + 1, hi + 1))
+    ):
         return None
-    seps = [_separator(context[items[i - 1][1] : items[i][0]]) for i in range(1, len(items))]
-    # seps[i - 1] joins items[i - 1] and items[i].
-    last = next(
-        (k for k in range(max(here, 1), len(items)) if seps[k - 1] == "and"),
-        None,
-    )
-    if last is None or any(seps[k - 1] is None for k in range(here + 1, last)):
+    return lo, hi
+
+
+def _whole(
+    context: str,
+    sentence_start: int,
+    items: list[tuple[int, int]],
+    seps: list[str | None],
+    run: tuple[int, int],
+) -> tuple[int, int] | None:
+    """The coordination around the conjuncts ``run``, None when there is none beyond them."""
+    lo, hi = run
+    # The coordination ends at the first conjunct joined by a coordinator, over list commas.
+    last = next((k for k in range(max(hi, 1), len(items)) if seps[k - 1] == "and"), None)
+    if last is None or any(seps[k - 1] is None for k in range(hi + 1, last)):
         return None
     # Leftwards from the last conjunct over list commas: "X, Y and Z".
     first = last - 1
     while (
         first > 0
         and seps[first - 1] == "comma"
-        and not _opener(context, sentence[0], items[first - 1])
+        and not _opener(context, sentence_start, items[first - 1])
     ):
         first -= 1
+    if first > lo or (first, last) == (lo, hi):
+        return None
     return items[first][0], items[last][1]
 
 
@@ -178,13 +204,10 @@ def _opener(context: str, sentence_start: int, item: tuple[int, int]) -> bool:
     return item[0] == sentence_start and " " not in context[item[0] : item[1]]
 
 
-def _same(context: str, item: tuple[int, int], span: tuple[int, int]) -> bool:
-    """Whether the conjunct found equals the picked span (a leading "the" aside)."""
-    return _strip_the(context[item[0] : item[1]]) == _strip_the(context[span[0] : span[1]])
-
-
-def _strip_the(text: str) -> str:
-    return re.sub(r"^[Tt]he\s+", "", text.strip())
+def _core(context: str, span: tuple[int, int]) -> int:
+    """Where a conjunct starts once a leading "the" is skipped."""
+    m = re.match(r"\s*(?:[Tt]he\s+)?", context[span[0] : span[1]])
+    return span[0] + (m.end() if m else 0)
 
 
 def _separator(between: str) -> str | None:

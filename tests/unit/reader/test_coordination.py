@@ -78,6 +78,19 @@ def test_a_conjunct_reaches_its_whole_coordination() -> None:
     assert whole("1990") == "1990 and 1995"
 
 
+def test_a_run_of_conjuncts_reaches_the_whole_coordination() -> None:
+    start, end = at("Russia", 1)[0], at("Turkey", 1)[1]
+    assert TEXT[start:end] == "Russia, Turkey"
+    found = coordination_around(TEXT, start, end)
+    assert found and TEXT[found[0] : found[1]] == "Russia, Turkey and Iran"
+    start, end = at("Turkey", 1)[0], at("Iran", 1)[1]
+    found = coordination_around(TEXT, start, end)
+    assert found and TEXT[found[0] : found[1]] == "Russia, Turkey and Iran"
+    # Already whole: nothing to widen.
+    assert coordination_around(TEXT, at("Russia", 1)[0], at("Iran", 1)[1]) is None
+    assert coordination_around(TEXT, at("Iran")[0], at("Turkey")[1]) is None
+
+
 def test_what_is_not_a_coordination_is_left_alone() -> None:
     assert whole("Berlin") == "Paris and Berlin"  # "However," opens the sentence
     assert whole("France") is None  # an apposition, no coordinator
