@@ -318,7 +318,7 @@ def stats(as_json: bool, check: bool, index_dir: Path) -> None:
     "--recency-weight",
     type=click.FloatRange(0.0, 10.0),
     default=None,
-    help="Weight of the recency prior (0: off).  [default: 0.1]",
+    help="Weight of the recency prior (0: off).  [default: 0.5]",
 )
 @click.option("--no-time-words", is_flag=True, help="Ignore time words in the questions.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
