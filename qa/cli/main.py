@@ -206,16 +206,28 @@ def add(
 
 
 def _filters(since: str | None, until: str | None, source: str | None) -> Any:
-    from qa.ingest.files import parse_date
     from qa.search.retriever import Filters
 
-    out = []
-    for name, value in (("--since", since), ("--until", until)):
-        iso = parse_date(value) if value else ""
-        if value and not iso:
-            raise UsageError(f"{name} {value!r} is not a date (use YYYY-MM-DD)")
-        out.append(iso)
+    out = [_iso(name, value) for name, value in (("--since", since), ("--until", until))]
     return Filters(since=out[0], until=out[1], source=source or "")
+
+
+def _iso(name: str, value: str | None) -> str:
+    """``value`` as an ISO date ("" when not given)."""
+    from qa.ingest.files import parse_date
+
+    iso = parse_date(value) if value else ""
+    if value and not iso:
+        raise UsageError(f"{name} {value!r} is not a date (use YYYY-MM-DD)")
+    return iso
+
+
+def _day(name: str, value: str | None) -> Any:
+    """``value`` as a date (None when not given)."""
+    import datetime
+
+    iso = _iso(name, value)
+    return datetime.date.fromisoformat(iso[:10]) if iso else None
 
 
 @cli.command()
@@ -232,6 +244,7 @@ def _filters(since: str | None, until: str | None, source: str | None) -> Any:
 @click.option("--since", help="Only articles on or after this date.")
 @click.option("--until", help="Only articles on or before this date.")
 @click.option("--source", help="Only articles whose source contains this text.")
+@click.option("--as-of", help="Ask as of this date (default: today): no later articles.")
 @reader_option
 @index_option
 def ask(
@@ -241,6 +254,7 @@ def ask(
     since: str | None,
     until: str | None,
     source: str | None,
+    as_of: str | None,
     reader: str,
     index_dir: Path,
 ) -> None:
@@ -251,7 +265,8 @@ def ask(
     if not question.strip():
         raise UsageError("the question is empty")
     filters = _filters(since, until, source)
-    response = Answerer(index_dir, reader=reader).ask(question, k=k, filters=filters)
+    day = _day("--as-of", as_of)
+    response = Answerer(index_dir, reader=reader).ask(question, k=k, filters=filters, as_of=day)
     if as_json:
         # Non-ASCII stays readable, but DEL and C1 (raw in ensure_ascii=False output, and
         # U+009B is a CSI to some terminals) are written as JSON escapes like C0: same value.
@@ -310,8 +325,15 @@ def stats(as_json: bool, check: bool, index_dir: Path) -> None:
 @click.option(
     "--as-of-question-date",
     is_flag=True,
-    help="Only search articles published on or before each question's date.",
+    help="Ask each question as of its date: no later articles, recent ones first.",
 )
+@click.option(
+    "--recency-weight",
+    type=click.FloatRange(0.0, 10.0),
+    default=None,
+    help="Weight of the recency prior (0: off).  [default: 0.5]",
+)
+@click.option("--no-time-words", is_flag=True, help="Ignore time words in the questions.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 @click.option("--out", type=click.Path(path_type=Path), help="Per-question JSONL output.")
 @click.option("--limit", type=int, default=0, help="Only the first N questions.")
@@ -333,6 +355,8 @@ def eval_(
     questions: Path,
     k: int,
     as_of_question_date: bool,
+    recency_weight: float | None,
+    no_time_words: bool,
     as_json: bool,
     out: Path | None,
     limit: int,
@@ -342,6 +366,7 @@ def eval_(
     index_dir: Path,
 ) -> None:
     """Score retrieval (recall@k, MRR) and answers (EM/F1) on a question file."""
+    from qa import settings
     from qa.cli.output import print_eval
     from qa.eval.questions import Evaluator, load_questions
 
@@ -352,7 +377,13 @@ def eval_(
     if limit:
         items = items[:limit]
     evaluator = Evaluator(
-        index_dir, k=k, fusion=fusion, reader=reader, as_of_question_date=as_of_question_date
+        index_dir,
+        k=k,
+        fusion=fusion,
+        reader=reader,
+        as_of_question_date=as_of_question_date,
+        recency_weight=settings.RECENCY_WEIGHT if recency_weight is None else recency_weight,
+        time_words=not no_time_words,
     )
     metrics = evaluator.run(items, out=out)
     if as_json:

@@ -112,6 +112,8 @@ def print_response(resp: Response) -> None:
         numbers = ", ".join(str(n) for n in holding) or "?"
         console.print(Text.assemble('"', sentence, '"', f" [{numbers}]"))
         console.print(f"confidence {ans.confidence:.2f}", style="dim")
+    if resp.scope:
+        console.print(Text(f"searched {resp.scope}", style="dim"), highlight=False)
     if resp.citations:
         console.print()
     print_sources(resp.citations, holding)

@@ -67,10 +67,15 @@ class LocalView:
             mask &= self.dates >= date_key(f.since)
         if f.until:
             mask &= (self.dates <= date_key(f.until)) & (self.dates > 0)
+        if f.as_of:
+            mask &= self.dates <= date_key(f.as_of)  # undated (0) kept
+        if f.dated_since:
+            mask &= (self.dates >= date_key(f.dated_since)) | (self.dates == 0)
         if f.source:
             needle = f.source.lower()
             mask &= np.asarray([needle in s.lower() for s in self.sources], dtype=bool)
-        return mask
+        # Every question has an as-of date; when it excludes nothing, search unfiltered.
+        return None if mask.all() else mask
 
     def dense(
         self, vector: npt.NDArray[np.float32], k: int, filters: Filters | None
