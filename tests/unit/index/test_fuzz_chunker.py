@@ -45,11 +45,12 @@ def test_fuzz_passages_keep_the_budget_and_their_offsets(
     )
     article = Article(title="Title", text=text)
     passages = chunker.split(article)
+    # Offsets are into the article's text as stored (control characters made visible).
     for p in passages:
         assert COUNT(p.text) <= budget
-        assert text[p.start : p.end] == p.text
+        assert article.text[p.start : p.end] == p.text
         assert p.text.strip() == p.text and p.text
-    assert_covers(text, passages)
+    assert_covers(article.text, passages)
 
 
 def assert_covers(text: str, passages: list[Passage]) -> None:
@@ -63,7 +64,8 @@ def assert_covers(text: str, passages: list[Passage]) -> None:
 @given(text=TEXT, title=st.text(max_size=30))
 def test_fuzz_passages_fit_the_embedder_window(text: str, title: str) -> None:
     chunker = Chunker(counter=COUNT, model_counter=PIECES)  # the defaults: 200 and 256
-    for p in chunker.split(Article(title=title or "T", text=text)):
+    article = Article(title=title or "T", text=text)
+    for p in chunker.split(article):
         assert COUNT(p.text) <= 200
-        assert PIECES(title or "T") + PIECES(p.text) + 3 <= 256
-        assert text[p.start : p.end] == p.text
+        assert PIECES(article.title) + PIECES(p.text) + 3 <= 256
+        assert article.text[p.start : p.end] == p.text
