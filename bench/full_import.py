@@ -27,7 +27,8 @@ sys.path.insert(0, str(ROOT))
 from qa.eval.metrics import percentile  # noqa: E402
 from qa.index.chunk import Chunker  # noqa: E402
 from qa.index.embed import Embedder  # noqa: E402
-from qa.index.indexer import Indexer, estimate_records  # noqa: E402
+from qa.index.indexer import Indexer  # noqa: E402
+from qa.index.sources import estimate_records  # noqa: E402
 from qa.ingest.files import Ingestor, Skipped  # noqa: E402
 from qa.search.retriever import Filters, Retriever  # noqa: E402
 

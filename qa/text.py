@@ -1,5 +1,5 @@
-"""Sentence and paragraph boundaries with character offsets (rule-based, no model), and
-whitespace folding for one-line values.
+"""Sentence and paragraph boundaries with character offsets (rule-based, no model),
+whitespace folding for one-line values, and the cleaning of control characters.
 
 News text is full of abbreviations ("U.S.", "Mr.", "Jan.") and quotes; a sentence ends at
 ., ! or ? (optionally followed by closing quotes/brackets) and white space, then an upper-case
@@ -22,6 +22,39 @@ _ABBREVIATIONS = frozenset(
 # Candidate boundary: terminal punctuation, optional closers, white space.
 _BOUNDARY = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9])")
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)\.$")
+
+
+# Control characters (Unicode category Cc: C0, DEL, C1) and what shows instead: C0 as its
+# Unicode control picture (ESC -> U+241B), DEL as U+2421, C1 as U+FFFD. One character for one,
+# so that passage offsets, citation offsets and answer spans stay valid on cleaned text.
+_PICTURES = {code: 0x2400 + code for code in range(0x20)} | {0x7F: 0x2421}
+_PICTURES |= {code: 0xFFFD for code in range(0x80, 0xA0)}
+_MULTI_LINE = {k: v for k, v in _PICTURES.items() if k not in (0x09, 0x0A)}
+_SINGLE_LINE = {k: v for k, v in _PICTURES.items() if k != 0x09}
+_MULTI_LINE_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_SINGLE_LINE_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def printable(text: str, *, single_line: bool = False) -> str:
+    """``text`` with every control character but tab (and newline) replaced by a visible one.
+
+    Text from outside (article titles and bodies, URLs, feed fields, file names) may hold
+    terminal escape sequences (``ESC ]52;`` sets the clipboard, ``ESC [2J`` clears the screen,
+    the C1 byte ``\\x9b`` is a CSI of its own); shown as they are, the terminal runs them.
+    Each C0 character becomes its Unicode control picture (``ESC`` -> ``␛``), DEL ``␡`` and
+    each C1 character ``�``, one character for one, so offsets into the text still hold.
+
+    Args:
+        text: Any text.
+        single_line: Also replace newlines (``␊``), for values shown on one line (paths,
+            titles, URLs, error lines).
+
+    Returns:
+        The text, unchanged when it holds no control character (the common case, cheaply).
+    """
+    if single_line:
+        return text.translate(_SINGLE_LINE) if _SINGLE_LINE_CONTROL.search(text) else text
+    return text.translate(_MULTI_LINE) if _MULTI_LINE_CONTROL.search(text) else text
 
 
 def one_line(text: str) -> str:

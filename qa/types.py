@@ -11,6 +11,8 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from qa.text import printable
+
 
 def content_id(*parts: str, length: int = 16) -> str:
     """Stable hex id from text parts (sha256, truncated)."""
@@ -44,6 +46,11 @@ class Article:
     id: str = field(default="")
 
     def __post_init__(self) -> None:
+        # Every article enters the system here, whatever its format or origin: control
+        # characters (terminal escapes) are made visible before anything stores or shows them.
+        for name in ("title", "date", "url", "source"):
+            object.__setattr__(self, name, printable(getattr(self, name), single_line=True))
+        object.__setattr__(self, "text", printable(self.text))
         if not self.id:
             object.__setattr__(self, "id", content_id(self.title.strip(), self.text.strip()))
 
@@ -213,6 +220,8 @@ class Response:
     hits: list[Hit]
     timings_ms: dict[str, float] = field(default_factory=dict)
     searched_for: str = ""
+    # What was searched, by date: "articles up to 2022-06-16, recent first" (qa.search.when).
+    scope: str = ""
 
     @property
     def answer_citation(self) -> Citation | None:
@@ -265,5 +274,6 @@ class Response:
                 }
                 for c in self.citations
             ],
+            "scope": self.scope,
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
         }

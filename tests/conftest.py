@@ -4,6 +4,7 @@ MPNet encoder for the training tests."""
 
 from __future__ import annotations
 
+import datetime
 import gzip
 import json
 import os
@@ -15,6 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# The fuzz tests (tests/unit/*/test_fuzz_*.py): a few seconds each in the normal suite;
+# `pytest --hypothesis-profile=fuzz-long tests/unit -k fuzz` runs a long search.
+_FUZZ = {"deadline": None, "database": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("default", max_examples=100, **_FUZZ)  # type: ignore[arg-type]
+settings.register_profile("fuzz-long", max_examples=20_000, **_FUZZ)  # type: ignore[arg-type]
+settings.load_profile("default")
 
 if TYPE_CHECKING:
     from qa.index.embed import Embedder
@@ -217,11 +226,17 @@ class FakeAnswerer:
     def warm_up(self) -> None:
         self.warmed = True
 
-    def ask(self, question: str, k: int = 5, filters: Filters | None = None) -> Response:
+    def ask(
+        self,
+        question: str,
+        k: int = 5,
+        filters: Filters | None = None,
+        as_of: datetime.date | None = None,
+    ) -> Response:
         from qa.answer import citation_for
         from qa.types import Response
 
-        self.calls.append((question, k, filters))
+        self.calls.append((question, k, filters, as_of))
         s = self.script[question]
         copies = s.copies or ((),) * len(s.urls)
         pairs = enumerate(zip(s.urls, copies, strict=True))
@@ -246,8 +261,8 @@ def fake_pipeline(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, Script
         made: dict[str, Any] = {}
 
         class FakeRetriever:
-            def __init__(self, index_dir: Path, fusion: str = "linear") -> None:
-                made["retriever"] = {"index_dir": index_dir, "fusion": fusion}
+            def __init__(self, index_dir: Path, fusion: str = "linear", **kwargs: Any) -> None:
+                made["retriever"] = {"index_dir": index_dir, "fusion": fusion, **kwargs}
                 self.embedder = object()
 
         def answerer(index_dir: Path, **kwargs: Any) -> FakeAnswerer:

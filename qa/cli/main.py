@@ -19,6 +19,7 @@ from qa.errors import QAError, UsageError
 from qa.search import FUSIONS
 
 F = TypeVar("F", bound=Callable[..., Any])
+_JSON_ESCAPES = {code: f"\\u{code:04x}" for code in (0x7F, *range(0x80, 0xA0))}
 
 
 def _quiet_libraries() -> None:
@@ -84,6 +85,15 @@ def cli() -> None:
     settings.load()  # a bad NEWSQA_* value fails here, in one line, before any model loads
 
 
+def say(line: str, err: bool = False) -> None:
+    """Echo one line that may hold outside text (a path, a title, a URL, an error naming
+    them): control characters made visible, so that it stays one line and no terminal escape
+    reaches the terminal."""
+    from qa.text import printable
+
+    click.echo(printable(line, single_line=True), err=err)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
@@ -92,16 +102,16 @@ def main() -> None:
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.UsageError as exc:
-        click.echo(f"newsqa: {exc.format_message()}", err=True)
+        say(f"newsqa: {exc.format_message()}", err=True)
         sys.exit(2)
     except click.ClickException as exc:
-        click.echo(f"newsqa: {exc.format_message()}", err=True)
+        say(f"newsqa: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
     except UsageError as exc:
-        click.echo(f"newsqa: {exc}", err=True)
+        say(f"newsqa: {exc}", err=True)
         sys.exit(2)
     except QAError as exc:
-        click.echo(f"newsqa: {exc}", err=True)
+        say(f"newsqa: {exc}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("newsqa: interrupted; the index keeps its last complete state", err=True)
@@ -171,7 +181,7 @@ def import_(files: tuple[Path, ...], strict: bool, index_dir: Path) -> None:
     default=20.0,
     show_default=True,
     type=click.FloatRange(0.1, 600),
-    help="Seconds allowed per web request.",
+    help="Seconds allowed to fetch each page or feed, redirects included.",
 )
 @click.option("--no-index", is_flag=True, help="Only save into the corpus; index later.")
 @index_option
@@ -186,7 +196,7 @@ def add(
     if error and len(report.outcomes) == 1:
         raise QAError(error)  # one source, one line
     for outcome in report.outcomes:
-        click.echo(outcome.line(), err=outcome.status == "failed")
+        say(outcome.line(), err=outcome.status == "failed")
     click.echo(report.summary())
     if report.new_paths and not no_index:
         # Only the new files, never pruning: the rest of the index stays as it is.
@@ -196,16 +206,28 @@ def add(
 
 
 def _filters(since: str | None, until: str | None, source: str | None) -> Any:
-    from qa.ingest.files import parse_date
     from qa.search.retriever import Filters
 
-    out = []
-    for name, value in (("--since", since), ("--until", until)):
-        iso = parse_date(value) if value else ""
-        if value and not iso:
-            raise UsageError(f"{name} {value!r} is not a date (use YYYY-MM-DD)")
-        out.append(iso)
+    out = [_iso(name, value) for name, value in (("--since", since), ("--until", until))]
     return Filters(since=out[0], until=out[1], source=source or "")
+
+
+def _iso(name: str, value: str | None) -> str:
+    """``value`` as an ISO date ("" when not given)."""
+    from qa.ingest.files import parse_date
+
+    iso = parse_date(value) if value else ""
+    if value and not iso:
+        raise UsageError(f"{name} {value!r} is not a date (use YYYY-MM-DD)")
+    return iso
+
+
+def _day(name: str, value: str | None) -> Any:
+    """``value`` as a date (None when not given)."""
+    import datetime
+
+    iso = _iso(name, value)
+    return datetime.date.fromisoformat(iso[:10]) if iso else None
 
 
 @cli.command()
@@ -222,6 +244,7 @@ def _filters(since: str | None, until: str | None, source: str | None) -> Any:
 @click.option("--since", help="Only articles on or after this date.")
 @click.option("--until", help="Only articles on or before this date.")
 @click.option("--source", help="Only articles whose source contains this text.")
+@click.option("--as-of", help="Ask as of this date (default: today): no later articles.")
 @reader_option
 @index_option
 def ask(
@@ -231,6 +254,7 @@ def ask(
     since: str | None,
     until: str | None,
     source: str | None,
+    as_of: str | None,
     reader: str,
     index_dir: Path,
 ) -> None:
@@ -241,9 +265,12 @@ def ask(
     if not question.strip():
         raise UsageError("the question is empty")
     filters = _filters(since, until, source)
-    response = Answerer(index_dir, reader=reader).ask(question, k=k, filters=filters)
+    day = _day("--as-of", as_of)
+    response = Answerer(index_dir, reader=reader).ask(question, k=k, filters=filters, as_of=day)
     if as_json:
-        click.echo(json.dumps(response.to_json(), ensure_ascii=False))
+        # Non-ASCII stays readable, but DEL and C1 (raw in ensure_ascii=False output, and
+        # U+009B is a CSI to some terminals) are written as JSON escapes like C0: same value.
+        click.echo(json.dumps(response.to_json(), ensure_ascii=False).translate(_JSON_ESCAPES))
     else:
         print_response(response)
 
@@ -264,7 +291,8 @@ def chat(corpus: Path, reader: str, index_dir: Path) -> None:
 @click.option(
     "--check",
     is_flag=True,
-    help="Verify that FAISS, BM25 and SQLite agree; exit 1 on any inconsistency.",
+    help="Run SQLite's integrity check and verify that FAISS, BM25 and SQLite agree; exit 1 "
+    "on any inconsistency.",
 )
 @index_option
 def stats(as_json: bool, check: bool, index_dir: Path) -> None:
@@ -276,7 +304,7 @@ def stats(as_json: bool, check: bool, index_dir: Path) -> None:
 
         problems = check_index(index_dir)
         for line in problems:
-            click.echo(f"newsqa: inconsistent index: {line}", err=True)
+            say(f"newsqa: inconsistent index: {line}", err=True)
         if problems:
             raise SystemExit(1)
 
@@ -285,7 +313,7 @@ def stats(as_json: bool, check: bool, index_dir: Path) -> None:
         click.echo(json.dumps(summary.to_json()))
     else:
         for key, value in summary.to_json().items():
-            click.echo(f"{key:18} {value}")
+            say(f"{key:18} {value}")
         if summary.keywords_outdated:
             click.echo("note: the keyword index predates this version's tokenizer; the next")
             click.echo("`newsqa index` (or import) rebuilds it, until then it answers as before.")
@@ -297,8 +325,15 @@ def stats(as_json: bool, check: bool, index_dir: Path) -> None:
 @click.option(
     "--as-of-question-date",
     is_flag=True,
-    help="Only search articles published on or before each question's date.",
+    help="Ask each question as of its date: no later articles, recent ones first.",
 )
+@click.option(
+    "--recency-weight",
+    type=click.FloatRange(0.0, 10.0),
+    default=None,
+    help="Weight of the recency prior (0: off).  [default: 0.5]",
+)
+@click.option("--no-time-words", is_flag=True, help="Ignore time words in the questions.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 @click.option("--out", type=click.Path(path_type=Path), help="Per-question JSONL output.")
 @click.option("--limit", type=int, default=0, help="Only the first N questions.")
@@ -320,6 +355,8 @@ def eval_(
     questions: Path,
     k: int,
     as_of_question_date: bool,
+    recency_weight: float | None,
+    no_time_words: bool,
     as_json: bool,
     out: Path | None,
     limit: int,
@@ -329,6 +366,7 @@ def eval_(
     index_dir: Path,
 ) -> None:
     """Score retrieval (recall@k, MRR) and answers (EM/F1) on a question file."""
+    from qa import settings
     from qa.cli.output import print_eval
     from qa.eval.questions import Evaluator, load_questions
 
@@ -339,7 +377,13 @@ def eval_(
     if limit:
         items = items[:limit]
     evaluator = Evaluator(
-        index_dir, k=k, fusion=fusion, reader=reader, as_of_question_date=as_of_question_date
+        index_dir,
+        k=k,
+        fusion=fusion,
+        reader=reader,
+        as_of_question_date=as_of_question_date,
+        recency_weight=settings.RECENCY_WEIGHT if recency_weight is None else recency_weight,
+        time_words=not no_time_words,
     )
     metrics = evaluator.run(items, out=out)
     if as_json:
@@ -394,14 +438,14 @@ def watch(folder: Path | None, debounce: float, index_dir: Path) -> None:
 
     def on_report(report: IndexReport) -> None:
         for line in report.skips:
-            click.echo(f"  skipped {line}", err=True)
+            say(f"  skipped {line}", err=True)
         click.echo(status_line(report))
 
     def on_error(exc: BaseException) -> None:
-        click.echo(f"newsqa: watch: {exc} (will retry)", err=True)
+        say(f"newsqa: watch: {exc} (will retry)", err=True)
 
     watcher = Watcher(folder, indexer, debounce=debounce, on_report=on_report, on_error=on_error)
-    click.echo(f"watching {folder} -> {index_dir} (debounce {debounce:g} s); Ctrl+C stops")
+    say(f"watching {folder} -> {index_dir} (debounce {debounce:g} s); Ctrl+C stops")
     watcher.start()
     try:
         threading.Event().wait()
@@ -409,7 +453,7 @@ def watch(folder: Path | None, debounce: float, index_dir: Path) -> None:
         pass
     finally:
         watcher.stop()
-    click.echo(f"stopped watching {folder} after {watcher.runs} run(s)")
+    say(f"stopped watching {folder} after {watcher.runs} run(s)")
 
 
 if __name__ == "__main__":

@@ -20,10 +20,27 @@ from rich.table import Table
 from rich.text import Text
 
 from qa.index.indexer import IndexReport
+from qa.text import printable
 from qa.types import Citation, Response, by_article
 
-console = Console()
-err_console = Console(stderr=True)
+# Outside text (titles, passages, URLs, paths) is never markup: it is printed as Text, cleaned
+# of control characters; and no ":name:" becomes an emoji, in our own strings either.
+console = Console(emoji=False)
+err_console = Console(stderr=True, emoji=False)
+
+
+def outside(text: str, style: str = "", single_line: bool = True) -> Text:
+    """Text that came from outside, ready to print: not markup, no control characters.
+
+    Args:
+        text: A title, passage, URL, path or message naming them.
+        style: Rich style of the whole text.
+        single_line: Also show newlines as ``␊`` (everything but passages).
+
+    Returns:
+        A rich ``Text`` (never parsed for markup or emoji).
+    """
+    return Text(printable(text, single_line=single_line), style=style)
 
 
 @contextmanager
@@ -57,7 +74,10 @@ def index_progress() -> Iterator[Callable[[int, int | None], None]]:
 def print_index_report(r: IndexReport) -> None:
     """Summary line(s) after indexing; skipped files listed one per line on stderr."""
     for line in r.skips:
-        err_console.print(f"[yellow]skipped[/] {line}", highlight=False)
+        # One line each whatever the width (soft_wrap: rich does not wrap it at 80 columns
+        # when stderr is not a terminal), so that scripts read whole lines.
+        skipped = Text.assemble(("skipped", "yellow"), " ", outside(line))
+        err_console.print(skipped, highlight=False, soft_wrap=True)
     console.print(
         f"added {r.added}, updated {r.updated}, removed {r.removed}, unchanged {r.unchanged}, "
         f"skipped {r.skipped}, duplicates {r.duplicates}, near-duplicate copies "
@@ -80,7 +100,7 @@ def print_response(resp: Response) -> None:
                 f"(best guess below threshold: {resp.answers[0].confidence:.2f})", style="dim"
             )
     else:
-        sentence = Text(ans.sentence)
+        sentence = outside(ans.sentence, single_line=False)
         rel_start = ans.span.start - ans.sentence_span.start
         rel_end = ans.span.end - ans.sentence_span.start
         sentence.stylize("bold black on yellow", rel_start, rel_end)
@@ -88,10 +108,12 @@ def print_response(resp: Response) -> None:
             # The sentence is the answer: printing it twice would say nothing more.
             console.print(Text("Answer (best sentence, no exact span):", "bold"))
         else:
-            console.print(Text.assemble(("Answer: ", "bold"), (ans.text, "bold green")))
+            console.print(Text.assemble(("Answer: ", "bold"), outside(ans.text, "bold green")))
         numbers = ", ".join(str(n) for n in holding) or "?"
         console.print(Text.assemble('"', sentence, '"', f" [{numbers}]"))
         console.print(f"confidence {ans.confidence:.2f}", style="dim")
+    if resp.scope:
+        console.print(Text(f"searched {resp.scope}", style="dim"), highlight=False)
     if resp.citations:
         console.print()
     print_sources(resp.citations, holding)
@@ -108,15 +130,15 @@ def print_sources(citations: Sequence[Citation], holding: Collection[int]) -> No
         c = article.first
         paragraphs = ", ".join(str(p) for p in article.paragraphs)
         noun = "paragraph" if len(article.paragraphs) == 1 else "paragraphs"
-        # Titles and URLs come from the articles: Text, so that "[...]" in them is not markup.
-        line = Text(
+        # Titles and URLs come from the articles: not markup, no control characters.
+        line = outside(
             f"{'*' if article.holds(holding) else ' '}{article.label} {c.title} - "
             f"{c.date or 'undated'} - {c.url or c.source or '-'} ({noun} {paragraphs})"
         )
         console.print(line, highlight=False, soft_wrap=True)
         # Duplicates and near-duplicate copies collapsed into a hit: list every URL carrying it.
         if article.other_urls:
-            also = Text(f"     also at: {', '.join(article.other_urls)}", style="dim")
+            also = outside(f"     also at: {', '.join(article.other_urls)}", "dim")
             console.print(also, highlight=False, soft_wrap=True)
 
 

@@ -11,14 +11,16 @@ import json
 import time
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
+from qa import settings
 from qa.answer import Answerer
 from qa.errors import UsageError
 from qa.eval.metrics import max_over_truths, percentile
 from qa.ingest import squad
-from qa.search.retriever import Filters, Retriever
+from qa.search.retriever import Retriever
 
 RECALL_AT = (1, 5, 10, 20)
 
@@ -89,7 +91,10 @@ class Evaluator:
         k: Passages retrieved per question.
         fusion: Retrieval fusion method.
         reader: Reader name.
-        as_of_question_date: Filter each question to articles published by its date.
+        as_of_question_date: Ask each question as of its own date (else today): later
+            articles are not searched, and the recency prior counts from it.
+        recency_weight: Weight of the retriever's recency prior (0: none).
+        time_words: Whether time words in the questions narrow the search.
     """
 
     def __init__(
@@ -99,12 +104,18 @@ class Evaluator:
         fusion: str = "linear",
         reader: str = "auto",
         as_of_question_date: bool = False,
+        recency_weight: float = settings.RECENCY_WEIGHT,
+        time_words: bool = True,
     ) -> None:
         self.k = k
         self.as_of = as_of_question_date
-        retriever = Retriever(index_dir, fusion=fusion)
+        retriever = Retriever(index_dir, fusion=fusion, recency_weight=recency_weight)
         self.answerer = Answerer(
-            index_dir, embedder=retriever.embedder, reader=reader, retriever=retriever
+            index_dir,
+            embedder=retriever.embedder,
+            reader=reader,
+            retriever=retriever,
+            time_words=time_words,
         )
 
     def run(self, questions: list[EvalQuestion], out: Path | None = None) -> dict[str, Any]:
@@ -121,9 +132,9 @@ class Evaluator:
         return aggregate(rows)
 
     def _one(self, q: EvalQuestion) -> dict[str, Any]:
-        filters = Filters(until=q.date) if self.as_of and q.date else None
+        as_of = date.fromisoformat(q.date) if self.as_of and q.date else None
         t0 = time.perf_counter()
-        resp = self.answerer.ask(q.question, k=self.k, filters=filters)
+        resp = self.answerer.ask(q.question, k=self.k, as_of=as_of)
         latency = (time.perf_counter() - t0) * 1000
         gold = set(q.gold_urls)
         rank = next((i + 1 for i, h in enumerate(resp.hits) if gold.intersection(h.urls)), None)

@@ -58,7 +58,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 # ---------------------------------------------------------------------------------- building
-def build_generation(store: Store, root: Path, gen: int, dim: int) -> Path:
+def build_generation(store: Store, root: Path, gen: int, dim: int, full: bool = False) -> Path:
     """Write the search files for the passages visible at ``gen``: a delta or a full build.
 
     Args:
@@ -66,11 +66,12 @@ def build_generation(store: Store, root: Path, gen: int, dim: int) -> Path:
         root: Index folder.
         gen: Generation number.
         dim: Vector dimension.
+        full: Always a full build (the current generation's files are damaged).
 
     Returns:
         The finished generation folder.
     """
-    plan = _delta_plan(store, root, gen)
+    plan = None if full else _delta_plan(store, root, gen)
     final = gen_dir(root, store.path.name, gen)
     tmp = final.with_name(final.name + f".tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)

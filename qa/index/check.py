@@ -1,8 +1,9 @@
 """Integrity check of an index folder (``newsqa stats --check``).
 
-Every passage visible in the current generation must have its vector (FAISS) and its keyword
-entry (BM25), every search document must map to a passage visible in that generation (a
-delta generation's deleted base documents excluded), and the counts must agree.
+First SQLite's own ``integrity_check`` of the store (every page, every index against its
+table). Then every passage visible in the current generation must have its vector (FAISS)
+and its keyword entry (BM25), every search document must map to a passage visible in that
+generation (a delta generation's deleted base documents excluded), and the counts must agree.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qa.errors import QAError
+from qa.errors import DamagedStore, QAError
+from qa.index.database import integrity_problems
 from qa.index.dense import dense_problems
 from qa.index.folder import open_store
 from qa.index.generation import gen_dir, load_generation
@@ -38,20 +40,35 @@ def check_index(root: Path, attempts: int = 3) -> list[str]:
 
 def _check_once(root: Path) -> tuple[list[str], bool]:
     """Problems of the current generation, and whether it stopped being current meanwhile."""
-    with open_store(root) as store:
-        gen = store.current_gen
-        if gen == 0:
-            return ["no generation committed yet: run `newsqa index`"], False
-        try:
-            g = load_generation(gen_dir(root, store.path.name, gen))
-        except QAError as exc:
-            return [str(exc)], store.current_gen != gen
-        articles, passages = store.counts(gen)
-        dim = int(store.get_meta("embed_dim", "0") or 0)
-        problems = _segment_problems(g, dim)
-        if g.passages != passages:
-            problems.append(f"search documents: {g.passages}, but {passages} passages are stored")
-        return problems + _row_problems(store, g, gen, articles), False
+    try:
+        with open_store(root) as store:
+            return _check_store(root, store)
+    except DamagedStore as exc:  # found by a query before or after SQLite's own check
+        return [str(exc)], False
+
+
+def _check_store(root: Path, store: Store) -> tuple[list[str], bool]:
+    damage = integrity_problems(store.db)
+    if damage:
+        more = f" and {len(damage) - 1} more" if len(damage) > 1 else ""
+        line = (
+            f"{store.path} fails SQLite's integrity check ({damage[0]}{more}): "
+            "run `newsqa index --rebuild` to rebuild it from the corpus"
+        )
+        return [line], False
+    gen = store.current_gen
+    if gen == 0:
+        return ["no generation committed yet: run `newsqa index`"], False
+    try:
+        g = load_generation(gen_dir(root, store.path.name, gen))
+    except QAError as exc:
+        return [str(exc)], store.current_gen != gen
+    articles, passages = store.counts(gen)
+    dim = int(store.get_meta("embed_dim", "0") or 0)
+    problems = _segment_problems(g, dim)
+    if g.passages != passages:
+        problems.append(f"search documents: {g.passages}, but {passages} passages are stored")
+    return problems + _row_problems(store, g, gen, articles), False
 
 
 def _segment_problems(g: Generation, dim: int) -> list[str]:

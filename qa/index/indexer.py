@@ -8,16 +8,18 @@ the unfinished generation are kept and reused).
 
 from __future__ import annotations
 
-import hashlib
 import json
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from qa.errors import CorruptIndex, DamagedStore, QAError
 from qa.index.build import atomic_write_text, build_generation, remove_old_generations
 from qa.index.chunk import Chunker
+from qa.index.database import integrity_problems
 from qa.index.embed import EmbedderLike
 from qa.index.folder import (
     check_model,
@@ -25,10 +27,11 @@ from qa.index.folder import (
     read_head,
     writer_lock,
 )
-from qa.index.generation import keywords_outdated
+from qa.index.generation import gen_dir, keywords_outdated, load_generation
 from qa.index.neardup import NearDupIndex
+from qa.index.sources import estimate_records, file_sha, next_store_number, readable_files
 from qa.index.store import FileState, Store
-from qa.ingest.files import Ingestor, Skipped
+from qa.ingest.files import FileProblem, Ingestor, Skipped, file_problem
 from qa.types import Article, content_id
 
 # progress(articles_done, articles_total_or_None)
@@ -64,15 +67,6 @@ class IndexReport:
     skips: list[str] = field(default_factory=list)
 
 
-def file_sha(path: Path) -> str:
-    """sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 class Indexer:
     """Keeps an index folder in step with a set of article files.
 
@@ -84,6 +78,7 @@ class Indexer:
         batch_passages: Passages embedded (and committed) per batch.
         backend: Where each new generation is published for search (a
             :class:`qa.search.backend.SearchBackend`); default: FAISS + BM25 files in ``root``.
+        max_article_bytes: Longer articles are skipped (default: ``NEWSQA_MAX_ARTICLE_MB``).
     """
 
     def __init__(
@@ -94,6 +89,7 @@ class Indexer:
         strict: bool = False,
         batch_passages: int = 512,
         backend: Publisher | None = None,
+        max_article_bytes: int | None = None,
     ) -> None:
         self.root = root
         self.backend = backend
@@ -101,7 +97,9 @@ class Indexer:
         self.chunker = chunker or Chunker()
         self.strict = strict
         self.batch_passages = batch_passages
-        self.ingestor = Ingestor(strict=strict)
+        self.ingestor = Ingestor(strict=strict, max_article_bytes=max_article_bytes)
+        self._sound: set[str] = set()  # store files that passed SQLite's check
+        self._loaded: set[tuple[str, int]] = set()  # generations whose files loaded
         self._progress: Progress | None = None
         self._total: int | None = None
         self._done = 0
@@ -152,7 +150,12 @@ class Indexer:
         return report
 
     def _open_for_write(self, rebuild: bool) -> tuple[Store, str | None]:
-        name = read_head(self.root)
+        try:
+            name = read_head(self.root)
+        except CorruptIndex:
+            if not rebuild:
+                raise
+            name = None  # a damaged HEAD: the rebuild writes a new one
         first = self.root / "store-1.sqlite"
         if name is None and not rebuild and first.exists():
             # The very first run was interrupted before it wrote HEAD: resume its batches
@@ -164,15 +167,19 @@ class Indexer:
                 self._record_model(store)
             return store, first.name
         if name is None or rebuild or not (self.root / name).exists():
-            n = 1 if name is None else int(Path(name).stem.split("-")[-1]) + 1
-            fresh = f"store-{n}.sqlite"
+            fresh = f"store-{next_store_number(self.root, name)}.sqlite"
             (self.root / fresh).unlink(missing_ok=True)
             store = Store(self.root / fresh)
             self._record_model(store)
             return store, fresh
-        store = Store(self.root / name)
-        check_model(store, self.embedder.name, self.embedder.dim)
-        check_runtime(store, self.embedder)
+        store = Store(self.root / name, create=False)
+        try:
+            self._check_sound(store)
+            check_model(store, self.embedder.name, self.embedder.dim)
+            check_runtime(store, self.embedder)
+        except QAError:
+            store.close()
+            raise
         return store, None
 
     def _record_model(self, store: Store) -> None:
@@ -182,10 +189,47 @@ class Indexer:
         store.set_meta("embed_runtime", str(getattr(self.embedder, "runtime", "")))
         store.db.commit()
 
+    def _check_sound(self, store: Store) -> None:
+        """SQLite's integrity check of a store, once per store file and indexer (``watch``).
+
+        A damaged page that this run would not touch still fails the run, so that it never
+        commits a new generation onto a damaged store. Damage to indexes alone (their entries
+        disagree with the tables) is repaired by rebuilding them from the tables.
+
+        Raises:
+            DamagedStore: The check found damage that rebuilding the indexes cannot repair.
+        """
+        if store.path.name in self._sound:
+            return
+        problems = integrity_problems(store.db)
+        if problems and all(" index " in p for p in problems):
+            store.db.execute("REINDEX")
+            store.db.commit()
+            problems = integrity_problems(store.db)
+        if problems:
+            raise DamagedStore(str(store.path), problems[0])
+        self._sound.add(store.path.name)
+
+    def _generation_damaged(self, store: Store) -> bool:
+        """True when the current generation's search files do not load (once per indexer):
+        the run then writes a full generation from the store instead of leaving them."""
+        gen = store.current_gen
+        if gen == 0 or (store.path.name, gen) in self._loaded:
+            return False
+        try:
+            load_generation(gen_dir(self.root, store.path.name, gen))
+        except QAError:
+            return True
+        self._loaded.add((store.path.name, gen))
+        return False
+
     def _remove_stale_stores(self, keep: str) -> None:
         for f in self.root.glob("store-*.sqlite*"):
             if not f.name.startswith(Path(keep).stem + ".sqlite"):
-                f.unlink(missing_ok=True)
+                if f.is_dir() and not f.is_symlink():  # a folder left where a store was
+                    shutil.rmtree(f, ignore_errors=True)
+                else:
+                    f.unlink(missing_ok=True)
 
     def _run(
         self, store: Store, paths: Sequence[Path], progress: Progress | None, prune: bool
@@ -197,23 +241,33 @@ class Indexer:
         store.backfill_tokens()
         NearDupIndex(store.db).backfill()  # stores written before near-duplicates were kept
         store.db.commit()
-        # The index folder may sit inside the corpus folder: never index our own files.
-        own = self.root.resolve()
-        files = [f for f in self.ingestor.discover(paths) if own not in f.resolve().parents]
+        files, skips = readable_files(self.ingestor, paths, self.root)
+        for skipped in skips:
+            self._report_skip(report, skipped)
         known = store.file_states()
         seen: set[str] = set()
         self._progress = progress
-        self._total = estimate_records(files) if progress else None
+        self._total = estimate_records([f for f, _ in files]) if progress else None
         self._done = 0
-        for path in files:
-            key = str(path.resolve())
+        for path, key in files:
             seen.add(key)
-            self._index_file(store, path, key, known.get(key), target, report)
+            try:
+                self._index_file(store, path, key, known.get(key), target, report)
+            except (FileProblem, OSError) as exc:  # swapped or made unreadable meanwhile
+                reason = exc.reason if isinstance(exc, FileProblem) else None
+                reason = reason or file_problem(path) or f"cannot read file: {exc}"
+                self._report_skip(report, self.ingestor.skip(str(path), reason))
+                seen.discard(key)
         if prune:
             self._prune(store, [str(p.resolve()) for p in paths], known, seen, target, report)
         store.db.commit()
         self._finish(store, target, report)
         return report
+
+    @staticmethod
+    def _report_skip(report: IndexReport, skipped: Skipped) -> None:
+        report.skipped += 1
+        report.skips.append(skipped.message())
 
     def _index_file(
         self,
@@ -228,14 +282,16 @@ class Indexer:
         if old and old.size == stat.st_size and old.mtime_ns == stat.st_mtime_ns:
             n = len(store.file_article_ids(key))
             report.unchanged += n
+            self._still_skipped(store, key, report)
             self._tick(max(n, 1))
             return
         sha = file_sha(path)
         state = FileState(key, stat.st_size, stat.st_mtime_ns, sha)
         if old and old.sha == sha:
             same = store.file_article_ids(key)
-            store.set_file(state, same)
+            store.set_file(state, same, store.file_skips(key))
             report.unchanged += len(same)
+            self._still_skipped(store, key, report)
             self._tick(max(len(same), 1))
             store.db.commit()
             return
@@ -253,13 +309,14 @@ class Indexer:
         """Read a new or changed file; add its new articles, drop the ones it lost."""
         before = store.file_article_ids(state.path)
         ids: list[str] = []
+        skips: list[str] = []
         pending: list[Article] = []
         added = 0
         for item in self.ingestor.read_file(path):
             self._tick()
             if isinstance(item, Skipped):
-                report.skipped += 1
-                report.skips.append(item.message())
+                self._report_skip(report, item)
+                skips.append(item.message())
                 continue
             ids.append(item.id)
             if item.id in before or store.live_article(item.id):
@@ -278,7 +335,7 @@ class Indexer:
                 added += self._add_batch(store, pending, target, report)
                 pending = []
         added += self._add_batch(store, pending, target, report)
-        store.set_file(state, ids)
+        store.set_file(state, ids, skips)
         removed = 0
         for gone in before - set(ids):
             if not store.referenced(gone):
@@ -290,6 +347,12 @@ class Indexer:
         report.added += added - updated
         report.removed += removed - updated
         store.db.commit()
+
+    def _still_skipped(self, store: Store, key: str, report: IndexReport) -> None:
+        """Report again what an unchanged file had skipped: it is still not indexed."""
+        for message in store.file_skips(key):
+            report.skipped += 1
+            report.skips.append(message)
 
     def _add_batch(
         self, store: Store, articles: list[Article], target: int, report: IndexReport
@@ -364,11 +427,12 @@ class Indexer:
     def _finish(self, store: Store, target: int, report: IndexReport) -> None:
         """Build the new generation if anything changed, then commit it as current."""
         outdated = keywords_outdated(self.root, store.path.name, store.current_gen)
-        if store.current_gen == 0 or outdated or store.pending_changes(target):
+        damaged = self.backend is None and self._generation_damaged(store)
+        if store.current_gen == 0 or outdated or damaged or store.pending_changes(target):
             # Same transaction as the new current_gen: readers never see half-done clusters.
             NearDupIndex(store.db).recluster_after_deletions(target)
             if self.backend is None:
-                build_generation(store, self.root, target, self.embedder.dim)
+                build_generation(store, self.root, target, self.embedder.dim, full=damaged)
             else:
                 self.backend.publish(store, target)
             store.set_meta("current_gen", str(target))
@@ -376,19 +440,3 @@ class Indexer:
             store.db.commit()
         report.generation = store.current_gen
         report.articles, report.passages = store.counts(store.current_gen)
-
-
-def estimate_records(files: Sequence[Path]) -> int:
-    """Roughly how many articles the files hold (JSONL lines are counted; cheap)."""
-    import gzip
-
-    total = 0
-    for f in files:
-        name = f.name.lower()
-        if name.endswith((".jsonl", ".jsonl.gz")):
-            opener = gzip.open if name.endswith(".gz") else open
-            with opener(f, "rb") as fh:
-                total += sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
-        else:
-            total += 1
-    return total

@@ -22,7 +22,9 @@ from typing import Self
 
 import numpy as np
 
+from qa.errors import DamagedStore
 from qa.index import keywords
+from qa.index.database import connect
 from qa.index.keywords import tokenize
 from qa.index.neardup import NearDupIndex
 from qa.types import Article, Passage
@@ -51,6 +53,9 @@ CREATE INDEX IF NOT EXISTS passages_embed ON passages(embed_hash);
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, sha TEXT NOT NULL
 );
+-- What a file had to skip (one line each), reported again while the file is unchanged.
+CREATE TABLE IF NOT EXISTS file_skips (path TEXT NOT NULL, message TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS file_skips_path ON file_skips(path);
 CREATE TABLE IF NOT EXISTS file_articles (
     path TEXT NOT NULL, article_id TEXT NOT NULL, PRIMARY KEY (path, article_id)
 );
@@ -92,19 +97,20 @@ class Store:
     Args:
         path: The database file.
         readonly: Open read-only (queries); writers use WAL so readers are never blocked.
+        create: Create the tables of a new store; False: the file must be a store already.
     """
 
-    def __init__(self, path: Path, readonly: bool = False) -> None:
+    def __init__(self, path: Path, readonly: bool = False, create: bool = True) -> None:
         self.path = path
-        if readonly:
-            self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-        else:
-            self.db = sqlite3.connect(path, check_same_thread=False)
+        self.db = connect(path, readonly)  # a damaged file raises DamagedStore
+        if not readonly:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
-            signed = self.db.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='neardup'"
-            ).fetchone()
+            tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master")}
+            if not create and "meta" not in tables:  # emptied: never recreate it silently
+                self.db.close()
+                raise DamagedStore(str(path), "no such table: meta")
+            signed = "neardup" in tables
             self.db.executescript(_SCHEMA)
             if not signed:  # an older store: its articles get signed on the next run
                 self.db.execute("DELETE FROM meta WHERE key='neardup_signed'")
@@ -188,9 +194,16 @@ class Store:
         rows = self.db.execute("SELECT article_id FROM file_articles WHERE path=?", (path,))
         return {r[0] for r in rows}
 
-    def set_file(self, state: FileState, article_ids: Iterable[str]) -> None:
-        """Record a file and the articles it yields (replacing the old mapping)."""
+    def set_file(
+        self, state: FileState, article_ids: Iterable[str], skips: Sequence[str] = ()
+    ) -> None:
+        """Record a file, the articles it yields and what it skipped (replacing the old)."""
         self.db.execute("DELETE FROM file_articles WHERE path=?", (state.path,))
+        self.db.execute("DELETE FROM file_skips WHERE path=?", (state.path,))
+        self.db.executemany(
+            "INSERT INTO file_skips(path, message) VALUES(?, ?)",
+            [(state.path, m) for m in skips],
+        )
         self.db.executemany(
             "INSERT OR IGNORE INTO file_articles(path, article_id) VALUES(?, ?)",
             [(state.path, a) for a in article_ids],
@@ -200,9 +213,15 @@ class Store:
             (state.path, state.size, state.mtime_ns, state.sha),
         )
 
+    def file_skips(self, path: str) -> list[str]:
+        """The skip lines of a file's last reading, in order."""
+        q = "SELECT message FROM file_skips WHERE path=? ORDER BY rowid"
+        return [str(r[0]) for r in self.db.execute(q, (path,))]
+
     def forget_file(self, path: str) -> None:
         """Drop a file that no longer exists."""
         self.db.execute("DELETE FROM file_articles WHERE path=?", (path,))
+        self.db.execute("DELETE FROM file_skips WHERE path=?", (path,))
         self.db.execute("DELETE FROM files WHERE path=?", (path,))
 
     def referenced(self, article_id: str) -> bool:

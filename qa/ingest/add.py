@@ -271,7 +271,7 @@ class Adder:
 
     Args:
         corpus: The corpus folder (created when missing).
-        timeout: Seconds allowed per web request.
+        timeout: Seconds allowed to fetch each page or feed (redirects included).
         fetcher: ``fetch(url, timeout)``; replaceable for tests.
     """
 

@@ -1,34 +1,28 @@
 """The web side of ``newsqa add``: fetch a URL, tell article pages from feeds, extract.
 
-HTTP uses urllib from the standard library (one request per call, a total time limit, a size
-cap), article pages are extracted with trafilatura (title, date, author, main text) and feeds
-are read with feedparser. Nothing here writes files: :mod:`qa.ingest.add` saves what these functions
-return. Every problem is raised as :class:`~qa.errors.FetchError` with a reason that says what
-to do.
+HTTP is :mod:`qa.ingest.web` (one GET per call, a deadline for the whole fetch, every redirect
+checked, a size cap); article pages are extracted with trafilatura (title, date, author, main
+text) and feeds are read with feedparser. Nothing here writes files: :mod:`qa.ingest.add` saves
+what these functions return. Every problem is raised as :class:`~qa.errors.FetchError` with a
+reason that says what to do.
 """
 
 from __future__ import annotations
 
-import http.client
 import io
 import re
-import socket
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
-from typing import Any, Literal
-from urllib.parse import urljoin, urlsplit
+from typing import Literal
+from urllib.parse import urljoin
 
 from qa.errors import FetchError
 from qa.ingest.dates import parse_date
 from qa.ingest.formats import fallback_title, source_from_url, tidy_body
-from qa.text import one_line
+from qa.ingest.web import Fetched, fetch
+from qa.text import one_line, printable
 
 __all__ = ["Extracted", "Fetched", "extract_article", "feed_links", "fetch", "page_kind"]
 
-USER_AGENT = "newsqa/0.1 (+newsqa add; article import)"
-MAX_BYTES = 20 * 1024 * 1024  # far above any article page; stops a runaway download
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 FEED_TYPES = frozenset(
     {
@@ -53,23 +47,6 @@ _TRAILER_LINE = re.compile(r"^\s*(?:Related articles?|Original url):", re.IGNORE
 
 
 @dataclass(frozen=True)
-class Fetched:
-    """A fetched resource.
-
-    Attributes:
-        url: The final URL (after redirects).
-        content_type: Media type in lower case without parameters ("" when not sent).
-        charset: The charset parameter ("" when not sent).
-        body: The bytes.
-    """
-
-    url: str
-    content_type: str
-    charset: str
-    body: bytes
-
-
-@dataclass(frozen=True)
 class Extracted:
     """An article as extracted from a page, normalised for the canonical text format.
 
@@ -86,86 +63,6 @@ class Extracted:
     date: str
     url: str
     author: str = ""
-
-
-def fetch(url: str, timeout: float) -> Fetched:
-    """GET an http(s) URL.
-
-    Args:
-        url: The URL.
-        timeout: Seconds allowed for connecting and for the whole download.
-
-    Returns:
-        The response (2xx, after redirects).
-
-    Raises:
-        FetchError: Not an http(s) URL, an HTTP error status, a network error, a timeout or a
-            body larger than ``MAX_BYTES``.
-    """
-    if urlsplit(url).scheme.lower() not in ("http", "https"):
-        raise FetchError(url, "only http:// and https:// URLs can be fetched")
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "*/*"})
-    # A fresh opener reads the proxy settings of the environment at each call.
-    opener = urllib.request.build_opener()
-    deadline = time.monotonic() + timeout
-    try:
-        with opener.open(request, timeout=timeout) as resp:
-            body = _read_capped(resp, url, deadline)
-            headers = resp.headers
-            return Fetched(
-                url=resp.geturl() or url,
-                content_type=headers.get_content_type() if headers else "",
-                charset=(headers.get_content_charset() or "") if headers else "",
-                body=body,
-            )
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        raise FetchError(url, _http_reason(exc.code, str(exc.reason))) from exc
-    except urllib.error.URLError as exc:
-        raise FetchError(url, _network_reason(exc.reason, timeout)) from exc
-    except (OSError, http.client.HTTPException, ValueError) as exc:
-        raise FetchError(url, _network_reason(exc, timeout)) from exc
-
-
-def _read_capped(resp: Any, url: str, deadline: float) -> bytes:
-    """Read the body in blocks: the socket timeout alone lets a slow trickle run forever."""
-    chunks: list[bytes] = []
-    size = 0
-    while block := resp.read(64 * 1024):
-        size += len(block)
-        if size > MAX_BYTES:
-            raise FetchError(url, f"larger than {MAX_BYTES >> 20} MB: not an article page")
-        if time.monotonic() > deadline:
-            raise TimeoutError
-        chunks.append(block)
-    return b"".join(chunks)
-
-
-def _http_reason(code: int, reason: str) -> str:
-    hint = {
-        404: "check the URL",
-        410: "the page was removed",
-        401: "the page needs a login",
-        403: "the site refuses access",
-        429: "too many requests: try again later",
-    }
-    text = f"HTTP {code} {reason}".strip()
-    if code in hint:
-        return f"{text}: {hint[code]}"
-    return f"{text}: the server failed, try again later" if code >= 500 else text
-
-
-def _network_reason(reason: object, timeout: float) -> str:
-    if isinstance(reason, TimeoutError):
-        return f"no response within {timeout:g} s: try again later or raise --timeout"
-    if isinstance(reason, ConnectionRefusedError):
-        return "connection refused: check the URL (host and port) and that the site is up"
-    if isinstance(reason, socket.gaierror):
-        return "unknown host: check the URL and the network connection"
-    if isinstance(reason, ValueError):
-        return f"not a valid URL ({reason})"
-    detail = getattr(reason, "strerror", None) or str(reason) or type(reason).__name__
-    return f"network error ({detail}): check the URL and the network connection"
 
 
 def page_kind(response: Fetched) -> Literal["html", "feed"]:
@@ -249,12 +146,15 @@ def extract_article(response: Fetched) -> Extracted:
             "an article itself, not of a home, section or video page",
         )
     url = _article_url(response.url, str(getattr(doc, "url", None) or ""))
+    # The HTML parser drops most control characters; clean what is left here too, not only
+    # when indexed: the saved corpus file is newsqa's own output, and a person reading it with
+    # `cat` must not have the page's escapes run by the terminal.
     return Extracted(
-        title=title or one_line(fallback_title(url, body)),
-        text=body,
+        title=printable(title or one_line(fallback_title(url, body)), single_line=True),
+        text=printable(body),
         date=parse_date(str(getattr(doc, "date", None) or "")),
-        url=url,
-        author=one_line(str(getattr(doc, "author", None) or "")),
+        url=printable(url, single_line=True),
+        author=printable(one_line(str(getattr(doc, "author", None) or "")), single_line=True),
     )
 
 
@@ -282,8 +182,10 @@ def feed_links(response: Fetched) -> list[str]:
         response: A fetched feed.
 
     Returns:
-        Absolute http(s) URLs (relative links resolved against the feed's URL); entries
-        without a link are left out.
+        Absolute URLs (relative links resolved against the feed's URL); entries without a
+        link are left out. Links of other schemes than http(s) (``file:``, ``ftp:``...) are
+        kept, so that fetching them fails with a reason the person sees, instead of the entry
+        vanishing without a word; :func:`~qa.ingest.web.fetch` never reads them.
 
     Raises:
         FetchError: The body is not a feed.
@@ -304,6 +206,6 @@ def feed_links(response: Fetched) -> list[str]:
     for entry in parsed.get("entries", []):
         raw = str(entry.get("link") or "").strip()
         link = urljoin(response.url, raw) if raw else ""
-        if urlsplit(link).scheme in ("http", "https") and link not in links:
+        if link and link not in links:
             links.append(link)
     return links

@@ -11,11 +11,13 @@ unless the ``Ingestor`` is strict, in which case the first problem raises ``BadA
 
 from __future__ import annotations
 
+import errno
 import gzip
 import io
 import json
 import os
 import re
+import stat
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -38,7 +40,15 @@ from qa.ingest.formats import (
 from qa.ingest.html import parse_html
 from qa.types import Article
 
-__all__ = ["KNOWN_SUFFIXES", "Ingestor", "Skipped", "file_kind", "parse_date"]
+__all__ = [
+    "KNOWN_SUFFIXES",
+    "Ingestor",
+    "Skipped",
+    "file_kind",
+    "file_problem",
+    "open_regular",
+    "parse_date",
+]
 
 # Longest first, so that "x.jsonl.gz" is not taken for a plain ".gz" or ".jsonl".
 KNOWN_SUFFIXES = (
@@ -52,11 +62,95 @@ KNOWN_SUFFIXES = (
     ".txt",
     ".md",
 )
-_SNIFF_BYTES = 8192
 _HTML_START = re.compile(r"^\s*(?:<!doctype\s+html|<html[\s>])", re.IGNORECASE)
 # Read errors of plain and gzipped files: OSError covers BadGzipFile; truncated streams raise
 # EOFError and corrupt deflate data zlib.error.
 _READ_ERRORS = (OSError, EOFError, zlib.error)
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+# Ingestor's default when no limit is given and NEWSQA_MAX_ARTICLE_MB is unset.
+_MB = 1 << 20
+# JSONL files are streamed: their head says whether the whole file is binary; a NUL later
+# makes its line a skipped one.
+_HEAD_BYTES = 8192
+
+
+class FileProblem(Exception):
+    """A file that cannot be read as an article file (not regular, unreadable, a bad link).
+
+    Attributes:
+        reason: What is wrong, for a skip line (the path is not repeated).
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _os_reason(path: Path, exc: OSError) -> str:
+    """One short reason for an ``OSError`` about ``path``, without the path again."""
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop"
+    if exc.errno == errno.ENOENT and os.path.islink(path):
+        return f"broken symbolic link (to {os.readlink(path)})"
+    return f"cannot read file: {exc.strerror or exc}"
+
+
+def _kind_problem(mode: int) -> str | None:
+    for test, what in _NOT_REGULAR:
+        if test(mode):
+            return f"not a regular file ({what})"
+    return None if stat.S_ISREG(mode) else "not a regular file"
+
+
+def file_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be read as an article file, or None when it is a regular file.
+
+    Looks only at the file's status (symbolic links followed), never opens it: opening a
+    named pipe would wait for a writer, and a device may never end.
+
+    Args:
+        path: A file path.
+
+    Returns:
+        The reason (e.g. "not a regular file (a named pipe)", "symbolic link loop"), or None.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return _os_reason(path, exc)
+    except ValueError as exc:  # a NUL in the name
+        return f"cannot read file: {exc}"
+    return _kind_problem(mode)
+
+
+def open_regular(path: Path) -> io.BufferedReader:
+    """Open a regular file for reading bytes; anything else is refused without waiting.
+
+    The file's status is checked before opening (see :func:`file_problem`), and the open file
+    again (it may have been swapped meanwhile), with ``O_NONBLOCK`` so that a named pipe put
+    in its place cannot block the open.
+
+    Raises:
+        FileProblem: The path is not a readable regular file.
+    """
+    problem = file_problem(path)
+    if problem:
+        raise FileProblem(problem)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise FileProblem(_os_reason(path, exc)) from exc
+    problem = _kind_problem(os.fstat(fd).st_mode)
+    if problem:
+        os.close(fd)
+        raise FileProblem(problem)
+    return os.fdopen(fd, "rb")
 
 
 @dataclass(frozen=True)
@@ -98,10 +192,17 @@ class Ingestor:
     Args:
         strict: Raise ``BadArticle`` on the first unusable file or record instead of yielding
             a ``Skipped`` for it.
+        max_article_bytes: Articles whose text is longer (UTF-8 bytes) are skipped with a
+            reason; default: the ``NEWSQA_MAX_ARTICLE_MB`` setting.
     """
 
-    def __init__(self, *, strict: bool = False) -> None:
+    def __init__(self, *, strict: bool = False, max_article_bytes: int | None = None) -> None:
         self.strict = strict
+        if max_article_bytes is None:
+            from qa import settings
+
+            max_article_bytes = int(settings.load().max_article_mb * _MB)
+        self.max_article_bytes = max_article_bytes
 
     def discover(self, paths: Sequence[Path]) -> list[Path]:
         """List the article files under the given files and folders.
@@ -143,7 +244,7 @@ class Ingestor:
         """
         origin = str(path)
         for item in _parse_file(path):
-            result = _finish(item, origin) if isinstance(item, Draft) else item
+            result = self._finish(item, origin) if isinstance(item, Draft) else item
             if isinstance(result, Problem):
                 yield self._skip(origin, result)
             else:
@@ -161,10 +262,28 @@ class Ingestor:
         for path in self.discover(paths):
             yield from self.read_file(path)
 
+    def skip(self, origin: str, reason: str, line: int | None = None) -> Skipped:
+        """A ``Skipped`` for a file or record (the caller reports it).
+
+        Raises:
+            BadArticle: When strict.
+        """
+        return self._skip(origin, Problem(reason, line))
+
     def _skip(self, origin: str, problem: Problem) -> Skipped:
         if self.strict:
             raise BadArticle(origin, problem.reason, problem.line)
         return Skipped(origin=origin, line=problem.line, reason=problem.reason)
+
+    def _finish(self, draft: Draft, origin: str) -> Article | Problem:
+        size = len(draft.text.encode("utf-8", "surrogatepass"))
+        if size > self.max_article_bytes:
+            return Problem(
+                f"article text is {size / _MB:.3g} MB, over the limit of "
+                f"{self.max_article_bytes / _MB:.3g} MB (NEWSQA_MAX_ARTICLE_MB)",
+                draft.line,
+            )
+        return _finish(draft, origin)
 
 
 def _walk(root: Path) -> Iterator[Path]:
@@ -199,14 +318,17 @@ def _finish(draft: Draft, origin: str) -> Article | Problem:
 
 
 def _open_binary(path: Path) -> io.BufferedIOBase:
-    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else path.open("rb")
+    raw = open_regular(path)
+    if path.name.lower().endswith(".gz"):
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    return raw
 
 
-def _sniff(head: bytes) -> Problem | None:
-    """File-level problems visible in the first bytes: empty or binary."""
-    if not head.strip():
+def _sniff(data: bytes) -> Problem | None:
+    """File-level problems: empty, or binary (a NUL byte anywhere; text never holds one)."""
+    if not data.strip():
         return Problem("empty file")
-    if b"\x00" in head[:_SNIFF_BYTES]:
+    if b"\x00" in data:
         return Problem("binary file")
     return None
 
@@ -227,14 +349,12 @@ def _parse_file(path: Path) -> Iterator[Parsed]:
         yield Problem(f"unsupported file type (known: {', '.join(sorted(KNOWN_SUFFIXES))})")
         return
     try:
-        with _open_binary(path) as stream:
-            problem = _sniff(stream.read(_SNIFF_BYTES))
-        if problem:
-            yield problem
-        elif kind in (".jsonl", ".jsonl.gz"):
+        if kind in (".jsonl", ".jsonl.gz"):
             yield from _read_jsonl(path)
         else:
             yield from _read_document(path, kind)
+    except FileProblem as exc:
+        yield Problem(exc.reason)
     except _READ_ERRORS as exc:
         yield Problem(f"cannot read file: {exc}")
 
@@ -242,7 +362,9 @@ def _parse_file(path: Path) -> Iterator[Parsed]:
 def _read_document(path: Path, kind: str) -> Iterator[Parsed]:
     """Whole-file formats: JSON documents, HTML, markdown and plain text."""
     with _open_binary(path) as stream:
-        text = _decode(stream.read())
+        data = stream.read()
+    problem = _sniff(data)
+    text = problem or _decode(data)
     if isinstance(text, Problem):
         yield text
     elif kind in (".json", ".json.gz"):
@@ -255,9 +377,15 @@ def _read_document(path: Path, kind: str) -> Iterator[Parsed]:
         yield parse_plain(normalize_text(text))
 
 
+_TOO_DEEP = "invalid JSON: nested too deeply"
+
+
 def _parse_json_document(text: str) -> Iterator[Parsed]:
     try:
         value = json.loads(text)
+    except RecursionError:
+        yield Problem(_TOO_DEEP)
+        return
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":
             # Several top-level values: JSONL content behind a .json name.
@@ -271,12 +399,20 @@ def _parse_json_document(text: str) -> Iterator[Parsed]:
 def _read_jsonl(path: Path) -> Iterator[Parsed]:
     """Stream a JSONL file line by line: large corpora never sit in memory whole."""
     with _open_binary(path) as stream:
+        problem = _sniff(stream.read(_HEAD_BYTES))
+    if problem:  # binary from the start: one skip line, not one per line
+        yield problem
+        return
+    with _open_binary(path) as stream:
         yield from _parse_json_lines(_decoded_lines(stream))
 
 
 def _decoded_lines(stream: io.BufferedIOBase) -> Iterator[tuple[int, str | Problem]]:
     for number, raw in enumerate(stream, start=1):
-        yield number, _decode(raw, number)
+        if b"\x00" in raw:
+            yield number, Problem("binary data (a NUL byte)", number)
+        else:
+            yield number, _decode(raw, number)
 
 
 def _parse_json_lines(lines: Iterable[tuple[int, str | Problem]]) -> Iterator[Parsed]:
@@ -292,6 +428,9 @@ def _parse_json_lines(lines: Iterable[tuple[int, str | Problem]]) -> Iterator[Pa
         seen_any = True
         try:
             value = json.loads(line)
+        except RecursionError:
+            yield Problem(_TOO_DEEP, number)
+            continue
         except json.JSONDecodeError as exc:
             yield Problem(f"invalid JSON: {exc.msg} (column {exc.colno})", number)
             continue

@@ -3,6 +3,7 @@ the page's own metadata as a fallback)."""
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 
 from qa.ingest.dates import (
@@ -13,6 +14,11 @@ from qa.ingest.formats import (
     source_from_url,
 )
 from qa.text import one_line
+
+# Inline images and fonts: kilobytes of base64 in which a date search finds "dates".
+_DATA_URI = re.compile(r"""data:[^"'\s>)]*""", re.IGNORECASE)
+# A visible date line may carry a label: "Published: March 3, 2021".
+_DATE_LABEL = re.compile(r"^(?:published|updated|posted|date)(?:\s+on)?\s*:?\s*", re.IGNORECASE)
 
 
 class _PageScanner(HTMLParser):
@@ -60,7 +66,9 @@ def _trafilatura_fields(html: str) -> tuple[str, dict[str, str]]:
         return "", {}
     try:
         text = trafilatura.extract(html, include_comments=False, output_format="txt") or ""
-        doc = trafilatura.extract_metadata(html)
+        # The date from the page's metadata and date markup only: htmldate's extensive
+        # search guessed years from any digits in the source (base64 images, scripts).
+        doc = trafilatura.extract_metadata(_DATA_URI.sub("", html), extensive=False)
     except Exception:  # a parser crash on one odd page must not stop a whole ingest run
         return "", {}
     fields = {key: getattr(doc, key, None) or "" for key in ("title", "date", "url", "sitename")}
@@ -86,9 +94,21 @@ def parse_html(html: str) -> Draft:
     title = one_line(fields.get("title") or meta.get("og:title") or scanner.title)
     if paragraphs and one_line(paragraphs[0]).casefold() == title.casefold():
         paragraphs = paragraphs[1:]  # the page's <h1> repeats the headline
-    date_iso = parse_date(fields.get("date", "")) or parse_date(
-        meta.get("article:published_time", "") or meta.get("date", "")
+    date_iso = (
+        parse_date(fields.get("date", ""))
+        or parse_date(meta.get("article:published_time", "") or meta.get("date", ""))
+        or _visible_date(paragraphs[:5])
     )
     url = fields.get("url") or meta.get("og:url") or meta.get("canonical", "")
     source = source_from_url(url) or one_line(fields.get("sitename") or "")
     return Draft(title=title, text="\n\n".join(paragraphs), date=date_iso, url=url, source=source)
+
+
+def _visible_date(paragraphs: list[str]) -> str:
+    """The date of a dateline among the first paragraphs: a paragraph that is only a date,
+    perhaps labelled ("Published: March 3, 2021"); never a date mentioned in a sentence."""
+    for paragraph in paragraphs:
+        found = parse_date(_DATE_LABEL.sub("", one_line(paragraph)))
+        if found:
+            return found
+    return ""

@@ -95,6 +95,8 @@ class SpanReader:
         spans_per_passage: Candidate spans kept per passage.
         threshold: Confidence under which the pipeline answers "no answer in the corpus"
             (default: the reader's calibrated threshold, else 0.3).
+        whole_answers: Widen a conjunct to its whole coordination ("Iran as well as Turkey")
+            when the question asks for several things (:mod:`qa.reader.coordination`).
     """
 
     def __init__(
@@ -105,6 +107,7 @@ class SpanReader:
         retrieval_weight: float = 16.0,
         spans_per_passage: int = 5,
         threshold: float | None = None,
+        whole_answers: bool = True,
     ) -> None:
         if combine not in COMBINE_MODES:
             raise ValueError(f"combine must be one of {COMBINE_MODES}, not {combine!r}")
@@ -114,6 +117,7 @@ class SpanReader:
         self.retrieval_weight = retrieval_weight
         self.spans_per_passage = spans_per_passage
         self._threshold = threshold
+        self.whole_answers = whole_answers
         self._loaded: tuple[Any, Any] | None = None
         self._lock = threading.Lock()  # load() may run in a preloading thread (qa.answer)
 
@@ -166,6 +170,7 @@ class SpanReader:
         Returns:
             Distinct answers (merged across passages), confidence in [0, 1].
         """
+        from qa.reader.coordination import DEFAULT_MARGIN
         from qa.reader.spans import extract_spans
 
         hits = list(passages[: self.max_passages])
@@ -173,7 +178,12 @@ class SpanReader:
             return []
         model, tokenizer = self.load()
         preds = extract_spans(
-            model, tokenizer, question, [h.passage.text for h in hits], top_n=self.spans_per_passage
+            model,
+            tokenizer,
+            question,
+            [h.passage.text for h in hits],
+            top_n=self.spans_per_passage,
+            whole_answer_margin=DEFAULT_MARGIN if self.whole_answers else None,
         )
         cal = self.calibration
         top = max(h.score for h in hits) or 1.0

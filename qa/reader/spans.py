@@ -189,24 +189,59 @@ def _logsumexp(x: np.ndarray) -> float:
     return peak + math.log(float(np.exp(x - peak).sum()))
 
 
-def predict_pairs(
+@dataclass(frozen=True)
+class Candidates:
+    """Every span the reader scored in one context.
+
+    Attributes:
+        context: The context the offsets index into.
+        spans: ``(start, end) -> (score, log_prob)`` of every candidate (best of its windows).
+        null_score: CLS start + end logit (lowest over the context's windows).
+    """
+
+    context: str
+    spans: dict[tuple[int, int], tuple[float, float]]
+    null_score: float
+
+    def top(
+        self, top_n: int, question: str = "", whole_answer_margin: float | None = None
+    ) -> list[SpanPrediction]:
+        """The ``top_n`` best spans, best first.
+
+        With ``whole_answer_margin`` set, a pick that is one conjunct of a coordination is
+        widened to the whole coordination when ``question`` asks for several things
+        (:mod:`qa.reader.coordination`).
+        """
+        ranked = sorted(self.spans.items(), key=lambda kv: kv[1][0], reverse=True)[:top_n]
+        if whole_answer_margin is not None:
+            from qa.reader.coordination import widen
+
+            ranked = widen(question, self.context, ranked, self.spans, whole_answer_margin)
+        return [
+            SpanPrediction(
+                start=s,
+                end=e,
+                text=self.context[s:e],
+                score=score,
+                null_score=self.null_score,
+                log_prob=log_prob,
+            )
+            for (s, e), (score, log_prob) in ranked
+        ]
+
+
+def predict_candidates(
     model: Any,
     tokenizer: Any,
     pairs: Sequence[tuple[str, str]],
     *,
-    top_n: int = 5,
     max_answer_tokens: int = 30,
     max_length: int = 256,
     stride: int = 96,
     max_query_tokens: int = 64,
     batch_size: int = 64,
-) -> list[list[SpanPrediction]]:
-    """Best spans for many (question, context) pairs, batched over all their windows.
-
-    Returns:
-        For each pair, up to ``top_n`` spans, best first, with character offsets
-        into that pair's context.
-    """
+) -> list[Candidates]:
+    """Every candidate span of many (question, context) pairs, batched over all their windows."""
     if not pairs:
         return []
     questions = truncate_questions(tokenizer, [q for q, _ in pairs], max_query_tokens)
@@ -228,22 +263,45 @@ def predict_pairs(
             # The same span seen in two overlapping windows keeps its best score.
             if score > best[p].get((c_start, c_end), (-math.inf, 0.0))[0]:
                 best[p][(c_start, c_end)] = (score, log_prob)
-    return [_top_spans(best[p], contexts[p], nulls[p], top_n) for p in range(len(pairs))]
+    return [Candidates(contexts[p], best[p], nulls[p]) for p in range(len(pairs))]
 
 
-def _top_spans(
-    candidates: dict[tuple[int, int], tuple[float, float]],
-    context: str,
-    null_score: float,
-    top_n: int,
-) -> list[SpanPrediction]:
-    """The ``top_n`` best candidates as SpanPrediction objects."""
-    ranked = sorted(candidates.items(), key=lambda kv: kv[1][0], reverse=True)[:top_n]
+def predict_pairs(
+    model: Any,
+    tokenizer: Any,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    top_n: int = 5,
+    max_answer_tokens: int = 30,
+    max_length: int = 256,
+    stride: int = 96,
+    max_query_tokens: int = 64,
+    batch_size: int = 64,
+    whole_answer_margin: float | None = None,
+) -> list[list[SpanPrediction]]:
+    """Best spans for many (question, context) pairs, batched over all their windows.
+
+    Args:
+        whole_answer_margin: When set, widen a conjunct to its whole coordination for
+            questions that ask for several things (see :meth:`Candidates.top`).
+
+    Returns:
+        For each pair, up to ``top_n`` spans, best first, with character offsets
+        into that pair's context.
+    """
+    found = predict_candidates(
+        model,
+        tokenizer,
+        pairs,
+        max_answer_tokens=max_answer_tokens,
+        max_length=max_length,
+        stride=stride,
+        max_query_tokens=max_query_tokens,
+        batch_size=batch_size,
+    )
     return [
-        SpanPrediction(
-            start=s, end=e, text=context[s:e], score=score, null_score=null_score, log_prob=log_prob
-        )
-        for (s, e), (score, log_prob) in ranked
+        c.top(top_n, question, whole_answer_margin)
+        for c, (question, _) in zip(found, pairs, strict=True)
     ]
 
 
@@ -257,6 +315,7 @@ def extract_spans(
     max_answer_tokens: int = 30,
     max_length: int = 256,
     stride: int = 96,
+    whole_answer_margin: float | None = None,
 ) -> list[list[SpanPrediction]]:
     """Best answer spans of ``question`` in each context.
 
@@ -269,6 +328,8 @@ def extract_spans(
         max_answer_tokens: Longest span allowed, in word pieces.
         max_length: Window length in tokens (question + context + specials).
         stride: Context tokens shared by consecutive windows of a long context.
+        whole_answer_margin: When set, a conjunct is widened to its whole coordination for
+            questions that ask for several things (:mod:`qa.reader.coordination`).
 
     Returns:
         One list per context (same order) of up to ``top_n`` spans, best first.
@@ -281,4 +342,5 @@ def extract_spans(
         max_answer_tokens=max_answer_tokens,
         max_length=max_length,
         stride=stride,
+        whole_answer_margin=whole_answer_margin,
     )

@@ -33,15 +33,21 @@ __all__ = ["Filters", "PassageRecord", "SearchBackend", "SearchView"]
 
 @dataclass(frozen=True)
 class Filters:
-    """Restrict retrieval to articles by date (ISO, inclusive) and source substring."""
+    """Restrict retrieval to articles by date (ISO, inclusive) and source substring.
+
+    ``since`` and ``until`` leave undated articles out; ``as_of`` and ``dated_since`` (the
+    question's time scope, :mod:`qa.search.when`) leave out only dated articles outside them.
+    """
 
     since: str = ""
     until: str = ""
     source: str = ""
+    as_of: str = ""
+    dated_since: str = ""
 
     def active(self) -> bool:
         """Whether any filter is set."""
-        return bool(self.since or self.until or self.source)
+        return bool(self.since or self.until or self.source or self.as_of or self.dated_since)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,10 @@ from qa.index.generation import Generation, gen_dir, load_generation
 from qa.index.neardup import NearDupIndex
 from qa.index.store import Store
 from qa.search.backend import Filters, PassageRecord
+from qa.text import printable
 from qa.types import Passage
+
+_META = ("date", "url", "source")
 
 __all__ = ["LocalBackend", "LocalView", "date_key"]
 
@@ -64,10 +67,15 @@ class LocalView:
             mask &= self.dates >= date_key(f.since)
         if f.until:
             mask &= (self.dates <= date_key(f.until)) & (self.dates > 0)
+        if f.as_of:
+            mask &= self.dates <= date_key(f.as_of)  # undated (0) kept
+        if f.dated_since:
+            mask &= (self.dates >= date_key(f.dated_since)) | (self.dates == 0)
         if f.source:
             needle = f.source.lower()
             mask &= np.asarray([needle in s.lower() for s in self.sources], dtype=bool)
-        return mask
+        # Every question has an as-of date; when it excludes nothing, search unfiltered.
+        return None if mask.all() else mask
 
     def dense(
         self, vector: npt.NDArray[np.float32], k: int, filters: Filters | None
@@ -101,16 +109,20 @@ class LocalView:
         rowids = {int(self.gen.ids[d]): d for d in docs}
         out: dict[int, PassageRecord] = {}
         for rowid, r in self.store.passages_by_rowid(list(rowids)).items():
+            # An index written before ingest cleaned control characters may hold terminal
+            # escapes: they are made visible here, for every output (one character for one,
+            # so that offsets hold).
             passage = Passage(
                 id=r["id"],
                 article_id=r["article_id"],
                 paragraph=r["paragraph"],
                 start=r["start"],
                 end=r["end"],
-                text=r["text"],
-                title=r["title"],
+                text=printable(r["text"]),
+                title=printable(r["title"], single_line=True),
             )
-            out[rowids[rowid]] = PassageRecord(passage, r["date"], r["url"], r["source"])
+            date, url, source = (printable(r[k], single_line=True) for k in _META)
+            out[rowids[rowid]] = PassageRecord(passage, date, url, source)
         return out
 
     def cluster(self, article_id: str) -> str | None:
@@ -119,7 +131,8 @@ class LocalView:
 
     def urls(self, article_ids: Sequence[str]) -> dict[str, list[str]]:
         """Every URL known for each article (its own first)."""
-        return self.store.urls(article_ids)
+        urls = self.store.urls(article_ids)
+        return {a: [printable(u, single_line=True) for u in us] for a, us in urls.items()}
 
 
 class LocalBackend:

@@ -9,20 +9,36 @@ Hits are collapsed before the top k are taken: identical passages of different a
 one hit (``Hit.duplicates``), and the matching passages of near-duplicate copies of one story
 (same cluster in :mod:`qa.index.neardup`) into the best-ranked one (``Hit.copies``), so that k
 distinct passages come back and each cites every URL that carries it.
+
+Every search has a time scope (:class:`qa.search.when.Scope`: the as-of day and what the
+question's time words ask for). Dated articles outside it are never returned, and a recency
+prior is added to each candidate's fused score::
+
+    score + weight * best * (0.5 ** (age / half_life) - 0.5)
+
+where ``best`` is the query's best fused score (so the weight means the same for every fusion)
+and ``age`` the days from the article's date to the scope's as-of day (or to the period its
+time words name; 0 inside it). An undated article gets nothing added: it counts as an article
+one half-life old, neither boosted nor buried, and a corpus without dates ranks exactly as
+without the prior. Weight and half-life were chosen on the dated news questions
+(docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 
+from qa import settings
 from qa.index.embed import EmbedderLike
 from qa.index.folder import embedder_for
 from qa.index.neardup import PASSAGE_OVERLAP, overlap
 from qa.search import FUSIONS
 from qa.search.backend import Filters, PassageRecord, SearchBackend, SearchView
-from qa.search.local import LocalBackend
+from qa.search.local import LocalBackend, date_key
+from qa.search.when import Scope
 from qa.types import Hit, content_id
 
 __all__ = ["FUSIONS", "Filters", "Retriever"]
@@ -50,6 +66,8 @@ class Retriever:
         candidates: Candidates taken from each side before fusion.
         rrf_k: Constant of reciprocal rank fusion.
         backend: The search engine (default: the FAISS + BM25 files in ``index_dir``).
+        recency_weight: Weight of the recency prior (0: dates only filter).
+        half_life_days: Days after which the prior of an article has halved.
 
     Raises:
         ValueError: ``fusion`` is not one of :data:`FUSIONS`.
@@ -64,6 +82,8 @@ class Retriever:
         candidates: int = 100,
         rrf_k: int = 60,
         backend: SearchBackend | None = None,
+        recency_weight: float = settings.RECENCY_WEIGHT,
+        half_life_days: float = settings.RECENCY_HALF_LIFE_DAYS,
     ) -> None:
         if fusion not in FUSIONS:
             raise ValueError(f"fusion {fusion!r} is not one of {', '.join(FUSIONS)}")
@@ -74,6 +94,8 @@ class Retriever:
         self.candidates = candidates
         self.rrf_k = rrf_k
         self.backend: SearchBackend = backend or LocalBackend(index_dir)
+        self.recency_weight = recency_weight
+        self.half_life_days = half_life_days
         self._checked = False
         self.timings: dict[str, float] = {}
 
@@ -89,13 +111,16 @@ class Retriever:
         """The generation searched now."""
         return self.view().generation
 
-    def search(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Hit]:
+    def search(
+        self, query: str, k: int = 10, filters: Filters | None = None, scope: Scope | None = None
+    ) -> list[Hit]:
         """Top-k passages for a question.
 
         Args:
             query: The question (or rewritten query).
             k: Number of hits.
             filters: Optional date/source filters.
+            scope: The question's time scope (default: every date, no recency prior).
 
         Returns:
             Hits best first; identical passages from duplicate articles, and the same
@@ -106,6 +131,7 @@ class Retriever:
         n = min(self.candidates, view.size)
         if n == 0:
             return []
+        filters = _scoped(filters, scope)
         dense = (
             view.dense(self.embedder.embed([query]), n, filters) if self.fusion != "bm25" else {}
         )
@@ -113,7 +139,11 @@ class Retriever:
         sparse = view.keyword(query, n, filters) if self.fusion != "dense" else {}
         t2 = time.perf_counter()
         fused = self._fuse(dense, sparse)
-        chosen = self._collapse(view, fused, k)
+        records = None
+        if scope is not None:
+            records = view.records([d for d, _ in fused])
+            fused = self._rescore(fused, records, scope)
+        chosen = self._collapse(view, fused, k, records)
         hits = [_hit(c, rank, dense.get(c.doc), sparse.get(c.doc)) for rank, c in enumerate(chosen)]
         hits = _with_urls(view, hits)
         self.timings = {
@@ -139,15 +169,45 @@ class Retriever:
             }
         return sorted(fused.items(), key=lambda x: -x[1])
 
+    def _rescore(
+        self, fused: list[tuple[int, float]], records: dict[int, PassageRecord], scope: Scope
+    ) -> list[tuple[int, float]]:
+        """Drop dated passages outside the scope (whatever the backend did) and add the prior."""
+        as_of = date_key(scope.as_of.isoformat())
+        since = date_key(scope.since.isoformat()) if scope.since else 0
+        start, end = (date_key(d.isoformat()) for d in scope.age_from())
+        best = max((s for _, s in fused), default=0.0)
+        out = []
+        for doc, score in fused:
+            rec = records.get(doc)
+            day = date_key(rec.date) if rec is not None else 0
+            if day and (day > as_of or day < since):
+                continue
+            out.append((doc, score + best * self.prior(day, start, end)))
+        return sorted(out, key=lambda x: -x[1])
+
+    def prior(self, day: int, start: int, end: int) -> float:
+        """The recency prior of an article dated ``day`` (``YYYYMMDD``; 0: undated), relative
+        to the period ``start``-``end`` it is counted from, as a share of the best score."""
+        if not day or self.recency_weight == 0:
+            return 0.0
+        age = _days(day, end) if day > end else _days(start, day) if day < start else 0
+        return self.recency_weight * (float(0.5 ** (age / self.half_life_days)) - 0.5)
+
     @staticmethod
-    def _collapse(view: SearchView, fused: list[tuple[int, float]], k: int) -> list[_Chosen]:
+    def _collapse(
+        view: SearchView,
+        fused: list[tuple[int, float]],
+        k: int,
+        known: dict[int, PassageRecord] | None = None,
+    ) -> list[_Chosen]:
         """The first k distinct passages; rows are read a page at a time until k are found."""
         chosen: list[_Chosen] = []
         by_text: dict[str, _Chosen] = {}
         page = max(k * 4, k + 20)
         for start in range(0, len(fused), page):
             part = fused[start : start + page]
-            records = view.records([d for d, _ in part])
+            records = known if known is not None else view.records([d for d, _ in part])
             for doc, score in part:
                 rec = records.get(doc)
                 if rec is None:
@@ -165,6 +225,23 @@ class Retriever:
                 if len(chosen) >= k:
                     return chosen
         return chosen
+
+
+def _scoped(filters: Filters | None, scope: Scope | None) -> Filters | None:
+    """The filters with the scope's as-of day and lower bound added."""
+    if scope is None:
+        return filters
+    since = scope.since.isoformat() if scope.since else ""
+    return replace(filters or Filters(), as_of=scope.as_of.isoformat(), dated_since=since)
+
+
+def _days(later: int, earlier: int) -> int:
+    """Days between two ``YYYYMMDD`` keys."""
+
+    def day(key: int) -> date:
+        return date(key // 10000, key // 100 % 100, key % 100)
+
+    return (day(later) - day(earlier)).days
 
 
 def _copy_of(view: SearchView, rec: PassageRecord, chosen: list[_Chosen]) -> _Chosen | None:

@@ -13,8 +13,11 @@ import datetime as dt
 import json
 import logging
 import os
+import pickle
 import random
+import re
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,8 @@ from qa.train.config import CHECKPOINT_FILE, MACHINE_LOCAL, TrainConfig
 from qa.train.data import QAExample, flatten, split_articles
 
 MAX_ANSWER_TOKENS = 30
+# What torch's restricted unpickler names when it refuses a file (its message spans lines).
+_REFUSED = re.compile(r"WeightsUnpickler error:\s*(.+?)(?: was not an allowed global|\n|$)")
 log = logging.getLogger(__name__)
 
 
@@ -74,9 +79,41 @@ def save_checkpoint(
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint`."""
-    ckpt: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=False)
+    """Read a checkpoint written by :func:`save_checkpoint`: tensors and plain values only.
+
+    ``weights_only=True``: torch's restricted unpickler builds tensors, dicts, lists, tuples,
+    strings and numbers and refuses any other object, so a crafted file cannot run code (a
+    full unpickle would call whatever the file names). Everything :func:`save_checkpoint`
+    stores is of those types, the RNG states and settings included, and so was everything
+    earlier versions stored.
+
+    Raises:
+        TrainingError: The file holds other objects, is damaged, or is not a checkpoint.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about odd pickle protocols
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = _REFUSED.search(str(exc))
+        if found and found.group(1).startswith("Unsupported global"):
+            raise TrainingError(
+                f"{path} refused: it holds objects other than tensors and plain values "
+                f"({_printable(found.group(1))}); load only checkpoints that "
+                "`python -m qa.train` wrote"
+            ) from exc
+        raise TrainingError(f"{path} is not a training checkpoint (not a torch file)") from exc
+    except (RuntimeError, OSError, EOFError, ValueError) as exc:
+        why = _printable(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        raise TrainingError(f"{path} is damaged or not a training checkpoint ({why})") from exc
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("args"), dict):
+        raise TrainingError(f"{path} is not a training checkpoint (no settings in it)")
     return ckpt
+
+
+def _printable(text: str) -> str:
+    """Text from a file or a library's message on one line, without control characters."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())[:200]
 
 
 def init_weights(path: Path) -> dict[str, torch.Tensor]:

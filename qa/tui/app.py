@@ -25,6 +25,7 @@ from qa.chats import ChatStore, Turn
 from qa.errors import IndexNotFound
 from qa.followup import QueryRewriter
 from qa.index.summary import IndexSummary
+from qa.text import printable
 from qa.tui import messages as m
 from qa.tui.backend import AnswererFactory, IndexRunner, StatusReader, describe, fix_for
 from qa.tui.commands import ChatSettings, is_command, run_command
@@ -131,7 +132,11 @@ class NewsQAApp(ChatWorkers):
             self.main.query_one(PromptInput).history = self.chat_store.recent_questions()
             self.main.query_one(PromptInput).remember("")
         except Exception as exc:  # read-only folder, damaged file: chat works, unsaved
-            self.notify(f"chats will not be saved: {describe(exc)}", severity="warning")
+            self.notify(
+                printable(f"chats will not be saved: {describe(exc)}", single_line=True),
+                severity="warning",
+                markup=False,
+            )
         self._refresh_status()
         self.load_backend()
         self.poll_index()
@@ -318,7 +323,11 @@ class NewsQAApp(ChatWorkers):
             try:
                 self.chat_store.add_turn(msg.chat_id, msg.turn)
             except Exception as exc:
-                self.notify(f"could not save the chat: {describe(exc)}", severity="warning")
+                self.notify(
+                    printable(f"could not save the chat: {describe(exc)}", single_line=True),
+                    severity="warning",
+                    markup=False,
+                )
         if msg.chat_id == self.chat_id:
             self.turns.append(msg.turn)
             for view in self.main.query(f"#{msg.view_id}"):
@@ -379,9 +388,9 @@ class NewsQAApp(ChatWorkers):
     def on_url_opened(self, msg: m.UrlOpened) -> None:
         """Say what happened; without a browser, copy the URL instead."""
         if msg.ok:
-            self.notify(f"opened {msg.url}")
+            self.notify(printable(f"opened {msg.url}", single_line=True), markup=False)
         else:
-            self.copy_to_clipboard(msg.url)
+            self.copy_to_clipboard(printable(msg.url, single_line=True))
             self.notify("no browser available here: URL copied to the clipboard")
 
     # -- actions ----------------------------------------------------------------------------

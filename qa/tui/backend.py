@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from qa.errors import CorruptIndex, IndexMismatch, IndexNotFound, ModelLoadError, QAError
 from qa.index.summary import IndexSummary
+from qa.text import printable
 
 if TYPE_CHECKING:
     from qa.followup import TermStats
@@ -169,14 +170,11 @@ class Backend:
             row = self._store.article(article_id)
         if row is None:
             return None
-        return ArticleView(
-            str(row["id"]),
-            str(row["title"]),
-            str(row["date"]),
-            str(row["url"]),
-            str(row["source"]),
-            str(row["text"]),
+        # As the search side does: an older index may hold terminal escapes (offsets hold).
+        title, date, url, source = (
+            printable(str(row[k]), single_line=True) for k in ("title", "date", "url", "source")
         )
+        return ArticleView(str(row["id"]), title, date, url, source, printable(str(row["text"])))
 
     def close(self) -> None:
         """Close the lookup connection."""

@@ -14,6 +14,7 @@ from textual.message import Message
 from textual.widgets import Button, ProgressBar, Static
 
 from qa.index.summary import IndexSummary
+from qa.text import printable
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
@@ -61,11 +62,12 @@ class ErrorPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         """Message, fix, buttons and a hidden progress bar."""
-        yield Static(Text(self.message), classes="message")
+        yield Static(Text(printable(self.message, single_line=True)), classes="message")
         yield Static(Text(f"Fix: {self.fix}"), classes="fix")
         with Horizontal():
             if self.offer_index:
-                yield Button(f"Index {self.offer_index} now (i)", id="index", variant="primary")
+                label = Text(printable(f"Index {self.offer_index} now (i)", single_line=True))
+                yield Button(label, id="index", variant="primary")
             if self.retry:
                 yield Button("Retry (r)", id="retry")
         yield ProgressBar(total=None, show_eta=False, id="index-progress")
@@ -80,7 +82,8 @@ class ErrorPanel(Vertical):
         bar = self.query_one(ProgressBar)
         bar.display = True
         bar.update(total=total if total else None, progress=done)
-        self.query_one(".progress", Static).update(note or f"indexing: {done} articles")
+        note = printable(note or f"indexing: {done} articles", single_line=True)
+        self.query_one(".progress", Static).update(Text(note))
         for b in self.query(Button):
             b.disabled = True
 
@@ -130,7 +133,8 @@ class WorkingLine(Static):
     def _tick(self) -> None:
         self._frame = (self._frame + 1) % len(SPINNER)
         took = time.monotonic() - self._since
-        self.update(Text(f"{SPINNER[self._frame]} {self._label}  {took:.1f} s"))
+        label = printable(self._label, single_line=True)
+        self.update(Text(f"{SPINNER[self._frame]} {label}  {took:.1f} s"))
 
 
 class StatusBar(Static):
@@ -148,7 +152,7 @@ class StatusBar(Static):
         label = {"loading": "loading models"}.get(models, models)
         text = Text.assemble(("● ", colour), (label, ""), (" │ ", "dim"))
         if info is None:
-            text.append(index_note or "no index", style="red")
+            text.append(printable(index_note or "no index", single_line=True), style="red")
         else:
             updated = info.updated_at.replace("T", " ")[:16] or "-"
             text.append(
@@ -157,5 +161,5 @@ class StatusBar(Static):
                 f"updated {updated}"
             )
         text.append(" │ ", style="dim")
-        text.append(f"k {k}" + (f" · {filters}" if filters else ""))
+        text.append(printable(f"k {k}" + (f" · {filters}" if filters else ""), single_line=True))
         self.update(text)

@@ -16,10 +16,10 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from qa.chats import ChatStore, ChatSummary
-from qa.text import paragraph_spans
+from qa.text import paragraph_spans, printable
 from qa.tui.backend import ArticleView
 from qa.tui.commands import COMMANDS
-from qa.tui.widgets import HIGHLIGHT, AnswerCard, citation_line
+from qa.tui.widgets import HIGHLIGHT, AnswerCard, citation_line, shown
 from qa.types import Citation
 
 HELP_KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
@@ -129,11 +129,11 @@ class SourceScreen(Screen[None]):
         """Header (title, date · source · URL) and the article text."""
         c, a = self.citation, self.article
         with Vertical(id="head"):
-            yield Static(Text(f"[{c.n}] {a.title if a else c.title}"), id="title")
+            yield Static(shown(f"[{c.n}] {a.title if a else c.title}"), id="title")
             source = a.source if a else c.source
             meta = f"{(a.date if a else c.date) or 'undated'}" + (f" · {source}" if source else "")
-            yield Static(Text(meta), id="meta")
-            yield Static(Text((a.url if a else c.url) or "no URL"), id="url")
+            yield Static(shown(meta), id="meta")
+            yield Static(shown((a.url if a else c.url) or "no URL"), id="url")
             if a is None:
                 yield Static("The article is no longer in the index; the cited passage:", id="note")
         with SourceViewer(id="article"):
@@ -142,12 +142,14 @@ class SourceScreen(Screen[None]):
 
     def _paragraphs(self) -> list[Static]:
         c = self.citation
-        text = self.article.text if self.article else c.passage
+        # One character for one: the offsets of the citation still point into the text.
+        text = printable(self.article.text if self.article else c.passage)
+        passage = printable(c.passage)
         p_start = c.article_start - (c.start or 0) if self.article else 0
-        if text[p_start : p_start + len(c.passage)] != c.passage:
-            found = text.find(c.passage)
+        if text[p_start : p_start + len(passage)] != passage:
+            found = text.find(passage)
             p_start = found if found >= 0 else -1
-        p_end = p_start + len(c.passage) if p_start >= 0 else -1
+        p_end = p_start + len(passage) if p_start >= 0 else -1
         span = None
         if c.start is not None and c.end is not None and p_start >= 0:
             span = (p_start + c.start, p_start + c.end)
@@ -172,12 +174,14 @@ class SourceScreen(Screen[None]):
     def action_copy_quote(self) -> None:
         """Copy the cited passage with its reference."""
         c = self.citation
-        self.app.copy_to_clipboard(f"“{c.passage}”\n— [{c.n}] {citation_line(c)} {c.url}".rstrip())
+        url = printable(c.url, single_line=True)
+        quote = f"“{printable(c.passage)}”\n— [{c.n}] {citation_line(c)} {url}".rstrip()
+        self.app.copy_to_clipboard(quote)
         self.notify("passage copied")
 
     def action_copy_url(self) -> None:
         """Copy the article URL."""
-        self.app.copy_to_clipboard(self.citation.url)
+        self.app.copy_to_clipboard(printable(self.citation.url, single_line=True))
         self.notify("URL copied" if self.citation.url else "no URL to copy")
 
     def action_open_url(self) -> None:
@@ -244,7 +248,7 @@ def chat_label(chat: ChatSummary) -> Text:
     """``title  · 3 turns · 2025-11-25 02:40`` for the chat list."""
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(chat.updated))
     return Text.assemble(
-        (chat.title or "(untitled)", "bold"),
+        (printable(chat.title, single_line=True) or "(untitled)", "bold"),
         (f"  · {chat.turns} turn{'s' if chat.turns != 1 else ''} · {when}", "dim"),
     )
 

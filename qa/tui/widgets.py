@@ -14,26 +14,40 @@ from textual.message import Message
 from textual.widgets import Input, Static
 
 from qa.chats import Turn
+from qa.text import printable
 from qa.types import Citation, CitedArticle, by_article
 
 HIGHLIGHT = "bold #1a1a1a on #e5c07b"
 
 
+def shown(text: str, single_line: bool = True) -> Text:
+    """Outside text (a title, URL, passage, question, error) as the chat shows it: never
+    markup, with control characters made visible (terminal escapes never reach the terminal).
+
+    Args:
+        text: The text.
+        single_line: Also show newlines as ``␊`` (everything but article text).
+    """
+    return Text(printable(text, single_line=single_line))
+
+
 def citation_line(c: Citation) -> str:
     """``Title · 2018-01-30 · source · ¶4`` of a citation."""
-    return f"{c.title or '(untitled)'} · {_where(c, [c.paragraph])}"
+    return printable(f"{c.title or '(untitled)'} · {_where(c, [c.paragraph])}", single_line=True)
 
 
 def article_line(article: CitedArticle) -> str:
     """``[1, 3] Title · 2018-01-30 · source · ¶4, 9 URL`` of a cited article."""
     c = article.first
-    return f"{article.label} {c.title or '(untitled)'} · {_where(c, article.paragraphs)} {c.url}"
+    line = f"{article.label} {c.title or '(untitled)'} · {_where(c, article.paragraphs)} {c.url}"
+    return printable(line, single_line=True)
 
 
 def _where(c: Citation, paragraphs: Sequence[int]) -> str:
     """``2018-01-30 · source · ¶4, 9``: when, who and where in the article."""
     where = c.source or _host(c.url) or "-"
-    return f"{c.date or 'undated'} · {where} · ¶{', '.join(str(p) for p in paragraphs)}"
+    line = f"{c.date or 'undated'} · {where} · ¶{', '.join(str(p) for p in paragraphs)}"
+    return printable(line, single_line=True)
 
 
 def _host(url: str) -> str:
@@ -47,7 +61,7 @@ def answer_text(turn: Turn) -> Text:
     """The answer's sentence with the answer span highlighted and its citation number."""
     start, end = turn.span
     text = Text("“", style="dim")
-    sentence = Text(turn.sentence)
+    sentence = shown(turn.sentence, single_line=False)
     if end > start:
         sentence.stylize(HIGHLIGHT, start, end)
     text.append_text(sentence)
@@ -72,10 +86,13 @@ def confidence_text(confidence: float) -> Text:
 def copy_text(turn: Turn) -> str:
     """What ``c`` copies: the answer, its sentence and its source."""
     cite = turn.citation
+    question = printable(turn.question, single_line=True)
     if turn.answer is None:
-        return f"Q: {turn.question}\nNo answer in the corpus."
-    ref = f"\n[{cite.n}] {citation_line(cite)} {cite.url}".rstrip() if cite else ""
-    return f"Q: {turn.question}\nA: {turn.answer}\n“{turn.sentence}”{ref}"
+        return f"Q: {question}\nNo answer in the corpus."
+    url = printable(cite.url, single_line=True) if cite else ""
+    ref = f"\n[{cite.n}] {citation_line(cite)} {url}".rstrip() if cite else ""
+    answer, sentence = printable(turn.answer), printable(turn.sentence)
+    return f"Q: {question}\nA: {answer}\n“{sentence}”{ref}"
 
 
 class PromptInput(Input):
@@ -109,6 +126,12 @@ class PromptInput(Input):
         self.value = self.history[self._pos] if self._pos < len(self.history) else self._draft
         self.cursor_position = len(self.value)
 
+    async def action_submit(self) -> None:
+        """Submit the line and empty the input at once: Enters that arrive in the same burst,
+        before the app has handled the first, find it empty and ask nothing more."""
+        await super().action_submit()
+        self.value = ""
+
     def _on_paste(self, event: events.Paste) -> None:
         text = " ".join(event.text.split())
         if text:
@@ -125,7 +148,7 @@ class QuestionView(Static):
     """
 
     def __init__(self, question: str) -> None:
-        super().__init__(Text.assemble(("› ", "bold cyan"), question))
+        super().__init__(Text.assemble(("› ", "bold cyan"), shown(question)))
 
 
 class SystemLine(Static):
@@ -137,7 +160,7 @@ class SystemLine(Static):
     """
 
     def __init__(self, text: str, error: bool = False) -> None:
-        super().__init__(Text(("✗ " if error else "· ") + text), classes="-error" if error else "")
+        super().__init__(shown(("✗ " if error else "· ") + text), classes="-error" if error else "")
 
 
 class SourceRow(Horizontal):
@@ -160,11 +183,12 @@ class SourceRow(Horizontal):
     def compose(self) -> ComposeResult:
         """Numbers and title, then where it is from."""
         c = self.article.first
+        title = printable(c.title, single_line=True) or "(untitled)"
         yield Static(
             Text.assemble(
                 ("*" if self.marked else " ", "bold cyan"),
                 (f"{self.article.label} ", "bold cyan"),
-                (c.title or "(untitled)", "bold" if self.marked else ""),
+                (title, "bold" if self.marked else ""),
             ),
             classes="title",
         )
@@ -242,17 +266,19 @@ class AnswerCard(Vertical, can_focus=True):
         if t.answer is not None:
             yield Static(answer_text(t), classes="answer")
             meta = confidence_text(t.confidence)
-            meta.append(f"{took}{where}", style="dim")
+            meta.append(printable(f"{took}{where}", single_line=True), style="dim")
             yield Static(meta, classes="meta")
         else:
             yield Static("No answer in the corpus.", classes="none")
             yield Static(
-                f"Nothing cleared the confidence threshold (best guess "
-                f"{t.confidence:.2f}){took}{where}",
+                shown(
+                    f"Nothing cleared the confidence threshold (best guess "
+                    f"{t.confidence:.2f}){took}{where}"
+                ),
                 classes="meta",
             )
         if t.searched_for:
-            yield Static(Text(f"searched for: {t.searched_for}"), classes="searched")
+            yield Static(shown(f"searched for: {t.searched_for}"), classes="searched")
         if t.citations:
             label = "Sources" if t.answer is not None else "Closest passages"
             yield Static(label, classes="sources")
@@ -266,7 +292,7 @@ class AnswerCard(Vertical, can_focus=True):
         if any(c.n == n for c in self.turn.citations):
             self.post_message(self.OpenCitation(self.turn, n))
         else:
-            self.notify(f"no citation [{n}] on this answer", severity="warning")
+            self.notify(f"no citation [{n}] on this answer", severity="warning", markup=False)
 
     def action_copy_answer(self) -> None:
         """Copy the answer with its sentence and source (OSC 52)."""

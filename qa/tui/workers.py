@@ -116,7 +116,8 @@ class ChatWorkers(App[None]):
             turn = Turn.from_response(
                 resp,
                 searched_for=query if rw is not None and rw.rewritten else "",
-                filters=settings.describe(),
+                # The dates searched ("articles up to ..., recent first") beside the filters.
+                filters=" · ".join(x for x in (settings.describe(), resp.scope) if x),
                 k=settings.k,
                 seconds=took,
             )

@@ -3,6 +3,7 @@ on hand-made rows and on a scripted answerer (no index, no model)."""
 
 from __future__ import annotations
 
+import datetime
 import gzip
 import json
 from pathlib import Path
@@ -12,9 +13,9 @@ import pytest
 from conftest import Scripted, fake_clock
 
 import qa.eval.questions as questions
+from qa import settings
 from qa.errors import UsageError
 from qa.eval.questions import EvalQuestion, Evaluator, aggregate, load_questions
-from qa.search.retriever import Filters
 
 
 def row(rank: int | None, latency: float, kind: str | None = "span", **scores: float) -> dict:
@@ -132,22 +133,32 @@ def test_evaluator_builds_and_drives_the_pipeline(
     tmp_path: Path, evaluated: tuple[Any, Any, dict[str, Any]]
 ) -> None:
     _, _, made = evaluated
-    assert made["retriever"] == {"index_dir": tmp_path / "idx", "fusion": "rrf"}
+    assert made["retriever"] == {
+        "index_dir": tmp_path / "idx",
+        "fusion": "rrf",
+        "recency_weight": settings.RECENCY_WEIGHT,
+    }
     args = made["answerer_args"]
+    assert args["time_words"] is True
     assert args["reader"] == "sentence" and args["index_dir"] == tmp_path / "idx"
     answerer = made["answerer"]
     assert answerer.warmed
-    # k is passed on; no date filter unless asked for.
-    assert answerer.calls == [("Q1", 7, None), ("Q2", 7, None), ("Q3", 7, None), ("Q4", 7, None)]
+    # k is passed on; asked as of today (None) unless as of the question's date.
+    assert [c[:2] for c in answerer.calls] == [("Q1", 7), ("Q2", 7), ("Q3", 7), ("Q4", 7)]
+    assert [c[2:] for c in answerer.calls] == [(None, None)] * 4
 
 
-def test_evaluator_as_of_question_date_filters_dated_questions(
+def test_evaluator_as_of_question_date_asks_dated_questions_as_of_their_date(
     tmp_path: Path, fake_pipeline: Any
 ) -> None:
     made = fake_pipeline(SCRIPT)
-    Evaluator(tmp_path / "idx", as_of_question_date=True).run(EVAL_QUESTIONS)
-    filters = [f for _, _, f in made["answerer"].calls]
-    assert filters == [Filters(until="2024-01-05"), None, None, None]
+    Evaluator(tmp_path / "idx", as_of_question_date=True, recency_weight=0.0, time_words=False).run(
+        EVAL_QUESTIONS
+    )
+    assert [c[3] for c in made["answerer"].calls] == [datetime.date(2024, 1, 5), None, None, None]
+    assert [c[2] for c in made["answerer"].calls] == [None] * 4
+    assert made["retriever"]["recency_weight"] == 0.0
+    assert made["answerer_args"]["time_words"] is False
 
 
 # -- question files -----------------------------------------------------------------------

@@ -286,3 +286,57 @@ def test_joined_sentences_stay_within_budget(budget: int) -> None:
         article = Article(title="Quotes", text=_quoted_paragraph(rng, 30))
         passages = Chunker(max_tokens=budget, min_tokens=1, model_max_tokens=None).split(article)
         assert [p for p in passages if COUNT(p.text) > budget] == []
+
+
+# -- text without sentence or word boundaries ------------------------------------------------
+
+
+def random_letters(n: int, seed: int = 3) -> str:
+    rng = random.Random(seed)
+    return "".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=n))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        random_letters(200_000),  # a line without spaces (base64 and URLs look alike)
+        "x" * 100_000,  # one letter: BPE packs runs into long tokens
+        "".join(random.Random(5).choices("中文字符漢字日本語한국어", k=30_000)),  # no spaces at all
+        "Intro sentence here. " + random_letters(50_000) + " Outro sentence here.",
+    ],
+    ids=["letters", "one-letter", "cjk", "blob-inside-sentences"],
+)
+def test_text_without_boundaries_is_cut_within_the_budget(body: str) -> None:
+    chunker = Chunker(max_tokens=200, model_max_tokens=256)
+    passages = chunker.split(Article(title="Blob", text=body))
+    assert len(passages) > 1
+    assert max(COUNT(p.text) for p in passages) <= 200
+    assert all(body[p.start : p.end] == p.text for p in passages)
+    # Nothing is lost: every non-space character is in some passage, in order.
+    assert "".join(p.text for p in passages).replace(" ", "") == body.replace(" ", "")
+
+
+def test_a_long_sentence_of_words_is_cut_between_words() -> None:
+    words = [f"w{i}" for i in range(20_000)]
+    body = " ".join(words)  # one sentence: no period anywhere
+    passages = Chunker(max_tokens=200, model_max_tokens=None).split(Article(title="T", text=body))
+    assert max(COUNT(p.text) for p in passages) <= 200
+    assert [w for p in passages for w in p.text.split(" ")] == words
+    assert all(p.text == p.text.strip() for p in passages)
+
+
+def test_any_counter_bounds_the_passage_length() -> None:
+    """With a word counter a 1 MB word is one 'token': passages are still cut (32 characters
+    per token of budget), never handed to a counter whole."""
+    seen: list[int] = []
+
+    def counting_words(text: str) -> int:
+        seen.append(len(text))
+        return len(text.split())
+
+    body = random_letters(1_000_000)
+    chunker = Chunker(max_tokens=50, counter=counting_words, model_max_tokens=None)
+    passages = chunker.split(Article(title="T", text=body))
+    assert max(len(p.text) for p in passages) <= 50 * 32
+    assert "".join(p.text for p in passages) == body
+    assert max(seen) <= 50 * 32

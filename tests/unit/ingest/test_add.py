@@ -45,6 +45,13 @@ ROUTES: dict[str, tuple[str | bytes, str]] = {
     "/feeds/rss-as-html": ("rss.xml", "text/html"),
     "/report.pdf": (PDF, "application/pdf"),
     "/logo.png": (PNG, "image/png"),
+    "/news/2023/04/11/escapes.html": (
+        (FIXTURES / "bridge.html")
+        .read_bytes()
+        .replace(b"Elm Street bridge budget", b"Elm Street\x1b]0;PWNED\x07 bridge budget")
+        .replace(b"ending a debate", b"ending\x1b]52;c;cm0gLXJmIH4=\x1b\\ a \xc2\x9b2Jdebate"),
+        "text/html; charset=utf-8",
+    ),
 }
 
 BRIDGE_TITLE = "City council approves Elm Street bridge budget"
@@ -189,6 +196,18 @@ def test_article_page_is_saved_in_the_canonical_format(site: Site, corpus: Path)
     assert text.endswith(f"\n\nOriginal url:\n<{site.url(BRIDGE)}>\n")
 
 
+def test_a_page_with_terminal_escapes_is_saved_without_them(site: Site, corpus: Path) -> None:
+    outcome = only(Adder(corpus, timeout=5).add(site.url("/news/2023/04/11/escapes.html")))
+    assert outcome.status == "added", outcome
+    assert outcome.path is not None
+    saved = outcome.path.read_text(encoding="utf-8")
+    assert not any((ord(c) < 32 and c != "\n") or 0x7F <= ord(c) < 0xA0 for c in saved)
+    article = read_back(outcome.path)
+    assert article.title.startswith("City council approves Elm Street")
+    assert article.title.endswith("bridge budget")
+    assert "voted 7-2 on Monday night" in article.text
+
+
 def test_page_without_meta_date_uses_json_ld_and_the_fetched_url(site: Site, corpus: Path) -> None:
     outcome = only(Adder(corpus, timeout=5).add(site.url(VOLCANO)))
     assert outcome.status == "added", outcome
@@ -283,7 +302,7 @@ def test_failing_feed_entries_do_not_stop_the_others(
         ("/report.pdf", "not an HTML page or a feed (content type application/pdf)"),
         ("/logo.png", "not an HTML page or a feed (content type image/png)"),
         ("/empty.html", "no article text found on the page"),
-        ("/slow", "no response within 0.5 s: try again later or raise --timeout"),
+        ("/slow", "no complete response within 0.5 s: try again later or raise --timeout"),
     ],
 )
 def test_unusable_pages_fail_clearly_and_write_nothing(

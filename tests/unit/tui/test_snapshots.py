@@ -43,6 +43,11 @@ def asking(*lines: str, keys: tuple[str, ...] = ()) -> Callable[[Pilot[Any]], Aw
         if keys:
             await pilot.press(*keys)
             await _settle(pilot)
+        # The input's cursor blinks every half second: hold it visible, so that the picture
+        # does not depend on how long the steps above took.
+        for prompt in pilot.app.screen_stack[0].query(PromptInput):
+            prompt.cursor_blink = False
+        await pilot.pause()
 
     return run
 
