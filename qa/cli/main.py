@@ -15,6 +15,13 @@ from typing import Any, TypeVar
 
 import click
 
+from qa.cli.options import (
+    as_of_day,
+    corpus_option,
+    index_option,
+    reader_option,
+    search_filters,
+)
 from qa.errors import QAError, UsageError
 from qa.search import FUSIONS
 
@@ -34,45 +41,6 @@ def _quiet_libraries() -> None:
 
         hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
-
-
-def _default_index() -> Path:
-    from qa import settings
-
-    return settings.load().index_dir
-
-
-def index_option(fn: F) -> F:
-    """``--index-dir`` (default: the NEWSQA_INDEX setting, else ``index``) of every command."""
-    return click.option(
-        "--index-dir",
-        type=click.Path(path_type=Path),
-        default=_default_index,
-        show_default="index, or NEWSQA_INDEX",
-        help="Index folder.",
-    )(fn)
-
-
-def corpus_option(help_text: str) -> Callable[[F], F]:
-    """``--corpus`` (default: ``corpus``) of ``add`` and ``chat``, with what it is for."""
-    return click.option(
-        "--corpus",
-        type=click.Path(path_type=Path),
-        default=Path("corpus"),
-        show_default=True,
-        help=help_text,
-    )
-
-
-def reader_option(fn: F) -> F:
-    """``--reader`` of ``ask``, ``chat`` and ``eval``."""
-    return click.option(
-        "--reader",
-        default="auto",
-        show_default=True,
-        help="auto (the trained span reader when shipped, else sentence), span, sentence, "
-        "or a QA model folder / Hugging Face id.",
-    )(fn)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -205,31 +173,6 @@ def add(
         raise QAError(error)
 
 
-def _filters(since: str | None, until: str | None, source: str | None) -> Any:
-    from qa.search.retriever import Filters
-
-    out = [_iso(name, value) for name, value in (("--since", since), ("--until", until))]
-    return Filters(since=out[0], until=out[1], source=source or "")
-
-
-def _iso(name: str, value: str | None) -> str:
-    """``value`` as an ISO date ("" when not given)."""
-    from qa.ingest.files import parse_date
-
-    iso = parse_date(value) if value else ""
-    if value and not iso:
-        raise UsageError(f"{name} {value!r} is not a date (use YYYY-MM-DD)")
-    return iso
-
-
-def _day(name: str, value: str | None) -> Any:
-    """``value`` as a date (None when not given)."""
-    import datetime
-
-    iso = _iso(name, value)
-    return datetime.date.fromisoformat(iso[:10]) if iso else None
-
-
 @cli.command()
 @click.argument("question")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -264,8 +207,8 @@ def ask(
 
     if not question.strip():
         raise UsageError("the question is empty")
-    filters = _filters(since, until, source)
-    day = _day("--as-of", as_of)
+    filters = search_filters(since, until, source)
+    day = as_of_day("--as-of", as_of)
     response = Answerer(index_dir, reader=reader).ask(question, k=k, filters=filters, as_of=day)
     if as_json:
         # Non-ASCII stays readable, but DEL and C1 (raw in ensure_ascii=False output, and
