@@ -86,6 +86,7 @@ def print_index_report(r: IndexReport) -> None:
         f"{r.seconds:.1f} s\n"
         f"index: {r.articles} articles, {r.passages} passages (generation {r.generation})",
         highlight=False,
+        soft_wrap=True,  # whole lines for scripts, as the skip lines
     )
 
 

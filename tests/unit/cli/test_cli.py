@@ -141,6 +141,10 @@ def test_a_skipped_file_with_a_long_path_is_one_line(tmp_path: Path, newsqa: New
     assert run.code == 0, run.err
     skipped = [line for line in run.err_lines if "skipped" in line]
     assert len(skipped) == 1 and str(folder / "empty.txt") in skipped[0], run.err
+    # The summary too: its counts on one line, the index line on the next.
+    summary = run.out.splitlines()
+    assert len(summary) == 2 and summary[0].startswith("added ") and " s" in summary[0], run.out
+    assert summary[1].startswith("index: "), run.out
 
 
 def test_index_strict_fails_on_a_skipped_file(tmp_path: Path, corpus: Path, newsqa: NewsQA) -> None:
