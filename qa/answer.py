@@ -73,7 +73,7 @@ class Answerer:
         self.threshold = (
             threshold if threshold is not None else float(getattr(self.reader, "threshold", 0.5))
         )
-        _preload(self.reader)
+        self._preloading = _preload(self.reader)
 
     def clears(self, answer: Answer) -> bool:
         """Whether ``answer`` is confident enough to show (else: "no answer in the corpus")."""
@@ -112,7 +112,16 @@ class Answerer:
         t0 = time.perf_counter()
         day = as_of or date.today()
         scope = scope_for(question, day) if self.time_words else Scope(day)
-        hits = self.retriever.search(search_query or question, k=k, filters=filters, scope=scope)
+        try:
+            hits = self.retriever.search(
+                search_query or question, k=k, filters=filters, scope=scope
+            )
+        except BaseException:
+            # The process may exit on this error: ONNX Runtime aborts it (std::terminate) when
+            # the interpreter ends while the preloading thread is still creating a session.
+            if self._preloading is not None:
+                self._preloading.join()
+            raise
         t1 = time.perf_counter()
         answers = self.reader.read(question, hits)
         t2 = time.perf_counter()
@@ -129,7 +138,7 @@ class Answerer:
         )
 
 
-def _preload(reader: Reader) -> None:
+def _preload(reader: Reader) -> threading.Thread | None:
     """Load the span reader's model in a thread while the question is embedded and searched.
 
     Creating the ONNX Runtime session takes about a quarter of a second and mostly runs outside
@@ -139,7 +148,7 @@ def _preload(reader: Reader) -> None:
     span = getattr(reader, "primary", reader)
     load = getattr(span, "load", None)
     if load is None:
-        return
+        return None
 
     def run() -> None:
         try:
@@ -147,7 +156,9 @@ def _preload(reader: Reader) -> None:
         except Exception:  # reported by read(), which loads again
             return
 
-    threading.Thread(target=run, name="reader-preload", daemon=True).start()
+    thread = threading.Thread(target=run, name="reader-preload", daemon=True)
+    thread.start()
+    return thread
 
 
 def citation_for(n: int, hit: Hit, answer: Answer | None) -> Citation:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -76,6 +78,36 @@ def test_a_damaged_store_is_rebuilt_from_the_corpus_alone(site: Path, newsqa: Ne
     assert f'"embed_model": "{DEFAULT_MODEL}"' in stats.out
     ask = newsqa("ask", QUESTION, *SENTENCE, "--index-dir", str(index))
     assert ask.code == 0 and REFERENCE_URL in ask.flat_out
+
+
+def test_a_one_shot_ask_on_a_damaged_store_exits_with_its_line(site: Path) -> None:
+    # A real process with the default reader, whose model loads in a thread while the
+    # question is searched: the error must end the process cleanly (exit 1), not abort it
+    # because that thread was still inside ONNX Runtime (exit 134).
+    index = site / "index"
+    store = index / "store-1.sqlite"
+    data = bytearray(store.read_bytes())
+    for i in range(4096, 4296):  # page 2: the header still reads, the tables do not
+        data[i] ^= 0xFF
+    store.write_bytes(bytes(data))
+    # The abort is a race (two runs in five on a two-article index by hand; rarer here).
+    for _ in range(8):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from qa.cli.main import main; main()",
+                "ask",
+                QUESTION,
+                "--index-dir",
+                str(index),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 1, done.stderr
+        assert "run `newsqa index --rebuild`" in one_line(done.stderr)
 
 
 def test_a_damaged_generation_is_rebuilt_by_a_plain_index(site: Path, newsqa: NewsQA) -> None:
