@@ -67,7 +67,10 @@ def test_readers_see_only_complete_generations(
     long_lived = Retriever(root, embedder)
     seen: set[int] = set()
     checks = 0
-    while thread.is_alive() or checks < 3:
+    # The last round starts after the writer has ended, so that it sees the final generation.
+    done = False
+    while not done:
+        done = not thread.is_alive() and checks >= 2
         for retriever in (long_lived, Retriever(root, embedder)):
             hits = retriever.search("bridge plan officials", k=5)
             assert len(hits) == 5 and all(h.passage.text for h in hits)
