@@ -107,28 +107,30 @@ class _DeadlineSocket:
         return getattr(self._sock, name)
 
 
-class _HTTPConnection(http.client.HTTPConnection):
+class _DeadlineConnection:
+    """Connects within the time left and wraps the socket so that every read is bounded."""
+
+    timeout: float | None
+    sock: Any
+
     def __init__(self, host: str, *, deadline: float, **kwargs: Any) -> None:
-        super().__init__(host, **kwargs)
+        super().__init__(host, **kwargs)  # type: ignore[call-arg]
         self.deadline = deadline
 
     def connect(self) -> None:
         # The socket timeout bounds the whole connect and, for https, the whole TLS
         # handshake (Python 3.5+); reads are bounded one by one in _DeadlineReader.
         self.timeout = _left(self.deadline)
-        super().connect()
+        super().connect()  # type: ignore[misc]
         self.sock = cast(socket.socket, _DeadlineSocket(self.sock, self.deadline))
 
 
-class _HTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, host: str, *, deadline: float, **kwargs: Any) -> None:
-        super().__init__(host, **kwargs)
-        self.deadline = deadline
+class _HTTPConnection(_DeadlineConnection, http.client.HTTPConnection):
+    pass
 
-    def connect(self) -> None:
-        self.timeout = _left(self.deadline)
-        super().connect()
-        self.sock = cast(socket.socket, _DeadlineSocket(self.sock, self.deadline))
+
+class _HTTPSConnection(_DeadlineConnection, http.client.HTTPSConnection):
+    pass
 
 
 class _HTTPHandler(urllib.request.HTTPHandler):
