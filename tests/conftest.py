@@ -471,3 +471,19 @@ def run_probe(args: list[str], cwd: Path) -> tuple[str, list[str], str]:
     assert probe, done.stderr
     heavy, _, code = probe.partition(" CODE=")
     return out, json.loads(heavy), code.strip()
+
+
+@pytest.fixture()
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Proxy settings would route 127.0.0.1 requests elsewhere: clear them."""
+    for name in (
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")

@@ -27,6 +27,9 @@ from qa.ingest.files import Ingestor
 from qa.ingest.formats import normalize_text, parse_plain
 from qa.types import Article
 
+# Local web servers are reached directly, never through a proxy.
+pytestmark = pytest.mark.usefixtures("no_proxy")
+
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "add"
 BRIDGE = "/news/2023/04/11/elm-street-bridge-budget.html"
 VOLCANO = "/world/volcano-erupts.html"
@@ -108,22 +111,6 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
             pass  # keep test output clean
 
     return Handler
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Proxy settings would route 127.0.0.1 requests elsewhere: clear them."""
-    for name in (
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
 
 @pytest.fixture

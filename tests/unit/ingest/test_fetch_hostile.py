@@ -27,6 +27,9 @@ from qa.index.indexer import Indexer
 from qa.ingest.add import Adder, Outcome
 from qa.ingest.web import MAX_BYTES, MAX_REDIRECTS, fetch
 
+# Local web servers are reached directly, never through a proxy.
+pytestmark = pytest.mark.usefixtures("no_proxy")
+
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "add"
 TRICKLE_BYTES = 20  # a trickling response sends this many bytes...
 TRICKLE_GAP = 0.5  # ...one every TRICKLE_GAP seconds: 10 s in all, each byte well inside 1 s
@@ -194,21 +197,6 @@ def _serve(tmp_path: Path, context: ssl.SSLContext | None = None) -> Iterator[Se
         server.stop.set()
         httpd.shutdown()
         httpd.server_close()
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
 
 @pytest.fixture
