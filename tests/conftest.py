@@ -58,6 +58,21 @@ def real_embedder() -> Iterator[Embedder]:
     yield embedder
 
 
+@pytest.fixture()
+def shared_model(real_embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's embedder for the default model is the ``real_embedder`` fixture."""
+    from qa.index import folder as folder_module
+    from qa.settings import DEFAULT_MODEL
+
+    named = folder_module.embedder_named
+
+    def embedder_named(name: str) -> object:
+        return real_embedder if name == real_embedder.name else named(name)
+
+    assert real_embedder.name == DEFAULT_MODEL
+    monkeypatch.setattr(folder_module, "embedder_named", embedder_named)
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """``../shared/data`` (tests using it should also carry ``needs_shared(...)``)."""

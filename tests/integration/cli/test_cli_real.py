@@ -12,10 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import NewsQA
 
-from qa.index import folder as folder_module
-from qa.index.embed import Embedder
 from qa.reader.span import shipped_reader_available
-from qa.settings import DEFAULT_MODEL
 
 pytestmark = [
     pytest.mark.integration,
@@ -27,18 +24,6 @@ REFERENCE_URL = (
     "https://www.themoscowtimes.com/2018/01/30/"
     "putin-stages-syria-peace-conference-boycotted-by-assad-opponents-a60333"
 )
-
-
-@pytest.fixture()
-def shared_model(real_embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI's embedder for the default model is the ``real_embedder`` fixture."""
-    named = folder_module.embedder_named
-
-    def embedder_named(name: str) -> object:
-        return real_embedder if name == real_embedder.name else named(name)
-
-    assert real_embedder.name == DEFAULT_MODEL
-    monkeypatch.setattr(folder_module, "embedder_named", embedder_named)
 
 
 @pytest.fixture()

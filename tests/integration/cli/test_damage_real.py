@@ -16,9 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import NewsQA
 
-from qa.index import folder as folder_module
 from qa.index import indexer as indexer_module
-from qa.index.embed import Embedder
 from qa.settings import DEFAULT_MODEL
 
 pytestmark = pytest.mark.integration
@@ -31,18 +29,6 @@ BAKERY = (
     "The harbour bakery won the national sourdough prize for its rye loaf.\n\n"
     "Original url:\n<https://food.example/bakery>\n"
 )
-
-
-@pytest.fixture()
-def shared_model(real_embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI's embedder for the default model is the ``real_embedder`` fixture."""
-    named = folder_module.embedder_named
-
-    def embedder_named(name: str) -> object:
-        return real_embedder if name == real_embedder.name else named(name)
-
-    assert real_embedder.name == DEFAULT_MODEL
-    monkeypatch.setattr(folder_module, "embedder_named", embedder_named)
 
 
 @pytest.fixture()

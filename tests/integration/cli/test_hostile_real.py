@@ -10,10 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import NewsQA
 
-from qa.index import folder as folder_module
-from qa.index.embed import Embedder
 from qa.reader.span import shipped_reader_available
-from qa.settings import DEFAULT_MODEL
 
 pytestmark = [
     pytest.mark.integration,
@@ -25,18 +22,6 @@ TITLE = "Putin's Syria Peace Conference Boycotted by Assad Opponents"
 TITLE_ESCAPES = "\x1b]0;PWNED\x07"
 CLIPBOARD = "\x1b]52;c;cm0gLXJmIH4=\x07"
 RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-@pytest.fixture()
-def shared_model(real_embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI's embedder for the default model is the ``real_embedder`` fixture."""
-    named = folder_module.embedder_named
-
-    def embedder_named(name: str) -> object:
-        return real_embedder if name == real_embedder.name else named(name)
-
-    assert real_embedder.name == DEFAULT_MODEL
-    monkeypatch.setattr(folder_module, "embedder_named", embedder_named)
 
 
 @pytest.fixture()
