@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from textual.pilot import Pilot
+
 from qa.answer import citation_for
 from qa.search.retriever import Filters
 from qa.tui import ArticleView, IndexSummary, create_app
@@ -177,3 +179,10 @@ def fake_app(
         status_reader=lambda _dir: info,
         **kwargs,
     )  # type: ignore[arg-type]
+
+
+async def settle(app: NewsQAApp, pilot: Pilot[None]) -> None:
+    """Let workers finish and their messages be handled."""
+    for _ in range(3):
+        await app.workers.wait_for_complete([w for w in app.workers if w.group != "poll"])
+        await pilot.pause()

@@ -27,6 +27,7 @@ from tests.unit.tui.fakes import (
     URL,
     FakeAnswerer,
     fake_app,
+    settle,
 )
 
 SIZE = (100, 40)
@@ -37,13 +38,6 @@ pytestmark = pytest.mark.anyio
 def anyio_backend() -> str:
     """Textual runs on asyncio."""
     return "asyncio"
-
-
-async def settle(app: NewsQAApp, pilot: Pilot[None]) -> None:
-    """Let workers finish and their messages be handled."""
-    for _ in range(3):
-        await app.workers.wait_for_complete([w for w in app.workers if w.group != "poll"])
-        await pilot.pause()
 
 
 async def ask(app: NewsQAApp, pilot: Pilot[None], text: str) -> None:

@@ -23,7 +23,7 @@ from qa.tui.panels import ErrorPanel
 from qa.tui.screens import ChatsScreen, SourceScreen
 from qa.tui.widgets import HIGHLIGHT, AnswerCard, PromptInput, SourceRow
 from qa.types import Answer, Hit, Passage, Response, Span
-from tests.unit.tui.fakes import FakeAnswerer, fake_app
+from tests.unit.tui.fakes import FakeAnswerer, fake_app, settle
 
 SIZE = (100, 40)
 pytestmark = pytest.mark.anyio
@@ -33,13 +33,6 @@ pytestmark = pytest.mark.anyio
 def anyio_backend() -> str:
     """Textual runs on asyncio."""
     return "asyncio"
-
-
-async def settle(app: NewsQAApp, pilot: Pilot[None]) -> None:
-    """Let workers finish and their messages be handled."""
-    for _ in range(3):
-        await app.workers.wait_for_complete([w for w in app.workers if w.group != "poll"])
-        await pilot.pause()
 
 
 async def test_a_burst_of_enters_asks_once(tmp_path: Path) -> None:
