@@ -32,6 +32,7 @@ import json
 import sys
 import time
 from collections import Counter
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from qa.answer import Answerer  # noqa: E402
 from qa.eval.metrics import max_over_truths, normalize_answer  # noqa: E402
 from qa.eval.questions import EvalQuestion, load_questions  # noqa: E402
-from qa.search.retriever import Filters, Retriever  # noqa: E402
+from qa.search.retriever import Retriever  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 BUCKETS = (
@@ -79,8 +80,10 @@ def classify(row: dict[str, Any], n_read: int) -> str:
 
 def ask(answerer: Answerer, q: EvalQuestion, k: int, as_of: bool, n_read: int) -> dict[str, Any]:
     """One question through the pipeline: what was retrieved, read and answered."""
-    filters = Filters(until=q.date) if as_of and q.date else None
-    resp = answerer.ask(q.question, k=k, filters=filters)
+    # As `newsqa eval --as-of-question-date` asks: the as-of day, so the recency prior and the
+    # question's time words apply and undated articles stay searchable.
+    day = date.fromisoformat(q.date) if as_of and q.date else None
+    resp = answerer.ask(q.question, k=k, as_of=day)
     gold = set(q.gold_urls)
     rank = next((i + 1 for i, h in enumerate(resp.hits) if gold.intersection(h.urls)), None)
     pred = resp.answer.text if resp.answer else ""
