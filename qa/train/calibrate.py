@@ -239,7 +239,7 @@ def calibrate(
     chosen: list[str] = list(LOGIT_FEATURES)
     rounds: list[dict[str, Any]] = []
     if text_features and len(np.unique(folds)) > 1:
-        chosen, rounds = select_features(x_all, names, y, f1, positive, folds)
+        chosen, rounds = select_features(x_all, names, y, f1, positive, folds, MIN_GAIN)
     x = x_all[:, [names.index(n) for n in chosen]]
     w = fit_logistic(x, y)
     p = predict_proba(w, x)
