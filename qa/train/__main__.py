@@ -4,7 +4,7 @@ Usage::
 
     python -m qa.train [options]                     # train (or --resume), evaluate, export
     python -m qa.train export --ckpt RUN/checkpoint.pt [--dest qa/models/reader]
-    python -m qa.train calibrate [--reader DIR] [--data FILE] [--label f1|em] [--logits-only]
+    python -m qa.train calibrate [--reader DIR] [--data FILE] [--label f1|em] [--text-features]
     python -m qa.train bundle pack [--mpnet DIR] [--data FILE] [--out .gpu] [--chunk-mib 34]
     python -m qa.train bundle unpack [--bundle .gpu] --dest DIR [--reader DIR]
     python -m qa.train bundle split READER_DIR OUT_DIR
@@ -208,9 +208,10 @@ def calibrate_command(argv: Sequence[str]) -> None:
         "--label", choices=sorted(calibrate.LABELS), default="f1", help="what confidence predicts"
     )
     p.add_argument(
-        "--logits-only",
+        "--text-features",
         action="store_true",
-        help="fit on the span's logit features alone (no text features are tried)",
+        help="also try the text features of qa/reader/decide.py; keep those that raise the "
+        "cross-validated F1 (default: the span's logit features alone)",
     )
     args = p.parse_args(argv)
     cal = calibrate.calibrate_reader(
@@ -219,7 +220,7 @@ def calibrate_command(argv: Sequence[str]) -> None:
         args.heldout_articles,
         args.seed,
         args.label,
-        text_features=not args.logits_only,
+        text_features=args.text_features,
     )
     print(json.dumps(cal, indent=2))
 

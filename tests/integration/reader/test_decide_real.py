@@ -43,7 +43,7 @@ def calibrated(tiny_squad: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     shutil.copytree(DEFAULT_READER_DIR, reader)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(calibrate, "MIN_GAIN", -1000.0)
-        argv = ["calibrate", "--reader", str(reader), "--data", str(tiny_squad)]
+        argv = ["calibrate", "--reader", str(reader), "--data", str(tiny_squad), "--text-features"]
         assert main([*argv, "--heldout-articles", "2"]) == 0
     return reader
 
