@@ -8,11 +8,12 @@ them.
 Confidence is a logistic model of the span's F1 against the gold answer (its expected F1; "is
 exactly right" for readers calibrated with ``--label em``) on features of the span that
 are absolute, not relative to the other candidates (span logit, its log-probability in the
-window, its margin over the no-answer logit), fitted on questions held apart from SQuAD
-*train*, with unanswerable pairs made from paragraphs of the same articles
-(``python -m qa.train calibrate``). The fitted weights and the no-answer threshold live in
-the reader's ``reader.json``; a reader without them falls back to a softmax against the
-null option.
+window, its margin over the no-answer logit, and the text features of
+:mod:`qa.reader.decide` that helped on held-apart data), fitted on questions held apart from
+SQuAD *train*, with unanswerable pairs made from paragraphs of the same articles
+(``python -m qa.train calibrate``). The fitted feature names, weights and the no-answer
+threshold live in the reader's ``reader.json`` (one without feature names weighs the three
+logit features); a reader without them falls back to a softmax against the null option.
 """
 
 from __future__ import annotations
@@ -23,11 +24,16 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from qa.errors import ReaderLoadError
 from qa.eval.metrics import normalize_answer
+from qa.reader.decide import FEATURES, LOGIT_FEATURES, SpanInContext, feature_vector
 from qa.text import sentence_spans
 from qa.types import Answer, Hit, Passage, Span
+
+if TYPE_CHECKING:
+    from qa.reader.spans import SpanPrediction
 
 # How the reader's span score and the retriever's fused score are combined to rank answers
 # across passages. Chosen on held-out train questions (docs/benchmarks.md, "Ranking answers").
@@ -46,36 +52,65 @@ class Calibration:
     """Logistic confidence model of the top span and the no-answer threshold.
 
     Attributes:
-        weights: Coefficients of (score, log_prob, margin over null).
+        weights: Coefficients of ``features``.
         bias: Intercept.
         threshold: Confidence under which the product says "no answer".
         target: What the confidence predicts: ``f1`` (expected F1 of the span) or ``em``
             (exact match; readers calibrated with ``--label em``).
+        features: Names of the features (:data:`qa.reader.decide.FEATURES`); readers
+            calibrated before text features existed have the three logit features.
     """
 
-    weights: tuple[float, float, float]
+    weights: tuple[float, ...]
     bias: float
     threshold: float
     target: str = "em"
+    features: tuple[str, ...] = LOGIT_FEATURES
 
     def probability(self, score: float, log_prob: float, null_score: float) -> float:
-        """Calibrated probability that a span with these features is right."""
-        x = (score, log_prob, score - null_score)
+        """Calibrated probability from the logit features alone (no text features).
+
+        Raises:
+            ValueError: The calibration also weighs text features (use :meth:`of_span`).
+        """
+        if self.features != LOGIT_FEATURES:
+            raise ValueError(f"this calibration weighs {', '.join(self.features)}: use of_span")
+        return self._squash((score, log_prob, score - null_score))
+
+    def of_span(self, span: SpanInContext) -> float:
+        """Calibrated probability that ``span`` answers its question."""
+        return self._squash(feature_vector(span, self.features))
+
+    def _squash(self, x: Sequence[float]) -> float:
         z = self.bias + sum(w * v for w, v in zip(self.weights, x, strict=True))
         return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
 
     @classmethod
     def from_meta(cls, meta: dict[str, Any]) -> Calibration | None:
-        """The calibration recorded in a reader's ``reader.json`` (None when absent)."""
+        """The calibration recorded in a reader's ``reader.json`` (None when absent).
+
+        Raises:
+            ReaderLoadError: It names a feature this version does not know, or its weights
+                do not match its features.
+        """
         cal = meta.get("calibration")
         if not isinstance(cal, dict):
             return None
-        w = [float(v) for v in cal["weights"]]
+        features = tuple(str(f) for f in cal.get("features", LOGIT_FEATURES))
+        weights = tuple(float(v) for v in cal["weights"])
+        unknown = [f for f in features if f not in FEATURES]
+        if unknown or len(weights) != len(features):
+            raise ReaderLoadError(
+                "the reader's calibration does not fit this version of newsqa "
+                f"(features {', '.join(features)}; {len(weights)} weights): recalibrate it "
+                "with `python -m qa.train calibrate --reader DIR`"
+            )
         return cls(
-            weights=(w[0], w[1], w[2]),
+            weights=weights,
             bias=float(cal["bias"]),
             threshold=float(cal["threshold"]),
             target=str(cal.get("target", "em")),
+            features=features,
         )
 
 
@@ -191,7 +226,7 @@ class SpanReader:
         for hit, spans in zip(hits, preds, strict=True):
             prior = self.retrieval_weight * (hit.score / top - 1.0)
             for sp in spans:
-                prob = cal.probability(sp.score, sp.log_prob, sp.null_score) if cal else 0.0
+                prob = cal.of_span(_in_context(question, hit, sp)) if cal else 0.0
                 rank = {"reader": sp.score, "linear": sp.score + prior, "calibrated": prob}
                 key = normalize_answer(sp.text) or sp.text
                 merged.setdefault(key, []).append(
@@ -245,6 +280,18 @@ class _Found:
     null: float
     hit: Hit
     span: Span
+
+
+def _in_context(question: str, hit: Hit, sp: SpanPrediction) -> SpanInContext:
+    return SpanInContext(
+        question=question,
+        context=hit.passage.text,
+        start=sp.start,
+        end=sp.end,
+        score=sp.score,
+        log_prob=sp.log_prob,
+        null_score=sp.null_score,
+    )
 
 
 def _softmax_confidence(merged: dict[str, list[_Found]]) -> dict[str, float]:

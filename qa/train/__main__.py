@@ -4,7 +4,7 @@ Usage::
 
     python -m qa.train [options]                     # train (or --resume), evaluate, export
     python -m qa.train export --ckpt RUN/checkpoint.pt [--dest qa/models/reader]
-    python -m qa.train calibrate [--reader DIR] [--data FILE] [--label f1|em]
+    python -m qa.train calibrate [--reader DIR] [--data FILE] [--label f1|em] [--text-features]
     python -m qa.train bundle pack [--mpnet DIR] [--data FILE] [--out .gpu] [--chunk-mib 34]
     python -m qa.train bundle unpack [--bundle .gpu] --dest DIR [--reader DIR]
     python -m qa.train bundle split READER_DIR OUT_DIR
@@ -207,9 +207,20 @@ def calibrate_command(argv: Sequence[str]) -> None:
     p.add_argument(
         "--label", choices=sorted(calibrate.LABELS), default="f1", help="what confidence predicts"
     )
+    p.add_argument(
+        "--text-features",
+        action="store_true",
+        help="also try the text features of qa/reader/decide.py; keep those that raise the "
+        "cross-validated F1 (default: the span's logit features alone)",
+    )
     args = p.parse_args(argv)
     cal = calibrate.calibrate_reader(
-        args.reader, args.data, args.heldout_articles, args.seed, args.label
+        args.reader,
+        args.data,
+        args.heldout_articles,
+        args.seed,
+        args.label,
+        text_features=args.text_features,
     )
     print(json.dumps(cal, indent=2))
 
