@@ -22,7 +22,7 @@ lookups stay float32), ``pc-matmul-keep-ffn5`` (and the last layer's FFN in floa
 ``pc-matmul-keep-ffnout`` (every FFN output projection in float32). Session variants of the
 shipped copy: ``rr-pc@bs16`` / ``@bs32`` / ``@bs128`` (batch size), ``rr-pc@nospin`` (no
 busy-waiting of the intra-op threads), ``rr-pc@tok`` (sorted by word pieces, not characters).
-Output: tables and bench/out/embed_int8_variants.json.
+Output: a table and ``--out`` (bench/out/embed_int8_variants.json).
 """
 
 from __future__ import annotations
@@ -173,6 +173,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--sample", type=int, default=400)
     ap.add_argument("--skip-recall", action="store_true")
+    ap.add_argument("--out", type=Path, default=OUT / "embed_int8_variants.json")
     ap.add_argument("--paragraphs", type=int, default=0, help="first N paragraphs (0: all)")
     args = ap.parse_args()
     variants = args.variants.split(",")
@@ -218,7 +219,7 @@ def main() -> None:
             }
             doc["recall"][name] = row
             print(name, json.dumps({k: round(v, 4) for k, v in row.items()}), flush=True)
-            (OUT / "embed_int8_variants.json").write_text(json.dumps(doc, indent=1))
+            args.out.write_text(json.dumps(doc, indent=1))
 
     step = max(1, len(texts) // args.sample)
     sample = texts[::step][: args.sample]
@@ -242,7 +243,7 @@ def main() -> None:
             "ratios": ratios,
         }
     doc["load_1min"] = loads
-    (OUT / "embed_int8_variants.json").write_text(json.dumps(doc, indent=1))
+    args.out.write_text(json.dumps(doc, indent=1))
 
     print(f"\nload average (1 min) at each round: {loads}")
     print(
