@@ -11,8 +11,9 @@ indexer chunks it; a question's gold is its paragraph. For each variant, in one 
 - ``index passages/s``: ``newsqa index`` (ingest, chunk, embed, SQLite, near-dup, FAISS, BM25)
   of the same file into a fresh index with that embedder;
 - ``dense recall@5``: exact inner-product search of every question's vector (embedded by the
-  same runtime, as the product queries an index with its own runtime family) over the passage
-  vectors; the gold paragraph among the top 5 passages.
+  same runtime) over the passage vectors; the gold paragraph among the top 5 passages. The
+  product embeds questions in float32 for every index: with ``onnx-fp32`` listed before
+  ``onnx-int8``, the int8 row also gives the recall of float32 questions against its passages.
 
 Variants: ``fp32`` and ``bf16`` (torch; bf16 only where the CPU has it), ``onnx-int8`` and
 ``onnx-fp32`` (the ONNX Runtime copies of qa.index.embed_onnx, built when absent).

@@ -180,7 +180,7 @@ SETTINGS: tuple[Setting, ...] = (
         "auto",
         "auto, torch, onnx",
         "Question embedder; auto: the float32 ONNX Runtime copy when built (no torch "
-        "import), else torch. An index embedded in int8 is queried with the int8 copy.",
+        "import), else torch; for an index embedded in int8 too.",
         _choice(EMBED_BACKENDS),
     ),
     Setting(

@@ -374,9 +374,9 @@ def watch(folder: Path | None, debounce: float, index_dir: Path) -> None:
     folder = folder or Path("corpus")
     if not folder.is_dir():
         raise UsageError(f"no such folder: {folder}")
-    # A few articles at a time: embedded as questions are (the float32 ONNX copy when built,
-    # the int8 one for an int8 index), so that watching starts without importing torch.
-    indexer = Indexer(index_dir, embedder_for(index_dir))
+    # A few articles at a time: the float32 ONNX copy embeds them when built (the int8 one
+    # for an int8 index), so that watching starts without importing torch.
+    indexer = Indexer(index_dir, embedder_for(index_dir, for_index=True, few=True))
     indexer.warm_up()  # load the models once, so that every run is fast
 
     def on_report(report: IndexReport) -> None:

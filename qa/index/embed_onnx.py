@@ -9,7 +9,8 @@ then L2 normalisation), so a one-shot ``newsqa ask`` never imports torch. Two co
   queries any index whose vectors torch made (float32 or bf16).
 - ``int8``: dynamic quantisation with per-channel weights (as the reader's copy), for
   embedding passages on CPUs without bf16. An index records that its vectors came from it
-  (``embed_runtime``) and is queried with the same copy.
+  (``embed_runtime``): later passages of that index come from the same copy, and its
+  questions, as every index's, are embedded in float32 (:func:`pick`).
 
 The copies are derived, not shipped: ``python -m qa.index`` (run by ``make setup``) exports
 the torch model and writes ``minilm-<digest>-<precision>.onnx`` into the cache folder
@@ -223,20 +224,29 @@ def _check(path: Path, precision: str) -> None:
         )
 
 
-def pick(model: str, recorded: str | None, for_index: bool) -> OnnxEmbedder | None:
+def pick(
+    model: str, recorded: str | None, for_index: bool, few: bool = False
+) -> OnnxEmbedder | None:
     """The ONNX embedder for an index, or None where torch (or a fake) embeds.
+
+    Passages of one index come from one runtime family (int8 and float vectors never mix);
+    questions are always embedded in float (the float32 copy when built, else torch), whatever
+    made the passages: against int8 passages, float32 questions kept more of float32's dense
+    recall than int8 ones (docs/benchmarks.md, "Embedding runtimes").
 
     Args:
         model: The index's model name.
         recorded: The runtime that made the index's vectors (``embed_runtime``); ``""`` for an
             index that predates the record (torch made it); None when there is no index yet.
         for_index: Embedding passages (``newsqa index``, ``watch``), not questions.
+        few: Passages a few at a time (``newsqa watch``): a float index takes them from the
+            float32 copy, as questions, so that no torch import delays the start.
 
     Raises:
-        ModelLoadError: The index's vectors came from the int8 copy and it is not built here,
-            or ``NEWSQA_EMBED_BACKEND=onnx`` and the float32 copy is not built.
+        ModelLoadError: Passages for an index embedded by the int8 copy, which is not built
+            here, or ``NEWSQA_EMBED_BACKEND=onnx`` and the float32 copy is not built.
         IndexMismatch: ``NEWSQA_EMBED_DTYPE`` asks for vectors of another family than the
-            index's (int8 and float vectors never mix in one index).
+            index's.
     """
     from qa.index.embed import runtime_family
 
@@ -251,7 +261,7 @@ def pick(model: str, recorded: str | None, for_index: bool) -> OnnxEmbedder | No
                 "re-embed with `newsqa index --rebuild`"
             )
         recorded = wanted  # a new index: this CPU's choice
-    if runtime_family(recorded or "torch") == "int8":
+    if for_index and runtime_family(recorded or "torch") == "int8":
         path = find_copy("int8", model)
         if path is None:
             raise ModelLoadError(
@@ -260,7 +270,7 @@ def pick(model: str, recorded: str | None, for_index: bool) -> OnnxEmbedder | No
                 "`newsqa index --rebuild`"
             )
         return OnnxEmbedder(path, "int8", model)
-    if for_index or conf.embed_backend == "torch":
+    if (for_index and not few) or conf.embed_backend == "torch":
         return None  # passages of a float index: torch, in bf16 where the CPU has it
     path = find_copy("fp32", model)
     if path is None and conf.embed_backend == "onnx" and model == DEFAULT_MODEL:

@@ -83,16 +83,20 @@ def writer_lock(root: Path) -> Iterator[None]:
         yield
 
 
-def embedder_for(root: Path, default: str | None = None, for_index: bool = False) -> EmbedderLike:
+def embedder_for(
+    root: Path, default: str | None = None, for_index: bool = False, few: bool = False
+) -> EmbedderLike:
     """The embedder an index folder was built with (queries must use the same model).
 
     Args:
         root: Index folder (may not exist yet).
         default: Model for a new index; ``NEWSQA_MODEL`` or the offline MiniLM when None.
             ``hash-N`` is the fast fake embedder of the tests (subprocess runs of the CLI).
-        for_index: For embedding passages, not questions. Questions go through the float32
-            ONNX Runtime copy when built; an index embedded in int8 keeps its int8 copy
-            (:func:`qa.index.embed_onnx.pick`).
+        for_index: For embedding passages, not questions. Passages of an index embedded in
+            int8 come from the int8 copy; questions of every index go through the float32 ONNX
+            Runtime copy when built (:func:`qa.index.embed_onnx.pick`).
+        few: Passages a few at a time (``newsqa watch``): a float index takes them from the
+            float32 copy as questions, without importing torch.
     """
     from qa.index.embed_onnx import pick
 
@@ -104,7 +108,7 @@ def embedder_for(root: Path, default: str | None = None, for_index: bool = False
             runtime = store.get_meta("embed_runtime") or ""
     except QAError:  # no index, or a damaged one: `index --rebuild` uses the default
         pass
-    return pick(name, runtime, for_index) or embedder_named(name)
+    return pick(name, runtime, for_index, few) or embedder_named(name)
 
 
 def embedder_named(name: str) -> EmbedderLike:

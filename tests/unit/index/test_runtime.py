@@ -153,14 +153,37 @@ def test_questions_use_the_float32_copy_for_a_float_index(
     assert pick(DEFAULT_MODEL, "torch-bf16", for_index=True) is None
 
 
-def test_an_int8_index_is_queried_with_the_int8_copy(cache: Path) -> None:
+def test_an_int8_index_takes_int8_passages_and_float_questions(cache: Path) -> None:
     _plant("fp32")
     with pytest.raises(ModelLoadError, match=r"int8 ONNX copy.*python -m qa\.index"):
-        pick(DEFAULT_MODEL, "onnx-int8", for_index=False)
+        pick(DEFAULT_MODEL, "onnx-int8", for_index=True)
+    for few in (False, True):  # `newsqa watch` adds int8 passages to it too
+        with pytest.raises(ModelLoadError, match=r"int8 ONNX copy"):
+            pick(DEFAULT_MODEL, "onnx-int8", for_index=True, few=few)
     _plant("int8")
-    for for_index in (False, True):
-        chosen = pick(DEFAULT_MODEL, "onnx-int8", for_index=for_index)
+    for few in (False, True):
+        chosen = pick(DEFAULT_MODEL, "onnx-int8", for_index=True, few=few)
         assert isinstance(chosen, OnnxEmbedder) and chosen.runtime == "onnx-int8"
+    # Questions: float32 (the copy when built, else torch), never the int8 copy.
+    chosen = pick(DEFAULT_MODEL, "onnx-int8", for_index=False)
+    assert isinstance(chosen, OnnxEmbedder) and chosen.runtime == "onnx-fp32"
+    onnx_path("fp32").unlink()
+    assert pick(DEFAULT_MODEL, "onnx-int8", for_index=False) is None
+
+
+def test_watch_adds_float32_passages_to_a_float_index_without_torch(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _cpu(monkeypatch, bf16=True)
+    _plant("fp32")
+    _plant("int8")
+    for recorded in ("torch-bf16", "torch-fp32", "onnx-fp32", "", None):
+        chosen = pick(DEFAULT_MODEL, recorded, for_index=True, few=True)
+        assert isinstance(chosen, OnnxEmbedder) and chosen.runtime == "onnx-fp32"
+        assert pick(DEFAULT_MODEL, recorded, for_index=True) is None  # many: torch in bf16
+    _cpu(monkeypatch, bf16=False)  # a new index there is an int8 index, watched or not
+    chosen = pick(DEFAULT_MODEL, None, for_index=True, few=True)
+    assert isinstance(chosen, OnnxEmbedder) and chosen.runtime == "onnx-int8"
 
 
 def test_a_forced_dtype_of_another_family_is_a_clear_error(
@@ -185,7 +208,11 @@ def test_onnx_backend_without_the_copy_says_how_to_build(
 def test_embedder_for_reads_the_record(tmp_path: Path, feed: Path, cache: Path) -> None:
     root = tmp_path / "index"
     _index(root, Int8Hash(64), feed)
-    # hash-64 has no ONNX copy: an int8 record with no copy to match it is an error.
+    # hash-64 has no ONNX copy: more passages for an int8 record with no copy to make them
+    # are an error; its questions are embedded in float by the model the index names.
     with pytest.raises(ModelLoadError, match=r"int8"):
-        embedder_for(root)
+        embedder_for(root, for_index=True)
+    with pytest.raises(ModelLoadError, match=r"int8"):
+        embedder_for(root, for_index=True, few=True)
+    assert embedder_for(root).name == "hash-64"
     assert embed_onnx.find_copy("int8", "hash-64") is None

@@ -1,0 +1,267 @@
+"""Variants of the int8 ONNX passage embedder: dense recall@5 on SQuAD-open and speed vs float32.
+
+Usage: python bench/embed_int8_variants.py [--squad ../shared/data/squad/dev-v1.1.json.gz]
+           [--variants rr-pc,pc,...] [--rounds 3] [--sample 400] [--skip-recall]
+
+SQuAD-open as in bench/embed_runtimes.py (every dev-v1.1 paragraph an article, chunked as the
+indexer chunks it; a question's gold is its paragraph). Every variant is an int8 copy quantised
+from the float32 ONNX copy of MiniLM (qa.index.embed_onnx), or the current int8 copy with other
+ONNX Runtime session settings:
+
+- recall: all passages embedded by the variant; dense recall@5 and @20 of every question
+  embedded (a) by the same variant and (b) by the float32 ONNX copy (int8 passages, float
+  questions); mean and minimum cosine of its passage vectors to the float32 copy's;
+- speed: ``--rounds`` interleaved rounds over ``--sample`` passages spread over the set; each
+  round runs float32 ``SentenceTransformer.encode`` (the baseline), then every variant, so a
+  changing load hits all of them alike; the median of the per-round ratios is reported.
+
+Quantisation variants (``quantize_dynamic``, int8 weights, uint8 activations):
+``rr-pc`` (the shipped copy: reduced range, per-channel), ``pc`` (full range, per-channel),
+``pt`` (full range, per-tensor), ``pc-matmul`` (per-channel, MatMul only: the embedding
+lookups stay float32), ``pc-matmul-keep-ffn5`` (and the last layer's FFN in float32),
+``pc-matmul-keep-ffnout`` (every FFN output projection in float32). Session variants of the
+shipped copy: ``rr-pc@bs16`` / ``@bs32`` / ``@bs128`` (batch size), ``rr-pc@nospin`` (no
+busy-waiting of the intra-op threads), ``rr-pc@tok`` (sorted by word pieces, not characters).
+Output: a table and ``--out`` (bench/out/embed_int8_variants.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.embed_runtimes import recall_at  # noqa: E402
+from qa import hardware  # noqa: E402
+from qa.eval.questions import load_questions  # noqa: E402
+from qa.index.chunk import Chunker  # noqa: E402
+from qa.index.embed import Embedder, _normalize  # noqa: E402
+from qa.index.embed_onnx import OnnxEmbedder, build  # noqa: E402
+from qa.ingest.files import Ingestor, Skipped  # noqa: E402
+
+DEV = ROOT.parent / "shared" / "data" / "squad" / "dev-v1.1.json.gz"
+OUT = ROOT / "bench" / "out"
+WORK = OUT / "int8-variants"
+
+
+def _ffn_out_nodes(model_path: Path) -> list[str]:
+    """Names of the FFN output projections (the MatMul that follows each GELU), by layer."""
+    import onnx
+
+    graph = onnx.load(str(model_path)).graph
+    consumers: dict[str, list[Any]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    out = []
+    for node in graph.node:  # GELU is exported as x * 0.5 * (1 + erf(x / sqrt 2))
+        if node.op_type != "Erf":
+            continue
+        frontier = list(node.output)
+        for _ in range(8):  # a few element-wise steps from erf to the projection
+            following = [c for name in frontier for c in consumers.get(name, [])]
+            matmuls = [c.name for c in following if c.op_type == "MatMul"]
+            if matmuls:
+                out.extend(matmuls)
+                break
+            frontier = [o for c in following for o in c.output]
+    return out
+
+
+def quantised(name: str, fp32: Path) -> Path:
+    """Build (once) the int8 copy of quantisation variant ``name`` from the float32 copy."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    dest = WORK / f"{name}.onnx"
+    if dest.is_file():
+        return dest
+    WORK.mkdir(parents=True, exist_ok=True)
+    kwargs: dict[str, Any] = {"weight_type": QuantType.QInt8, "per_channel": True}
+    if name == "rr-pc":
+        kwargs["reduce_range"] = True
+    elif name == "pt":
+        kwargs["per_channel"] = False
+    if "matmul" in name:
+        kwargs["op_types_to_quantize"] = ["MatMul"]
+    ffn = _ffn_out_nodes(fp32)
+    if name.endswith("keep-ffn5"):
+        kwargs["nodes_to_exclude"] = ffn[-1:]
+    elif name.endswith("keep-ffnout"):
+        kwargs["nodes_to_exclude"] = ffn
+    logging.getLogger().setLevel(logging.ERROR)
+    quantize_dynamic(str(fp32), str(dest), **kwargs)
+    return dest
+
+
+class Variant(OnnxEmbedder):
+    """The ONNX embedder with a batch size, spinning and ordering of its own."""
+
+    def __init__(self, path: Path, batch: int = 64, spin: bool = True, tok: bool = False) -> None:
+        super().__init__(path, "int8")
+        self.batch, self.spin, self.tok = batch, spin, tok
+
+    def _load(self) -> tuple[Any, Any]:
+        if self._session is None and not self.spin:
+            import onnxruntime as ort
+
+            from qa.index.embed import default_model_path
+            from qa.reader.tokens import WordPieces
+
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = self.threads
+            options.inter_op_num_threads = 1
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            self._session = ort.InferenceSession(
+                str(self.path), options, providers=["CPUExecutionProvider"]
+            )
+            self._tokenizer = WordPieces(default_model_path())
+        return super()._load()
+
+    def embed(self, texts: Any, batch_size: int = 64) -> np.ndarray:
+        if not self.tok:
+            return super().embed(texts, batch_size=self.batch)
+        session, tokenizer = self._load()
+        enc = tokenizer(list(texts), truncation=True, max_length=self.max_seq_length)
+        ids, types = enc["input_ids"], enc["token_type_ids"]
+        order = sorted(range(len(texts)), key=lambda i: -len(ids[i]))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        from qa.reader.spans import pad_arrays
+
+        for lo in range(0, len(order), self.batch):
+            rows = order[lo : lo + self.batch]
+            batch = pad_arrays([ids[i] for i in rows], [types[i] for i in rows])
+            (hidden,) = session.run(["last_hidden_state"], batch)
+            mask = batch["attention_mask"][:, :, None].astype(np.float32)
+            out[rows] = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+        return _normalize(out)
+
+
+def make(name: str, fp32: Path) -> Any:
+    """The embedder of a variant name (``quant`` or ``quant@session``)."""
+    if name == "torch-fp32":
+        return Embedder(bf16=False)
+    if name == "torch-bf16":
+        return Embedder(bf16=True)
+    if name == "onnx-fp32":
+        return OnnxEmbedder(fp32, "fp32")
+    quant, _, sess = name.partition("@")
+    path = quantised(quant, fp32)
+    if sess.startswith("bs"):
+        return Variant(path, batch=int(sess[2:]))
+    return Variant(path, spin=sess != "nospin", tok=sess == "tok")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--squad", type=Path, default=DEV)
+    ap.add_argument(
+        "--variants",
+        default="rr-pc,pc,pc-matmul,pc-matmul-keep-ffnout",
+    )
+    ap.add_argument("--speed-variants", default="", help="default: --variants")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--sample", type=int, default=400)
+    ap.add_argument("--skip-recall", action="store_true")
+    ap.add_argument("--out", type=Path, default=OUT / "embed_int8_variants.json")
+    ap.add_argument("--paragraphs", type=int, default=0, help="first N paragraphs (0: all)")
+    args = ap.parse_args()
+    variants = args.variants.split(",")
+    speed_variants = args.speed_variants.split(",") if args.speed_variants else variants
+    fp32 = build("fp32")
+
+    articles = [a for a in Ingestor().read_file(args.squad) if not isinstance(a, Skipped)]
+    articles = articles[: args.paragraphs] if args.paragraphs else articles
+    chunker = Chunker()
+    passages = [(a.url, p.embed_text()) for a in articles for p in chunker.split(a)]
+    url_ids = {u: i for i, u in enumerate(dict.fromkeys(u for u, _ in passages))}
+    texts = [t for _, t in passages]
+    purls = [url_ids[u] for u, _ in passages]
+    qs = [q for q in load_questions(args.squad) if q.gold_urls[0] in url_ids]
+    gold = [url_ids[q.gold_urls[0]] for q in qs]
+    questions = [q.question for q in qs]
+    print(f"{len(texts)} passages, {len(qs)} questions, load {os.getloadavg()}", flush=True)
+    doc: dict[str, Any] = {"cpu": hardware.probe().model, "recall": {}, "speed": {}}
+
+    if not args.skip_recall:
+        # The float32 copy's vectors stand for torch float32's (cosine >= 0.999 to them).
+        onnx32 = OnnxEmbedder(fp32, "fp32")
+        q32 = onnx32.embed(questions, batch_size=256)
+        ref = p32 = onnx32.embed(texts)
+        base = {
+            "recall@5": recall_at(q32, p32, gold, purls, 5),
+            "recall@20": recall_at(q32, p32, gold, purls, 20),
+        }
+        doc["recall"]["onnx-fp32"] = base
+        print("onnx-fp32", base, flush=True)
+        for name in variants:
+            emb = make(name, fp32)
+            pv = emb.embed(texts)
+            qv = emb.embed(questions, batch_size=256)
+            cos = (pv * ref).sum(axis=1)
+            row = {
+                "recall@5": recall_at(qv, pv, gold, purls, 5),
+                "recall@20": recall_at(qv, pv, gold, purls, 20),
+                "recall@5 fp32 questions": recall_at(q32, pv, gold, purls, 5),
+                "recall@20 fp32 questions": recall_at(q32, pv, gold, purls, 20),
+                "cos mean": float(cos.mean()),
+                "cos min": float(cos.min()),
+            }
+            doc["recall"][name] = row
+            print(name, json.dumps({k: round(v, 4) for k, v in row.items()}), flush=True)
+            args.out.write_text(json.dumps(doc, indent=1))
+
+    step = max(1, len(texts) // args.sample)
+    sample = texts[::step][: args.sample]
+    embedders = {n: make(n, fp32) for n in ["torch-fp32", "torch-bf16", *speed_variants]}
+    for emb in embedders.values():
+        emb.embed(sample[:8])  # load and warm up
+    rates: dict[str, list[float]] = {n: [] for n in embedders}
+    loads = []
+    for r in range(args.rounds):
+        loads.append(os.getloadavg()[0])
+        for name, emb in embedders.items():
+            t = time.perf_counter()
+            emb.embed(sample)
+            rates[name].append(len(sample) / (time.perf_counter() - t))
+        print(f"round {r}: " + ", ".join(f"{n} {v[-1]:.1f}" for n, v in rates.items()), flush=True)
+    for name, values in rates.items():
+        ratios = [v / b for v, b in zip(values, rates["torch-fp32"], strict=True)]
+        doc["speed"][name] = {
+            "passages_s": values,
+            "median_ratio": statistics.median(ratios),
+            "ratios": ratios,
+        }
+    doc["load_1min"] = loads
+    args.out.write_text(json.dumps(doc, indent=1))
+
+    print(f"\nload average (1 min) at each round: {loads}")
+    print(
+        "| variant | passages/s (median) | x torch fp32 (median of rounds) | recall@5 own q "
+        "| recall@5 fp32 q | recall@20 fp32 q | cos mean / min |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for name in dict.fromkeys([*rates, *doc["recall"]]):
+        sp, rc = doc["speed"].get(name, {}), doc["recall"].get(name, {})
+        med = statistics.median(sp["passages_s"]) if sp else float("nan")
+        print(
+            f"| {name} | {med:.1f} | {sp.get('median_ratio', float('nan')):.2f} | "
+            f"{rc.get('recall@5', float('nan')):.4f} | "
+            f"{rc.get('recall@5 fp32 questions', float('nan')):.4f} | "
+            f"{rc.get('recall@20 fp32 questions', float('nan')):.4f} | "
+            f"{rc.get('cos mean', float('nan')):.4f} / {rc.get('cos min', float('nan')):.4f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
