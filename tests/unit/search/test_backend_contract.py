@@ -47,8 +47,9 @@ def index(root: Path, paths: list[Path], uri: str, prune: bool = True) -> None:
     Indexer(root, HashEmbedder(DIM), backend=publisher_for(root, uri)).update(paths, prune=prune)
 
 
-def retriever(root: Path, uri: str, fusion: str = "linear") -> Retriever:
-    return Retriever(root, HashEmbedder(DIM), fusion=fusion, backend=open_backend(root, uri))
+def retriever(root: Path, uri: str, fusion: str = "linear", candidates: int = 100) -> Retriever:
+    backend = open_backend(root, uri)
+    return Retriever(root, HashEmbedder(DIM), fusion, candidates=candidates, backend=backend)
 
 
 def titles(r: Retriever, query: str, k: int = 10, filters: Filters | None = None) -> list[str]:
@@ -181,6 +182,11 @@ def test_filters_apply_inside_the_search(tmp_path: Path, backend: Uri, f: Filter
         # Every allowed passage holds the query's words: a filter applied after a top-k
         # search would lose some of them.
         assert sorted(h.title for h in hits) == want, fusion
+        # Five candidates a side: a filter applied after the search would leave fewer hits.
+        few = retriever(root, uri, fusion, candidates=5).search(
+            "harbour dredging quay", k=5, filters=f
+        )
+        assert len(few) == min(5, len(want)) and {h.title for h in few} <= set(want), fusion
 
 
 def test_a_new_article_is_answerable(tmp_path: Path, backend: Uri) -> None:
