@@ -53,19 +53,25 @@ def publisher_for(index_dir: Path, uri: str | BackendURI | None = None) -> Searc
 def backend_check(index_dir: Path, uri: str | None) -> list[str]:
     """``newsqa stats --check``: problems of the store and of the backend's copy of it."""
     from qa.index.check import check_index
-
-    spec = resolve(index_dir, uri)
-    if spec.kind == EMBEDDED:
-        return check_index(index_dir)
     from qa.index.database import integrity_problems
     from qa.index.folder import open_store
+
+    spec = resolve(index_dir, uri)
+    try:
+        with open_store(index_dir) as store:
+            published = published_to(store)
+            problems = [] if spec.kind == EMBEDDED else integrity_problems(store.db)
+    except QAError:
+        if spec.kind != EMBEDDED:
+            raise
+        published = EMBEDDED  # the embedded check reports a damaged store in its own words
+    if published != spec.identity:
+        return [f"the index is published to {published}, not {spec.identity}"]
+    if spec.kind == EMBEDDED:
+        return check_index(index_dir)
     from qa.search.milvus import MilvusBackend
 
-    with open_store(index_dir) as store:
-        problems = [f"SQLite: {p}" for p in integrity_problems(store.db)]
-        published = published_to(store)
-    if published != spec.identity:
-        return [*problems, f"the index is published to {published}, not {spec.identity}"]
+    problems = [f"SQLite: {p}" for p in problems]
     backend = MilvusBackend(index_dir, spec)
     try:
         return problems + backend.problems()

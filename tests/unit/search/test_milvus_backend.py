@@ -3,6 +3,7 @@ rankers, and one-line errors for a bad URI or a server that is not there."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -185,3 +186,18 @@ def test_the_dense_index_is_exact_up_to_200000_passages_then_ivf_sq8() -> None:
     big = dense_index(3_000_000)
     assert big["type"] == "IVF_SQ8"
     assert big["build"]["nlist"] == 8192 and big["search"]["nprobe"] == 128
+
+
+def test_stats_shows_and_checks_the_index_own_backend(tmp_path: Path, newsqa: NewsQA) -> None:
+    corpus, root = _corpus(tmp_path / "corpus"), tmp_path / "idx"
+    lite = f"milvus:{tmp_path / 'm.db'}"
+    index(root, [corpus], lite)
+    run = newsqa("stats", "--json", "--index-dir", str(root))  # no --backend: the index's own
+    assert run.code == 0, run.err
+    doc = json.loads(run.out)
+    assert doc["backend"] == parse_backend(lite).identity
+    assert doc["collection_rows"] == doc["passages"] == 2
+    assert doc["dense_index"] == "FLAT"
+    assert newsqa("stats", "--check", "--index-dir", str(root)).code == 0
+    run = newsqa("stats", "--check", "--index-dir", str(root), "--backend", "embedded")
+    assert run.code == 1 and "published to milvus:" in run.err
