@@ -11,6 +11,7 @@ from qa.index.embed import EmbedderLike
 from qa.index.folder import embedder_for
 from qa.reader.base import FallbackReader, Reader
 from qa.reader.sentence import SentenceReader
+from qa.search.engines import open_backend
 from qa.search.retriever import Filters, Retriever
 from qa.search.when import Scope, scope_for
 from qa.types import (
@@ -53,6 +54,7 @@ class Answerer:
         retriever: The retriever (default: one on ``index_dir`` with ``embedder``).
         time_words: Whether the question's time words ("last week", "in 2019") narrow the
             search (:mod:`qa.search.when`); the as-of day always applies.
+        backend: The search backend's URI (default: the one the index was published to).
     """
 
     def __init__(
@@ -63,9 +65,12 @@ class Answerer:
         threshold: float | None = None,
         retriever: Retriever | None = None,
         time_words: bool = True,
+        backend: str | None = None,
     ) -> None:
         self.embedder = embedder or embedder_for(index_dir)
-        self.retriever = retriever or Retriever(index_dir, self.embedder)
+        self.retriever = retriever or Retriever(
+            index_dir, self.embedder, backend=open_backend(index_dir, backend)
+        )
         self.reader = make_reader(reader) if isinstance(reader, str) else reader
         # Each reader's confidence has its own calibration, hence its own threshold.
         self.fixed_threshold = threshold

@@ -9,9 +9,11 @@
     │   └── DamagedStore       the SQLite store file is damaged: run `newsqa index --rebuild`
     ├── BadArticle             one file, line or record is not a usable article
     ├── FetchError             a page or feed could not be fetched or holds no article
+    ├── BackendError           the search backend cannot be used (unreachable, refused a call)
     ├── TrainingError          reader training cannot go on (checkpoint, data, device, bundle)
     ├── UsageError             bad arguments the CLI parser could not catch (exit code 2)
-    │   └── SettingError       a NEWSQA_* environment variable has a value it does not allow
+    │   ├── SettingError       a NEWSQA_* environment variable has a value it does not allow
+    │   └── BadBackendURI      a --backend URI that names no backend newsqa knows
     └── ModelLoadError         a model (embedder or reader) could not be loaded
         ├── ReaderLoadError    the reader's files are missing, corrupt or incomplete
         └── TeacherMismatch    a distillation teacher cannot read the student's windows
@@ -97,3 +99,18 @@ class FetchError(QAError):
         super().__init__(f"{source}: {reason}")
         self.source = source
         self.reason = reason
+
+
+class BadBackendURI(UsageError):
+    """A search backend URI (``--backend``, ``NEWSQA_BACKEND``) that names no known backend."""
+
+    def __init__(self, uri: str, reason: str) -> None:
+        super().__init__(
+            f"backend {uri!r}: {reason}; use embedded, milvus:PATH.db (a Milvus Lite file) "
+            "or milvus://HOST:PORT (a Milvus server)"
+        )
+        self.uri = uri
+
+
+class BackendError(QAError):
+    """The search backend cannot be used: the server is unreachable or refused a call."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qa.errors import SettingError
+from qa.errors import SettingError, UsageError
 
 DTYPES = ("auto", "bf16", "fp32")
 EMBED_DTYPES = (*DTYPES, "int8")
@@ -110,6 +110,15 @@ def _path(name: str, value: str) -> Path:
     return Path(_text(name, value)).expanduser()
 
 
+def _backend(name: str, value: str) -> str:
+    from qa.search.uri import parse_backend
+
+    try:
+        return parse_backend(_text(name, value)).identity
+    except UsageError as exc:
+        raise SettingError(f"{name}: {exc}") from exc
+
+
 def _default_cache(env: Mapping[str, str]) -> Path:
     xdg = env.get("XDG_CACHE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".cache") / "newsqa"
@@ -123,6 +132,15 @@ SETTINGS: tuple[Setting, ...] = (
         "a folder",
         "Index folder of every command (`--index-dir` wins).",
         _path,
+    ),
+    Setting(
+        "NEWSQA_BACKEND",
+        "backend",
+        "",
+        "embedded, milvus:PATH.db, milvus://HOST:PORT",
+        "Search backend (`--backend` wins); unset: the one the index was last published to, "
+        "embedded for a new index.",
+        _backend,
     ),
     Setting(
         "NEWSQA_MODEL",
@@ -229,6 +247,7 @@ class Settings:
     """Validated settings (see :data:`SETTINGS` for each one's meaning)."""
 
     index_dir: Path = Path("index")
+    backend: str | None = None
     model: str | None = None
     faiss: str = "auto"
     delta_min: int = 20_000

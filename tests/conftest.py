@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests.milvus_fixtures import milvus_server, release_lite  # noqa: F401  # Milvus Lite
+
 # The fuzz tests (tests/unit/*/test_fuzz_*.py): a few seconds each in the normal suite;
 # `pytest --hypothesis-profile=fuzz-long tests/unit -k fuzz` runs a long search.
 _FUZZ = {"deadline": None, "database": None, "suppress_health_check": [HealthCheck.too_slow]}

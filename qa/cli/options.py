@@ -30,6 +30,31 @@ def index_option(fn: F) -> F:
     )(fn)
 
 
+def backend_option(fn: F) -> F:
+    """``--backend URI`` of the commands that index or search (validated when parsed)."""
+    return click.option(
+        "--backend",
+        metavar="URI",
+        default=None,
+        callback=_backend_value,
+        help="Search backend: embedded, milvus:PATH.db (a Milvus Lite file) or "
+        "milvus://HOST:PORT (a Milvus server); default: NEWSQA_BACKEND, else the one the "
+        "index was published to (embedded for a new index).",
+    )(fn)
+
+
+def _backend_value(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from qa import settings
+    from qa.search.uri import parse_backend
+
+    if value is None:
+        return settings.load().backend
+    try:
+        return parse_backend(value).identity
+    except UsageError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
 def corpus_option(help_text: str) -> Callable[[F], F]:
     """``--corpus`` (default: ``corpus``) of ``add`` and ``chat``, with what it is for."""
     return click.option(

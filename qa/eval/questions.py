@@ -20,6 +20,7 @@ from qa.answer import Answerer
 from qa.errors import UsageError
 from qa.eval.metrics import max_over_truths, percentile
 from qa.ingest import squad
+from qa.search.engines import open_backend
 from qa.search.retriever import Retriever
 
 RECALL_AT = (1, 5, 10, 20)
@@ -95,6 +96,7 @@ class Evaluator:
             articles are not searched, and the recency prior counts from it.
         recency_weight: Weight of the retriever's recency prior (0: none).
         time_words: Whether time words in the questions narrow the search.
+        backend: The search backend's URI (default: the one the index was published to).
     """
 
     def __init__(
@@ -106,10 +108,16 @@ class Evaluator:
         as_of_question_date: bool = False,
         recency_weight: float = settings.RECENCY_WEIGHT,
         time_words: bool = True,
+        backend: str | None = None,
     ) -> None:
         self.k = k
         self.as_of = as_of_question_date
-        retriever = Retriever(index_dir, fusion=fusion, recency_weight=recency_weight)
+        retriever = Retriever(
+            index_dir,
+            fusion=fusion,
+            recency_weight=recency_weight,
+            backend=open_backend(index_dir, backend),
+        )
         self.answerer = Answerer(
             index_dir,
             embedder=retriever.embedder,

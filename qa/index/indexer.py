@@ -32,6 +32,7 @@ from qa.index.neardup import NearDupIndex
 from qa.index.sources import estimate_records, file_sha, next_store_number, readable_files
 from qa.index.store import FileState, Store
 from qa.ingest.files import FileProblem, Ingestor, Skipped, file_problem
+from qa.search.uri import EMBEDDED, META_KEY, switches_backend
 from qa.types import Article, content_id
 
 # progress(articles_done, articles_total_or_None)
@@ -427,14 +428,17 @@ class Indexer:
     def _finish(self, store: Store, target: int, report: IndexReport) -> None:
         """Build the new generation if anything changed, then commit it as current."""
         outdated = keywords_outdated(self.root, store.path.name, store.current_gen)
+        # A store last published to another backend is published in full, never mixed.
         damaged = self.backend is None and self._generation_damaged(store)
-        if store.current_gen == 0 or outdated or damaged or store.pending_changes(target):
+        full = damaged or switches_backend(store, self.backend)
+        if store.current_gen == 0 or outdated or full or store.pending_changes(target):
             # Same transaction as the new current_gen: readers never see half-done clusters.
             NearDupIndex(store.db).recluster_after_deletions(target)
             if self.backend is None:
-                build_generation(store, self.root, target, self.embedder.dim, full=damaged)
+                build_generation(store, self.root, target, self.embedder.dim, full=full)
+                store.set_meta(META_KEY, EMBEDDED)
             else:
-                self.backend.publish(store, target)
+                self.backend.publish(store, target)  # records itself in the store
             store.set_meta("current_gen", str(target))
             store.set_meta("updated_at", time.strftime("%Y-%m-%dT%H:%M:%S"))
             store.db.commit()

@@ -23,18 +23,41 @@ from qa.index.generation import Generation, gen_dir, load_generation
 from qa.index.neardup import NearDupIndex
 from qa.index.store import Store
 from qa.search.backend import Filters, PassageRecord
+from qa.search.uri import EMBEDDED, BackendURI, check_published
 from qa.text import printable
 from qa.types import Passage
 
 _META = ("date", "url", "source")
 
-__all__ = ["LocalBackend", "LocalView", "date_key"]
+__all__ = ["LocalBackend", "LocalView", "date_key", "store_records"]
 
 
 def date_key(iso: str) -> int:
     """``YYYYMMDD`` as an int for comparisons; 0 for an undated article."""
     digits = iso.replace("-", "")[:8]
     return int(digits) if digits.isdigit() and len(digits) == 8 else 0
+
+
+def store_records(store: Store, rowids: dict[int, int]) -> dict[int, PassageRecord]:
+    """Passage rows by store rowid, keyed by their document numbers (``rowids``: rowid -> doc).
+
+    An index written before ingest cleaned control characters may hold terminal escapes: they
+    are made visible here, for every output (one character for one, so that offsets hold).
+    """
+    out: dict[int, PassageRecord] = {}
+    for rowid, r in store.passages_by_rowid(list(rowids)).items():
+        passage = Passage(
+            id=r["id"],
+            article_id=r["article_id"],
+            paragraph=r["paragraph"],
+            start=r["start"],
+            end=r["end"],
+            text=printable(r["text"]),
+            title=printable(r["title"], single_line=True),
+        )
+        date, url, source = (printable(r[k], single_line=True) for k in _META)
+        out[rowids[rowid]] = PassageRecord(passage, date, url, source)
+    return out
 
 
 @dataclass
@@ -106,24 +129,7 @@ class LocalView:
 
     def records(self, docs: Sequence[int]) -> dict[int, PassageRecord]:
         """Passage rows of document numbers, joined with their article's metadata."""
-        rowids = {int(self.gen.ids[d]): d for d in docs}
-        out: dict[int, PassageRecord] = {}
-        for rowid, r in self.store.passages_by_rowid(list(rowids)).items():
-            # An index written before ingest cleaned control characters may hold terminal
-            # escapes: they are made visible here, for every output (one character for one,
-            # so that offsets hold).
-            passage = Passage(
-                id=r["id"],
-                article_id=r["article_id"],
-                paragraph=r["paragraph"],
-                start=r["start"],
-                end=r["end"],
-                text=printable(r["text"]),
-                title=printable(r["title"], single_line=True),
-            )
-            date, url, source = (printable(r[k], single_line=True) for k in _META)
-            out[rowids[rowid]] = PassageRecord(passage, date, url, source)
-        return out
+        return store_records(self.store, {int(self.gen.ids[d]): d for d in docs})
 
     def cluster(self, article_id: str) -> str | None:
         """Near-duplicate cluster of the article, when it has copies."""
@@ -149,9 +155,12 @@ class LocalBackend:
         self._lock = threading.Lock()
 
     def check_model(self, name: str, dim: int) -> None:
-        """Raise IndexMismatch when the index was built with another model."""
+        """Raise IndexMismatch when the index was built with another model, or its current
+        generation was published to another backend."""
         with self._lock:
-            check_model(self._open(), name, dim)
+            store = self._open()
+            check_model(store, name, dim)
+            check_published(store, BackendURI(EMBEDDED))
 
     def publish(self, store: Store, gen: int) -> None:
         """Write the search files of generation ``gen`` (a delta or a full build)."""

@@ -32,12 +32,14 @@ from datetime import date
 from pathlib import Path
 
 from qa import settings
+from qa.errors import UsageError
 from qa.index.embed import EmbedderLike
 from qa.index.folder import embedder_for
 from qa.index.neardup import PASSAGE_OVERLAP, overlap
 from qa.search import FUSIONS
 from qa.search.backend import Filters, PassageRecord, SearchBackend, SearchView
-from qa.search.local import LocalBackend, date_key
+from qa.search.engines import open_backend
+from qa.search.local import date_key
 from qa.search.when import Scope
 from qa.types import Hit, content_id
 
@@ -61,11 +63,12 @@ class Retriever:
     Args:
         index_dir: Index folder.
         embedder: Query embedder (default: the model the index was built with).
-        fusion: ``linear`` (default), ``rrf``, ``dense`` or ``bm25``.
+        fusion: ``linear`` (default), ``rrf``, ``dense``, ``bm25``, or Milvus's own rankers
+            ``milvus-rrf`` and ``milvus-weighted`` (a Milvus backend only).
         bm25_weight: Weight of the normalised BM25 score in linear fusion.
         candidates: Candidates taken from each side before fusion.
         rrf_k: Constant of reciprocal rank fusion.
-        backend: The search engine (default: the FAISS + BM25 files in ``index_dir``).
+        backend: The search engine (default: the one ``index_dir`` was published to).
         recency_weight: Weight of the recency prior (0: dates only filter).
         half_life_days: Days after which the prior of an article has halved.
 
@@ -93,7 +96,7 @@ class Retriever:
         self.bm25_weight = bm25_weight
         self.candidates = candidates
         self.rrf_k = rrf_k
-        self.backend: SearchBackend = backend or LocalBackend(index_dir)
+        self.backend: SearchBackend = backend or open_backend(index_dir)
         self.recency_weight = recency_weight
         self.half_life_days = half_life_days
         self._checked = False
@@ -132,13 +135,18 @@ class Retriever:
         if n == 0:
             return []
         filters = _scoped(filters, scope)
-        dense = (
-            view.dense(self.embedder.embed([query]), n, filters) if self.fusion != "bm25" else {}
-        )
-        t1 = time.perf_counter()
-        sparse = view.keyword(query, n, filters) if self.fusion != "dense" else {}
-        t2 = time.perf_counter()
-        fused = self._fuse(dense, sparse)
+        dense: dict[int, float] = {}
+        sparse: dict[int, float] = {}
+        if self.fusion.startswith("milvus-"):
+            fused = self._ranked_by_engine(view, query, n, filters)
+            t1 = t2 = time.perf_counter()
+        else:
+            if self.fusion != "bm25":
+                dense = view.dense(self.embedder.embed([query]), n, filters)
+            t1 = time.perf_counter()
+            sparse = view.keyword(query, n, filters) if self.fusion != "dense" else {}
+            t2 = time.perf_counter()
+            fused = self._fuse(dense, sparse)
         records = None
         if scope is not None:
             records = view.records([d for d, _ in fused])
@@ -167,6 +175,20 @@ class Retriever:
                 doc: w * sparse.get(doc, 0.0) / top + (1 - w) * dense.get(doc, floor)
                 for doc in set(dense) | set(sparse)
             }
+        return sorted(fused.items(), key=lambda x: -x[1])
+
+    def _ranked_by_engine(
+        self, view: SearchView, query: str, n: int, filters: Filters | None
+    ) -> list[tuple[int, float]]:
+        """Candidates fused by the engine's own ranker (Milvus's RRF or weighted)."""
+        hybrid = getattr(view, "hybrid", None)
+        if hybrid is None:
+            raise UsageError(f"fusion {self.fusion} needs a Milvus backend (--backend milvus:...)")
+        ranker = self.fusion.removeprefix("milvus-")
+        vector = self.embedder.embed([query])
+        fused: dict[int, float] = hybrid(
+            vector, query, n, filters, ranker, self.bm25_weight, self.rrf_k
+        )
         return sorted(fused.items(), key=lambda x: -x[1])
 
     def _rescore(

@@ -57,18 +57,23 @@ def create_app(
     )
 
 
-def run_chat(index_dir: Path, corpus_dir: Path = Path("corpus"), reader: str = "auto") -> None:
+def run_chat(
+    index_dir: Path,
+    corpus_dir: Path = Path("corpus"),
+    reader: str = "auto",
+    backend: str | None = None,
+) -> None:
     """Run the app in this terminal; returns when the person quits.
 
-    ``reader`` names the reader as for ``newsqa ask --reader``.
+    ``reader`` names the reader as for ``newsqa ask --reader``, ``backend`` the search backend
+    as ``--backend`` does (None: the index's own).
 
     Worker threads still loading a model or indexing are not waited for: the index keeps its
     last complete generation, so the process exits at once.
     """
-    factory = (
-        default_answerer if reader == "auto" else functools.partial(default_answerer, reader=reader)
-    )
-    app = create_app(factory, index_dir=index_dir, corpus_dir=corpus_dir)
+    factory = functools.partial(default_answerer, reader=reader, backend=backend)
+    runner = functools.partial(run_indexer, backend=backend)
+    app = create_app(factory, index_dir=index_dir, corpus_dir=corpus_dir, index_runner=runner)
     app.run()
     busy = [
         t

@@ -62,11 +62,14 @@ class ArticleView:
     text: str
 
 
-def default_answerer(index_dir: Path, reader: str = "auto") -> AnswererLike:
-    """The real pipeline on ``index_dir`` with the named reader (models load in ``warm_up``)."""
+def default_answerer(
+    index_dir: Path, reader: str = "auto", backend: str | None = None
+) -> AnswererLike:
+    """The real pipeline on ``index_dir`` with the named reader (models load in ``warm_up``)
+    and search backend (None: the index's own)."""
     from qa.answer import Answerer
 
-    return Answerer(index_dir, reader=reader)
+    return Answerer(index_dir, reader=reader, backend=backend)
 
 
 def read_index_info(index_dir: Path) -> IndexSummary | None:
@@ -83,15 +86,20 @@ def read_index_info(index_dir: Path) -> IndexSummary | None:
         return None
 
 
-def run_indexer(index_dir: Path, corpus: Path, progress: Progress) -> str:
-    """Index ``corpus`` into ``index_dir`` with the real embedder; returns a summary line."""
+def run_indexer(
+    index_dir: Path, corpus: Path, progress: Progress, backend: str | None = None
+) -> str:
+    """Index ``corpus`` into ``index_dir`` with the real embedder and publish it to
+    ``backend`` (None: the index's own); returns a summary line."""
     from qa.index.folder import embedder_for
     from qa.index.indexer import Indexer
+    from qa.search.engines import publisher_for
 
     if not corpus.exists():
         raise QAError(f"no such folder: {corpus}")
     embedder = embedder_for(index_dir, for_index=True)
-    report = Indexer(index_dir, embedder).update([corpus], progress=progress)
+    indexer = Indexer(index_dir, embedder, backend=publisher_for(index_dir, backend))
+    report = indexer.update([corpus], progress=progress)
     return (
         f"indexed {corpus}/: index has {report.articles} article(s), "
         f"{report.passages} passages (added {report.added}, skipped {report.skipped}) "

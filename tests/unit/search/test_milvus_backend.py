@@ -1,0 +1,203 @@
+"""What only the Milvus backend has: its URIs, switching backends, a killed publish, its own
+rankers, and one-line errors for a bad URI or a server that is not there."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qa.errors import BackendError, BadBackendURI, IndexMismatch, UsageError
+from qa.index.embed import HashEmbedder
+from qa.index.folder import open_store
+from qa.index.indexer import Indexer
+from qa.search.engines import backend_check, open_backend, publisher_for
+from qa.search.milvus import MilvusBackend, dense_index
+from qa.search.uri import parse_backend, published_to
+from tests.conftest import NewsQA
+from tests.milvus_fixtures import free_port
+from tests.unit.index.test_indexer import article_text, write
+from tests.unit.search.test_backend_contract import DIM, _corpus, index, retriever, titles
+
+pytestmark = [pytest.mark.milvus, pytest.mark.usefixtures("release_lite")]
+
+
+def test_backend_uris_parse_to_one_spelling(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    assert parse_backend(" Embedded ").identity == "embedded"
+    lite = parse_backend("milvus:sub/../x.db")
+    assert lite.kind == "lite" and lite.target == str(tmp_path.resolve() / "x.db")
+    assert parse_backend("milvus://db.example:19540").identity == "milvus://db.example:19540"
+    assert parse_backend("milvus://db.example").identity == "milvus://db.example:19530"
+    assert parse_backend("milvus://db.example:19540").client_uri == "http://db.example:19540"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "faiss",
+        "milvus:x.sqlite",
+        "milvus:.db",
+        "milvus:nowhere/x.db",
+        "milvus://:19530",
+        "milvus://host:0",
+        "milvus://host:port",
+        "milvus://host:70000",
+        "http://host:19530",
+    ],
+)
+def test_bad_backend_uris_are_refused(bad: str, tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(BadBackendURI, match=r"use embedded, milvus:PATH\.db"):
+        parse_backend(bad)
+
+
+def test_a_bad_uri_and_an_unreachable_server_are_one_line(tmp_path: Path, newsqa: NewsQA) -> None:
+    corpus = _corpus(tmp_path / "corpus")
+    run = newsqa("index", str(corpus), "--index-dir", str(tmp_path / "i"), "--backend", "faiss")
+    assert run.code == 2 and len(run.err_lines) == 1
+    assert "use embedded, milvus:PATH.db" in run.err
+    run = newsqa("stats", "--index-dir", str(tmp_path / "i"), env={"NEWSQA_BACKEND": "x"})
+    assert run.code == 2 and len(run.err_lines) == 1 and "NEWSQA_BACKEND" in run.err
+    Indexer(tmp_path / "i", HashEmbedder(DIM)).update([corpus])
+    port = free_port()  # nothing listens there
+    run = newsqa(
+        "stats", "--index-dir", str(tmp_path / "i"), "--backend", f"milvus://127.0.0.1:{port}"
+    )
+    assert run.code == 1 and len(run.err_lines) == 1, run.err
+    assert f"cannot reach Milvus at 127.0.0.1:{port}" in run.err
+
+
+def test_switching_backends_republishes_instead_of_mixing(tmp_path: Path) -> None:
+    corpus, root = _corpus(tmp_path / "corpus"), tmp_path / "idx"
+    lite = f"milvus:{tmp_path / 'm.db'}"
+    index(root, [corpus], "embedded")
+    index(root, [corpus], lite)  # nothing changed in the corpus: published there in full
+    with open_store(root) as store:
+        assert published_to(store) == parse_backend(lite).identity
+        assert store.current_gen == 2
+    assert titles(retriever(root, lite, "bm25"), "ferry strike") == ["Ferry strike ends"]
+    with pytest.raises(IndexMismatch, match="published to milvus:"):
+        retriever(root, "embedded").search("ferry")
+    # A command that names no backend uses the index's own.
+    assert isinstance(open_backend(root), MilvusBackend)
+
+    (corpus / "ferry.txt").unlink()
+    index(root, [corpus], "embedded")  # back: a full embedded generation, without the ferry
+    assert titles(retriever(root, "embedded", "bm25"), "ferry strike") == []
+    assert titles(retriever(root, "embedded", "dense"), "tungsten", k=5) == [
+        "Tungsten mine reopens"
+    ]
+    with pytest.raises(IndexMismatch, match="published to embedded"):
+        retriever(root, lite).search("ferry")
+    index(root, [corpus], lite)  # and there again: the stale ferry row is not carried over
+    assert titles(retriever(root, lite, "bm25"), "ferry strike") == []
+    assert backend_check(root, lite) == []
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_a_killed_publish_leaves_the_collection_consistent_and_the_next_run_converges(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    corpus, root = _corpus(tmp_path / "corpus"), tmp_path / "idx"
+    lite = f"milvus:{tmp_path / 'm.db'}"
+    index(root, [corpus], lite)
+    for i in range(6):
+        write(
+            corpus / f"extra{i}.txt",
+            article_text(
+                f"Extra story {i}",
+                [f"Canal barge number {i} sank near Leeds."],
+                url=f"https://example.com/extra{i}",
+            ),
+        )
+    (corpus / "ferry.txt").unlink()
+    backend = publisher_for(root, lite)
+    assert isinstance(backend, MilvusBackend)
+    backend.batch = 2
+    client = backend.client()
+    real_upsert, calls = client.upsert, []
+
+    def upsert(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 3:  # the run dies halfway through publishing
+            raise _Killed()
+        return real_upsert(*args, **kwargs)
+
+    monkeypatch.setattr(client, "upsert", upsert)
+    with pytest.raises(_Killed):
+        Indexer(root, HashEmbedder(DIM), backend=backend).update([corpus])
+    # Readers still see generation 1 exactly, ferry included, none of the half-published rows.
+    assert backend_check(root, lite) == []
+    assert titles(retriever(root, lite, "bm25"), "ferry strike") == ["Ferry strike ends"]
+    assert titles(retriever(root, lite, "bm25"), "canal barge Leeds") == []
+    monkeypatch.undo()
+
+    # Before the next run, one of the half-published articles goes again: its rows must go.
+    (corpus / "extra0.txt").unlink()
+    index(root, [corpus], lite)
+    assert backend_check(root, lite) == []
+    assert titles(retriever(root, lite, "bm25"), "ferry strike") == []
+    found = titles(retriever(root, lite, "bm25"), "canal barge Leeds")
+    assert sorted(found) == [f"Extra story {i}" for i in range(1, 6)]
+    # The check can fail: a row missing from the collection is reported.
+    with open_store(root) as store:
+        name = backend.collection(store)
+    one = client.query(name, filter="deleted_gen == 0", output_fields=["id"], limit=1)[0]["id"]
+    client.delete(name, ids=[one])
+    problems = backend_check(root, lite)
+    assert len(problems) == 1 and "missing from" in problems[0]
+
+
+def test_milvus_rankers_fuse_inside_the_engine(tmp_path: Path) -> None:
+    corpus, root = _corpus(tmp_path / "corpus"), tmp_path / "idx"
+    lite = f"milvus:{tmp_path / 'm.db'}"
+    index(root, [corpus], lite)
+    for fusion in ("milvus-rrf", "milvus-weighted"):
+        assert titles(retriever(root, lite, fusion), "ferry strike Calais", k=1) == [
+            "Ferry strike ends"
+        ]
+    index(tmp_path / "emb", [corpus], "embedded")
+    with pytest.raises(UsageError, match="needs a Milvus backend"):
+        retriever(tmp_path / "emb", "embedded", "milvus-rrf").search("ferry")
+
+
+def test_a_lite_file_held_by_another_process_is_one_error(tmp_path: Path) -> None:
+    backend = MilvusBackend(tmp_path, parse_backend(f"milvus:{tmp_path / 'm.db'}"))
+    monkey = pytest.MonkeyPatch()
+    from milvus_lite.server_manager import server_manager_instance
+
+    monkey.setattr(server_manager_instance, "start_and_get_uri", lambda *a, **k: None)
+    try:
+        with pytest.raises(BackendError, match="one process at a time opens a Lite file"):
+            backend.client()
+    finally:
+        monkey.undo()
+
+
+def test_the_dense_index_is_exact_up_to_200000_passages_then_ivf_sq8() -> None:
+    assert dense_index(200_000)["type"] == "FLAT"
+    big = dense_index(3_000_000)
+    assert big["type"] == "IVF_SQ8"
+    assert big["build"]["nlist"] == 8192 and big["search"]["nprobe"] == 128
+
+
+def test_stats_shows_and_checks_the_index_own_backend(tmp_path: Path, newsqa: NewsQA) -> None:
+    corpus, root = _corpus(tmp_path / "corpus"), tmp_path / "idx"
+    lite = f"milvus:{tmp_path / 'm.db'}"
+    index(root, [corpus], lite)
+    run = newsqa("stats", "--json", "--index-dir", str(root))  # no --backend: the index's own
+    assert run.code == 0, run.err
+    doc = json.loads(run.out)
+    assert doc["backend"] == parse_backend(lite).identity
+    assert doc["collection_rows"] == doc["passages"] == 2
+    assert doc["dense_index"] == "FLAT"
+    assert newsqa("stats", "--check", "--index-dir", str(root)).code == 0
+    run = newsqa("stats", "--check", "--index-dir", str(root), "--backend", "embedded")
+    assert run.code == 1 and "published to milvus:" in run.err
