@@ -10,6 +10,7 @@
     ├── BadArticle             one file, line or record is not a usable article
     ├── FetchError             a page or feed could not be fetched or holds no article
     ├── TrainingError          reader training cannot go on (checkpoint, data, device, bundle)
+    ├── ClusterError           the Ray cluster of `import --ray` is unreachable or failed
     ├── UsageError             bad arguments the CLI parser could not catch (exit code 2)
     │   └── SettingError       a NEWSQA_* environment variable has a value it does not allow
     └── ModelLoadError         a model (embedder or reader) could not be loaded
@@ -88,6 +89,10 @@ class TrainingError(QAError):
     A missing checkpoint to resume, a missing data file, a device that is not there, or a
     GPU bundle that is incomplete, damaged or unsafe to extract.
     """
+
+
+class ClusterError(QAError):
+    """The Ray cluster of ``newsqa import --ray`` cannot be reached, or its work failed."""
 
 
 class FetchError(QAError):

@@ -93,6 +93,7 @@ def _run_index(
     strict: bool,
     prune: bool,
     model: str | None = None,
+    ray: str | None = None,
 ) -> None:
     from qa import settings
     from qa.cli.output import index_progress, print_index_report
@@ -106,7 +107,12 @@ def _run_index(
     # otherwise keep the index's own model.
     model = model or settings.load().model
     embedder = embedder_named(model) if model else embedder_for(index_dir, for_index=True)
-    indexer = Indexer(index_dir, embedder, strict=strict)
+    if ray is None:
+        indexer = Indexer(index_dir, embedder, strict=strict)
+    else:
+        from qa.index.ray_import import RayIndexer
+
+        indexer = RayIndexer(index_dir, embedder, address=ray, strict=strict)
     with index_progress() as progress:
         report = indexer.update(list(paths), rebuild=rebuild, progress=progress, prune=prune)
     print_index_report(report)
@@ -135,10 +141,24 @@ def index(
 @cli.command(name="import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--strict", is_flag=True, help="Fail when any article is skipped.")
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="local",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Chunk and embed on a Ray cluster: its head's HOST:PORT (or ray://HOST:PORT); "
+    "without an address, a local Ray on this machine. Give it after the files.",
+)
 @index_option
-def import_(files: tuple[Path, ...], strict: bool, index_dir: Path) -> None:
+def import_(
+    files: tuple[Path, ...], strict: bool, ray_address: str | None, index_dir: Path
+) -> None:
     """Stream JSONL / SQuAD files straight into the index (adds; never prunes)."""
-    _run_index(index_dir, files, False, strict, prune=False)
+    if ray_address and ray_address != "local" and Path(ray_address).exists():
+        raise UsageError(f"--ray takes a cluster address, not the file {ray_address}: put it last")
+    _run_index(index_dir, files, False, strict, prune=False, ray=ray_address)
 
 
 @cli.command()
