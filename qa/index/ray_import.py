@@ -340,7 +340,8 @@ class RayIndexer(Indexer):
         ctx.execution_options.preserve_order = True  # the plain import's order
         ctx.enable_progress_bars = False
         rows = [{"id": a.id, "title": a.title, "text": a.text} for a in articles]
-        actors = self.actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        cpus = ray.cluster_resources().get("CPU", 1)  # type: ignore[no-untyped-call]
+        actors = self.actors or max(1, int(cpus))
         ds = ray.data.from_items(
             rows, override_num_blocks=max(1, math.ceil(len(rows) / self.actor_batch))
         ).map_batches(
