@@ -11,6 +11,7 @@
     ├── FetchError             a page or feed could not be fetched or holds no article
     ├── BackendError           the search backend cannot be used (unreachable, refused a call)
     ├── TrainingError          reader training cannot go on (checkpoint, data, device, bundle)
+    ├── ClusterError           the Ray cluster of `import --ray` is unreachable or failed
     ├── UsageError             bad arguments the CLI parser could not catch (exit code 2)
     │   ├── SettingError       a NEWSQA_* environment variable has a value it does not allow
     │   └── BadBackendURI      a --backend URI that names no backend newsqa knows
@@ -90,6 +91,10 @@ class TrainingError(QAError):
     A missing checkpoint to resume, a missing data file, a device that is not there, or a
     GPU bundle that is incomplete, damaged or unsafe to extract.
     """
+
+
+class ClusterError(QAError):
+    """The Ray cluster of ``newsqa import --ray`` cannot be reached, or its work failed."""
 
 
 class FetchError(QAError):

@@ -457,7 +457,7 @@ def tiny_squad(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # The modules a one-shot `newsqa ask` must not import (seconds each; see docs/benchmarks.md).
-HEAVY = ("torch", "transformers", "sentence_transformers")
+HEAVY = ("torch", "transformers", "sentence_transformers", "ray")
 # Runs the console entry point and prints the heavy modules it left in sys.modules.
 PROBE = """
 import json, sys

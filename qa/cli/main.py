@@ -20,6 +20,7 @@ from qa.cli.options import (
     backend_option,
     corpus_option,
     index_option,
+    ray_option,
     reader_option,
     search_filters,
 )
@@ -95,6 +96,7 @@ def _run_index(
     prune: bool,
     model: str | None = None,
     backend: str | None = None,
+    ray: str | None = None,
 ) -> None:
     from qa import settings
     from qa.cli.output import index_progress, print_index_report
@@ -109,7 +111,13 @@ def _run_index(
     # otherwise keep the index's own model.
     model = model or settings.load().model
     embedder = embedder_named(model) if model else embedder_for(index_dir, for_index=True)
-    indexer = Indexer(index_dir, embedder, strict=strict, backend=publisher_for(index_dir, backend))
+    publisher = publisher_for(index_dir, backend)
+    if ray is None:
+        indexer = Indexer(index_dir, embedder, strict=strict, backend=publisher)
+    else:
+        from qa.index.ray_import import RayIndexer
+
+        indexer = RayIndexer(index_dir, embedder, address=ray, strict=strict, backend=publisher)
     with index_progress() as progress:
         report = indexer.update(list(paths), rebuild=rebuild, progress=progress, prune=prune)
     print_index_report(report)
@@ -145,11 +153,20 @@ def index(
 @cli.command(name="import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--strict", is_flag=True, help="Fail when any article is skipped.")
+@ray_option
 @backend_option
 @index_option
-def import_(files: tuple[Path, ...], strict: bool, backend: str | None, index_dir: Path) -> None:
+def import_(
+    files: tuple[Path, ...],
+    strict: bool,
+    ray_address: str | None,
+    backend: str | None,
+    index_dir: Path,
+) -> None:
     """Stream JSONL / SQuAD files straight into the index (adds; never prunes)."""
-    _run_index(index_dir, files, False, strict, prune=False, backend=backend)
+    if ray_address and ray_address != "local" and Path(ray_address).exists():
+        raise UsageError(f"--ray takes a cluster address, not the file {ray_address}: put it last")
+    _run_index(index_dir, files, False, strict, prune=False, backend=backend, ray=ray_address)
 
 
 @cli.command()

@@ -43,6 +43,20 @@ def backend_option(fn: F) -> F:
     )(fn)
 
 
+def ray_option(fn: F) -> F:
+    """``--ray [ADDRESS]`` of ``import``: no value means a local Ray on this machine."""
+    return click.option(
+        "--ray",
+        "ray_address",
+        is_flag=False,
+        flag_value="local",
+        default=None,
+        metavar="[ADDRESS]",
+        help="Chunk and embed on a Ray cluster: its head's HOST:PORT (or ray://HOST:PORT); "
+        "without an address, a local Ray on this machine. Give it after the files.",
+    )(fn)
+
+
 def _backend_value(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     from qa import settings
     from qa.search.uri import parse_backend

@@ -12,7 +12,6 @@ import json
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -20,7 +19,7 @@ from qa.errors import CorruptIndex, DamagedStore, QAError
 from qa.index.build import atomic_write_text, build_generation, remove_old_generations
 from qa.index.chunk import Chunker
 from qa.index.database import integrity_problems
-from qa.index.embed import EmbedderLike
+from qa.index.embed import EmbedderLike, Vectors
 from qa.index.folder import (
     check_model,
     check_runtime,
@@ -29,11 +28,14 @@ from qa.index.folder import (
 )
 from qa.index.generation import gen_dir, keywords_outdated, load_generation
 from qa.index.neardup import NearDupIndex
+from qa.index.report import IndexReport
 from qa.index.sources import estimate_records, file_sha, next_store_number, readable_files
 from qa.index.store import FileState, Store
 from qa.ingest.files import FileProblem, Ingestor, Skipped, file_problem
 from qa.search.uri import EMBEDDED, META_KEY, switches_backend
-from qa.types import Article, content_id
+from qa.types import Article, Passage, content_id
+
+__all__ = ["IndexReport", "Indexer", "Progress", "Publisher"]
 
 # progress(articles_done, articles_total_or_None)
 Progress = Callable[[int, int | None], None]
@@ -45,27 +47,6 @@ class Publisher(Protocol):
     def publish(self, store: Store, gen: int) -> None:
         """Publish generation ``gen`` of ``store`` before the store commits it."""
         ...
-
-
-@dataclass
-class IndexReport:
-    """What one indexing run did."""
-
-    added: int = 0
-    updated: int = 0
-    removed: int = 0
-    unchanged: int = 0
-    skipped: int = 0
-    duplicates: int = 0
-    near_duplicates: int = 0
-    passages_embedded: int = 0
-    passages_reused: int = 0
-    truncated: int = 0
-    seconds: float = 0.0
-    generation: int = 0
-    articles: int = 0
-    passages: int = 0
-    skips: list[str] = field(default_factory=list)
 
 
 class Indexer:
@@ -98,6 +79,8 @@ class Indexer:
         self.chunker = chunker or Chunker()
         self.strict = strict
         self.batch_passages = batch_passages
+        # Article text gathered before a batch is chunked and embedded (~900 chars a passage).
+        self.window_chars = batch_passages * 900
         self.ingestor = Ingestor(strict=strict, max_article_bytes=max_article_bytes)
         self._sound: set[str] = set()  # store files that passed SQLite's check
         self._loaded: set[tuple[str, int]] = set()  # generations whose files loaded
@@ -312,7 +295,7 @@ class Indexer:
         ids: list[str] = []
         skips: list[str] = []
         pending: list[Article] = []
-        added = 0
+        added = chars = 0
         for item in self.ingestor.read_file(path):
             self._tick()
             if isinstance(item, Skipped):
@@ -332,9 +315,10 @@ class Indexer:
                 added += 1  # removed earlier in this unfinished run, back again
                 continue
             pending.append(item)
-            if sum(len(a.text) for a in pending) > self.batch_passages * 900:
+            chars += len(item.text)
+            if chars > self.window_chars:
                 added += self._add_batch(store, pending, target, report)
-                pending = []
+                pending, chars = [], 0
         added += self._add_batch(store, pending, target, report)
         store.set_file(state, ids, skips)
         removed = 0
@@ -359,14 +343,7 @@ class Indexer:
         self, store: Store, articles: list[Article], target: int, report: IndexReport
     ) -> int:
         """Chunk, embed (reusing vectors of identical passages) and insert articles."""
-        by_id: dict[str, Article] = {}
-        for a in articles:
-            if a.id in by_id:
-                store.add_url(a.id, a.url)  # same content again in this batch
-            else:
-                by_id[a.id] = a
-        unique = list(by_id.values())
-        report.duplicates += len(articles) - len(unique)
+        unique = self._unique(store, articles, report)
         if not unique:
             return 0
         chunks = [self.chunker.split(a) for a in unique]
@@ -386,9 +363,34 @@ class Indexer:
                 vecs[i] = cached[h]
         report.passages_embedded += len(todo)
         report.passages_reused += len(texts) - len(todo)
+        self._write(store, unique, chunks, vecs, hashes, target, report)
+        return len(unique)
+
+    def _unique(self, store: Store, articles: list[Article], report: IndexReport) -> list[Article]:
+        """The articles of a batch once each (a repeat only adds its URL)."""
+        by_id: dict[str, Article] = {}
+        for a in articles:
+            if a.id in by_id:
+                store.add_url(a.id, a.url)  # same content again in this batch
+            else:
+                by_id[a.id] = a
+        report.duplicates += len(articles) - len(by_id)
+        return list(by_id.values())
+
+    def _write(
+        self,
+        store: Store,
+        articles: Sequence[Article],
+        chunks: Sequence[list[Passage]],
+        vecs: Vectors,
+        hashes: list[str],
+        target: int,
+        report: IndexReport,
+    ) -> None:
+        """Insert embedded articles (``vecs`` and ``hashes``: their passages') and commit."""
         offset = 0
         neardup = NearDupIndex(store.db)
-        for article, passages in zip(unique, chunks, strict=True):
+        for article, passages in zip(articles, chunks, strict=True):
             n = len(passages)
             store.add_article(
                 article, passages, vecs[offset : offset + n], hashes[offset : offset + n], target
@@ -397,7 +399,6 @@ class Indexer:
             report.near_duplicates += neardup.add(article.id, article.text) != article.id
             offset += n
         store.db.commit()  # each batch is durable: an interrupted run resumes from here
-        return len(unique)
 
     def _tick(self, n: int = 1) -> None:
         self._done += n

@@ -1,0 +1,123 @@
+"""Import speed with and without Ray on the same articles: passages/s, and per worker.
+
+Usage: nice -n 10 python bench/ray_import.py [--articles 400] [--rounds 1] [--modes plain,ray1,ray2]
+
+The first ``--articles`` records of the shared news corpus are written to one JSONL file and
+imported into a fresh index per run:
+
+- ``plain``: ``Indexer`` as ``newsqa import`` runs it (one process, torch on every core);
+- ``rayN``: ``RayIndexer`` (``newsqa import --ray``) on a local Ray of two CPUs on 127.0.0.1
+  with N embedding actors (one CPU and one torch thread each).
+
+Ray itself is started once before the Ray runs and its start is timed apart; each Ray run
+still pays its actors' model loads, as every import does. Runs alternate between the modes
+when ``--rounds`` > 1, so that load from other processes falls on all of them alike. Output:
+a markdown table (wall s, passages, passages/s, per worker) and bench/out/ray_import.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import itertools
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from qa.index.embed import Embedder  # noqa: E402
+from qa.index.indexer import Indexer  # noqa: E402
+from qa.index.ray_import import RayIndexer, start_ray  # noqa: E402
+
+CORPUS = ROOT.parent / "shared/data/news/realtimeqa-corpus.jsonl.gz"
+
+
+def write_feed(n: int, folder: Path) -> Path:
+    with gzip.open(CORPUS, "rt", encoding="utf-8") as fh:
+        lines = [ln for ln in itertools.islice(fh, n) if ln.strip()]
+    path = folder / "news.jsonl"
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
+
+
+def run(mode: str, feed: Path, folder: Path, embedder: Embedder) -> dict[str, Any]:
+    root = folder / f"idx-{mode}"
+    shutil.rmtree(root, ignore_errors=True)
+    if mode == "plain":
+        indexer: Indexer = Indexer(root, embedder)
+        workers = 1
+    else:
+        workers = int(mode.removeprefix("ray"))
+        indexer = RayIndexer(root, embedder, actors=workers)
+    load = os.getloadavg()[0]
+    t = time.perf_counter()
+    report = indexer.update([feed], prune=False)
+    wall = time.perf_counter() - t
+    n = report.passages_embedded + report.passages_reused
+    return {
+        "mode": mode,
+        "workers": workers,
+        "wall_s": round(wall, 1),
+        "passages": n,
+        "articles": report.added,
+        "passages_per_s": round(n / wall, 1),
+        "per_worker": round(n / wall / workers, 1),
+        "load1_before": round(load, 2),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--articles", type=int, default=400)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--modes", default="plain,ray1,ray2")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench/out/ray_import.json")
+    args = ap.parse_args()
+    modes = args.modes.split(",")
+    folder = Path(tempfile.mkdtemp(prefix="ray-bench-"))
+    results: list[dict[str, Any]] = []
+    ray_start = None
+    try:
+        feed = write_feed(args.articles, folder)
+        embedder = Embedder()  # the plain import's; the Ray actors build its twin
+        embedder.embed(["warm up"])
+        if any(m.startswith("ray") for m in modes):
+            t = time.perf_counter()
+            start_ray(None, num_cpus=2)
+            ray_start = round(time.perf_counter() - t, 1)
+        for _ in range(args.rounds):
+            for mode in modes:
+                res = run(mode, feed, folder, embedder)
+                print(json.dumps(res), flush=True)
+                results.append(res)
+    finally:
+        if ray_start is not None:
+            import ray
+
+            ray.shutdown()
+        shutil.rmtree(folder, ignore_errors=True)
+    print(f"\nRay start (local, 2 CPUs): {ray_start} s; runtime {embedder.runtime}\n")
+    print("| mode | workers | wall s | passages | passages/s | per worker |")
+    print("|---|---|---|---|---|---|")
+    for mode in modes:
+        rs = [r for r in results if r["mode"] == mode]
+        rate = statistics.median(r["passages_per_s"] for r in rs)
+        wall = statistics.median(r["wall_s"] for r in rs)
+        w = rs[0]["workers"]
+        print(f"| {mode} | {w} | {wall} | {rs[0]['passages']} | {rate} | {rate / w:.1f} |")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps({"ray_start_s": ray_start, "runtime": embedder.runtime, "runs": results})
+    )
+
+
+if __name__ == "__main__":
+    main()
