@@ -1,6 +1,6 @@
 """The pieces of `import --ray` that run without a cluster: the actor's work, the embedder it
 builds, addresses and errors. The imports on a real Ray are in
-tests/integration/test_ray_import.py."""
+tests/integration/test_ray_import_real.py."""
 
 from __future__ import annotations
 
