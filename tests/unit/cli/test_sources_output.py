@@ -47,7 +47,7 @@ def _response(question: str) -> Response:
 
 
 class _FakeAnswerer:
-    def __init__(self, index_dir: Path, reader: str = "auto") -> None:
+    def __init__(self, index_dir: Path, reader: str = "auto", **_kwargs: Any) -> None:
         pass
 
     def ask(self, question: str, **_kwargs: Any) -> Response:

@@ -133,7 +133,10 @@ def test_evaluator_builds_and_drives_the_pipeline(
     tmp_path: Path, evaluated: tuple[Any, Any, dict[str, Any]]
 ) -> None:
     _, _, made = evaluated
-    assert made["retriever"] == {
+    retriever = dict(made["retriever"])
+    # With no backend named, the index's own: the embedded one for a new index.
+    assert type(retriever.pop("backend")).__name__ == "LocalBackend"
+    assert retriever == {
         "index_dir": tmp_path / "idx",
         "fusion": "rrf",
         "recency_weight": settings.RECENCY_WEIGHT,
