@@ -136,7 +136,8 @@ class MemoryBackend:
         pass
 
 
-def _corpus(folder: Path) -> Path:
+def two_article_corpus(folder: Path) -> Path:
+    """Two dated articles (a tungsten mine, a ferry strike) in a new corpus folder."""
     folder.mkdir()
     write(
         folder / "tungsten.txt",
@@ -160,7 +161,7 @@ def _corpus(folder: Path) -> Path:
 
 
 def test_a_second_backend_serves_index_search_and_answers(tmp_path: Path) -> None:
-    corpus = _corpus(tmp_path / "corpus")
+    corpus = two_article_corpus(tmp_path / "corpus")
     root = tmp_path / "idx"
     memory = MemoryBackend(root)
     assert isinstance(memory, SearchBackend)
@@ -183,7 +184,7 @@ def test_a_second_backend_serves_index_search_and_answers(tmp_path: Path) -> Non
 
 
 def test_a_second_backend_sees_deletions(tmp_path: Path) -> None:
-    corpus = _corpus(tmp_path / "corpus")
+    corpus = two_article_corpus(tmp_path / "corpus")
     root = tmp_path / "idx"
     memory = MemoryBackend(root)
     indexer = Indexer(root, HashEmbedder(64), backend=memory)
@@ -196,7 +197,7 @@ def test_a_second_backend_sees_deletions(tmp_path: Path) -> None:
 
 
 def test_dense_ranking_agrees_with_the_local_engine(tmp_path: Path) -> None:
-    corpus = _corpus(tmp_path / "corpus")
+    corpus = two_article_corpus(tmp_path / "corpus")
     memory = MemoryBackend(tmp_path / "mem")
     Indexer(tmp_path / "mem", HashEmbedder(64), backend=memory).update([corpus])
     Indexer(tmp_path / "local", HashEmbedder(64)).update([corpus])
@@ -213,7 +214,9 @@ def test_the_model_check_goes_through_the_backend(tmp_path: Path) -> None:
     root = tmp_path / "idx"
     with pytest.raises(IndexNotFound):
         Retriever(root, HashEmbedder(64), backend=MemoryBackend(root)).search("x")
-    Indexer(root, HashEmbedder(64), backend=MemoryBackend(root)).update([_corpus(tmp_path / "c")])
+    Indexer(root, HashEmbedder(64), backend=MemoryBackend(root)).update(
+        [two_article_corpus(tmp_path / "c")]
+    )
     with pytest.raises(IndexMismatch):
         Retriever(root, HashEmbedder(32), backend=MemoryBackend(root)).search("x")
 

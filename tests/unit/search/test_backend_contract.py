@@ -25,6 +25,7 @@ from qa.search.engines import open_backend, publisher_for
 from qa.search.local import date_key
 from qa.search.retriever import Retriever
 from tests.unit.index.test_indexer import article_text, write
+from tests.unit.search.test_backend import two_article_corpus as _corpus
 
 pytestmark = [pytest.mark.milvus, pytest.mark.usefixtures("release_lite")]
 DIM = 64
@@ -54,29 +55,6 @@ def retriever(root: Path, uri: str, fusion: str = "linear", candidates: int = 10
 
 def titles(r: Retriever, query: str, k: int = 10, filters: Filters | None = None) -> list[str]:
     return [h.title for h in r.search(query, k=k, filters=filters)]
-
-
-def _corpus(folder: Path) -> Path:
-    folder.mkdir()
-    write(
-        folder / "tungsten.txt",
-        article_text(
-            "Tungsten mine reopens",
-            ["The tungsten mine in Cumbria reopened on Monday after a decade."],
-            date="2023-03-01",
-            url="https://example.com/tungsten",
-        ),
-    )
-    write(
-        folder / "ferry.txt",
-        article_text(
-            "Ferry strike ends",
-            ["Ferry workers in Calais ended their strike after nine days of talks."],
-            date="2023-05-01",
-            url="https://example.com/ferry",
-        ),
-    )
-    return folder
 
 
 def test_added_changed_and_deleted_articles_show_in_both_routes(
