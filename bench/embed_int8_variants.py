@@ -42,13 +42,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.embed_runtimes import recall_at  # noqa: E402
+from bench.embed_runtimes import recall_at, squad_open  # noqa: E402
 from qa import hardware  # noqa: E402
-from qa.eval.questions import load_questions  # noqa: E402
-from qa.index.chunk import Chunker  # noqa: E402
 from qa.index.embed import Embedder, _normalize  # noqa: E402
 from qa.index.embed_onnx import OnnxEmbedder, build  # noqa: E402
-from qa.ingest.files import Ingestor, Skipped  # noqa: E402
 
 DEV = ROOT.parent / "shared" / "data" / "squad" / "dev-v1.1.json.gz"
 OUT = ROOT / "bench" / "out"
@@ -180,15 +177,7 @@ def main() -> None:
     speed_variants = args.speed_variants.split(",") if args.speed_variants else variants
     fp32 = build("fp32")
 
-    articles = [a for a in Ingestor().read_file(args.squad) if not isinstance(a, Skipped)]
-    articles = articles[: args.paragraphs] if args.paragraphs else articles
-    chunker = Chunker()
-    passages = [(a.url, p.embed_text()) for a in articles for p in chunker.split(a)]
-    url_ids = {u: i for i, u in enumerate(dict.fromkeys(u for u, _ in passages))}
-    texts = [t for _, t in passages]
-    purls = [url_ids[u] for u, _ in passages]
-    qs = [q for q in load_questions(args.squad) if q.gold_urls[0] in url_ids]
-    gold = [url_ids[q.gold_urls[0]] for q in qs]
+    _, texts, purls, qs, gold = squad_open(args.squad, args.paragraphs)
     questions = [q.question for q in qs]
     print(f"{len(texts)} passages, {len(qs)} questions, load {os.getloadavg()}", flush=True)
     doc: dict[str, Any] = {"cpu": hardware.probe().model, "recall": {}, "speed": {}}

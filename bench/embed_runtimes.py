@@ -36,12 +36,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from qa import hardware  # noqa: E402
-from qa.eval.questions import load_questions  # noqa: E402
+from qa.eval.questions import EvalQuestion, load_questions  # noqa: E402
 from qa.index.chunk import Chunker  # noqa: E402
 from qa.index.embed import Embedder  # noqa: E402
 from qa.index.embed_onnx import OnnxEmbedder, build  # noqa: E402
 from qa.index.indexer import Indexer  # noqa: E402
 from qa.ingest.files import Ingestor, Skipped  # noqa: E402
+from qa.types import Article  # noqa: E402
 
 DEV = ROOT.parent / "shared" / "data" / "squad" / "dev-v1.1.json.gz"
 OUT = ROOT / "bench" / "out"
@@ -53,6 +54,23 @@ def make(variant: str) -> Any:
         return Embedder(bf16=variant == "bf16")
     precision = variant.removeprefix("onnx-")
     return OnnxEmbedder(build(precision), precision)
+
+
+def squad_open(
+    squad: Path, paragraphs: int = 0
+) -> tuple[list[Article], list[str], list[int], list[EvalQuestion], list[int]]:
+    """SQuAD-open from a SQuAD file: ``(paragraphs as articles, passage texts, each passage's
+    paragraph number, questions whose paragraph is kept, each question's paragraph number)``;
+    the first ``paragraphs`` paragraphs when given."""
+    articles = [a for a in Ingestor().read_file(squad) if not isinstance(a, Skipped)]
+    articles = articles[:paragraphs] if paragraphs else articles
+    chunker = Chunker()
+    passages = [(a.url, p.embed_text()) for a in articles for p in chunker.split(a)]
+    url_ids = {u: i for i, u in enumerate(dict.fromkeys(u for u, _ in passages))}
+    texts = [t for _, t in passages]
+    purls = [url_ids[u] for u, _ in passages]
+    qs = [q for q in load_questions(squad) if q.gold_urls[0] in url_ids]
+    return articles, texts, purls, qs, [url_ids[q.gold_urls[0]] for q in qs]
 
 
 def recall_at(
@@ -80,16 +98,9 @@ def main() -> None:
     args = ap.parse_args()
     variants = [v for v in args.variants.split(",") if v != "bf16" or hardware.probe().bf16]
 
-    articles = [a for a in Ingestor().read_file(args.squad) if not isinstance(a, Skipped)]
-    articles = articles[: args.paragraphs] if args.paragraphs else articles
-    chunker = Chunker()
-    passages = [(a.url, p.embed_text()) for a in articles for p in chunker.split(a)]
-    url_ids = {u: i for i, u in enumerate(dict.fromkeys(u for u, _ in passages))}
-    texts = [t for _, t in passages]
-    purls = [url_ids[u] for u, _ in passages]
-    qs = [q for q in load_questions(args.squad) if q.gold_urls[0] in url_ids]
-    qs = qs[: args.questions] if args.questions else qs
-    gold = [url_ids.get(q.gold_urls[0], -1) for q in qs]
+    articles, texts, purls, qs, gold = squad_open(args.squad, args.paragraphs)
+    if args.questions:
+        qs, gold = qs[: args.questions], gold[: args.questions]
     print(f"{len(articles)} paragraphs, {len(texts)} passages, {len(qs)} questions")
     OUT.mkdir(parents=True, exist_ok=True)
     feed = OUT / "embed-runtimes-articles.jsonl"  # the same paragraphs, for the indexing runs
