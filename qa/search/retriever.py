@@ -22,11 +22,25 @@ time words name; 0 inside it). An undated article gets nothing added: it counts 
 one half-life old, neither boosted nor buried, and a corpus without dates ranks exactly as
 without the prior. Weight and half-life were chosen on the dated news questions
 (docs/benchmarks.md).
+
+One article fills a top k easily: a long article has many passages that match, each a little
+below the last. The first passages (those the reader reads) stay in order of relevance: the
+reader answers best from several passages of the best article (measured: EM drops when they are
+spread). Below them, so that the top k reach more articles, every passage loses a share of the
+query's best score for each better-ranked passage of the same article::
+
+    score - penalty * best * (passages of its article ranked above it)
+
+The best passage of each article keeps its score; an article's next passage still outranks
+another article's weaker first one when it is clearly more relevant. Near-duplicate clusters
+are not counted as one article here: pages whose text is only a site's boilerplate (a video
+page's ad survey) form one large cluster although their headlines tell different stories.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -71,6 +85,10 @@ class Retriever:
         backend: The search engine (default: the one ``index_dir`` was published to).
         recency_weight: Weight of the recency prior (0: dates only filter).
         half_life_days: Days after which the prior of an article has halved.
+        article_penalty: Share of the best score a passage loses for each better-ranked passage
+            of its article (0: none).
+        spread_from: Passages ranked above this are left in order of relevance (the ones the
+            reader reads); the penalty reorders those below.
 
     Raises:
         ValueError: ``fusion`` is not one of :data:`FUSIONS`.
@@ -87,6 +105,8 @@ class Retriever:
         backend: SearchBackend | None = None,
         recency_weight: float = settings.RECENCY_WEIGHT,
         half_life_days: float = settings.RECENCY_HALF_LIFE_DAYS,
+        article_penalty: float = settings.SAME_ARTICLE_PENALTY,
+        spread_from: int = settings.SPREAD_FROM,
     ) -> None:
         if fusion not in FUSIONS:
             raise ValueError(f"fusion {fusion!r} is not one of {', '.join(FUSIONS)}")
@@ -99,6 +119,8 @@ class Retriever:
         self.backend: SearchBackend = backend or open_backend(index_dir)
         self.recency_weight = recency_weight
         self.half_life_days = half_life_days
+        self.article_penalty = article_penalty
+        self.spread_from = spread_from
         self._checked = False
         self.timings: dict[str, float] = {}
 
@@ -151,6 +173,9 @@ class Retriever:
         if scope is not None:
             records = view.records([d for d, _ in fused])
             fused = self._rescore(fused, records, scope)
+        if self.article_penalty:
+            records = records if records is not None else view.records([d for d, _ in fused])
+            fused = self._spread(fused, records)
         chosen = self._collapse(view, fused, k, records)
         hits = [_hit(c, rank, dense.get(c.doc), sparse.get(c.doc)) for rank, c in enumerate(chosen)]
         hits = _with_urls(view, hits)
@@ -215,6 +240,27 @@ class Retriever:
             return 0.0
         age = _days(day, end) if day > end else _days(start, day) if day < start else 0
         return self.recency_weight * (float(0.5 ** (age / self.half_life_days)) - 0.5)
+
+    def _spread(
+        self, fused: list[tuple[int, float]], records: dict[int, PassageRecord]
+    ) -> list[tuple[int, float]]:
+        """Below ``spread_from``, lower each passage by the penalty for every better-ranked
+        passage of its article (those above ``spread_from`` counted too)."""
+        best = max(max((s for _, s in fused), default=0.0), 0.0)
+        above: Counter[str] = Counter()
+        out = []
+        for rank, (doc, score) in enumerate(fused):  # best first
+            rec = records.get(doc)
+            if rec is None:
+                out.append((doc, score))
+                continue
+            article = rec.passage.article_id
+            if rank >= self.spread_from:
+                score -= self.article_penalty * best * above[article]
+            out.append((doc, score))
+            above[article] += 1
+        # Scores only fall, so the first ``spread_from`` keep their places.
+        return sorted(out, key=lambda x: -x[1])
 
     @staticmethod
     def _collapse(
