@@ -184,6 +184,13 @@ def _window_spans(
     return spans
 
 
+def _crosses_paragraph(context: str, start: int, end: int) -> bool:
+    """True when a span runs across a blank line: an answer is a phrase of one paragraph, while a
+    passage of several paragraphs invites spans like "Sri Lanka\n\nSri Lanka" (a headline-like
+    first line repeated by the next paragraph)."""
+    return "\n\n" in context[start:end]
+
+
 def _logsumexp(x: np.ndarray) -> float:
     peak = float(x.max())
     return peak + math.log(float(np.exp(x - peak).sum()))
@@ -260,6 +267,8 @@ def predict_candidates(
             starts[w], ends[w], enc["offset_mapping"][w], enc.sequence_ids(w), max_answer_tokens
         )
         for c_start, c_end, score, log_prob in spans:
+            if _crosses_paragraph(contexts[p], c_start, c_end):
+                continue
             # The same span seen in two overlapping windows keeps its best score.
             if score > best[p].get((c_start, c_end), (-math.inf, 0.0))[0]:
                 best[p][(c_start, c_end)] = (score, log_prob)
