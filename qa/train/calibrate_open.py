@@ -27,6 +27,7 @@ per-span ``calibration`` (which must be there). No dev file is read.
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import time
 from collections.abc import Sequence
@@ -44,6 +45,8 @@ from qa.reader.evidence import BASE_FEATURES, OPEN_FEATURES
 from qa.reader.weights import META_FILE, load_reader_meta
 from qa.train.calibrate import fit_logistic, predict_proba
 from qa.train.data import split_articles
+
+log = logging.getLogger(__name__)
 
 FOLDS = 5
 MIN_GAIN = 0.2
@@ -119,7 +122,9 @@ def read_open(
     answerer = Answerer(index_dir, reader=reader)
     today = date.today()
     rows = []
-    for q in questions:
+    for n, q in enumerate(questions, 1):
+        if n % 250 == 0:
+            log.info("open setting: %d of %d questions read", n, len(questions))
         hits = answerer.retriever.search(q.question, k=k, scope=scope_for(q.question, today))
         answers, evidence = reader.read_with_evidence(q.question, hits)
         text = answers[0].text if answers else ""
