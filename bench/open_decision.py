@@ -2,7 +2,7 @@
 
 Usage:
     python bench/open_decision.py QUESTIONS --index-dir DIR [-k 20] [--limit N]
-        [--as-of-question-date] [--reader DIR] [--out FILE.jsonl]
+        [--as-of-question-date] [--reader DIR] [--out FILE.jsonl] [--start N]
     python bench/open_decision.py --rows FILE.jsonl [--reader DIR]   # decide again, no reading
 
 Each question goes through the product's pipeline once (retrieval as ``newsqa eval`` does it:
@@ -107,7 +107,7 @@ def collect(args: argparse.Namespace) -> list[dict[str, Any]]:
     sentence = SentenceReader()
     ev = Evaluator(args.index_dir, k=args.k, reader="sentence")
     questions = load_questions(args.questions)
-    questions = questions[: args.limit] if args.limit else questions
+    questions = questions[args.start : args.limit or None]
     rows = []
     sink = open(args.out, "w", encoding="utf-8") if args.out else None  # noqa: SIM115
     for q in questions:
@@ -129,7 +129,8 @@ def main() -> None:
     ap.add_argument("--index-dir", type=Path)
     ap.add_argument("--rows", type=Path, default=None, help="decide again from these rows")
     ap.add_argument("-k", type=int, default=20)
-    ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--limit", type=int, default=0, help="the first N questions (0: all)")
+    ap.add_argument("--start", type=int, default=0, help="skip the first N (resume a run)")
     ap.add_argument("--as-of-question-date", action="store_true")
     ap.add_argument("--reader", type=Path, default=None, help="reader folder (default: shipped)")
     ap.add_argument("--out", type=Path, default=None, help="one JSON line per question")

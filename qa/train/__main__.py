@@ -6,6 +6,7 @@ Usage::
     python -m qa.train export --ckpt RUN/checkpoint.pt [--dest qa/models/reader]
     python -m qa.train calibrate [--reader DIR] [--data FILE] [--label f1|em] [--text-features]
     python -m qa.train calibrate-open [--reader DIR] [--data FILE] [--index-dir DIR] [--rows FILE]
+                                      [--per-paragraph N]
     python -m qa.train bundle pack [--mpnet DIR] [--data FILE] [--out .gpu] [--chunk-mib 34]
     python -m qa.train bundle unpack [--bundle .gpu] --dest DIR [--reader DIR]
     python -m qa.train bundle split READER_DIR OUT_DIR
@@ -247,9 +248,16 @@ def calibrate_open_command(argv: Sequence[str]) -> None:
         "default: a temporary folder)",
     )
     p.add_argument("--rows", type=Path, default=None, help="write one JSON line per question")
+    p.add_argument(
+        "--per-paragraph",
+        type=int,
+        default=0,
+        help="ask only the first N questions of each paragraph (0: all; about half a CPU "
+        "second a question)",
+    )
     args = p.parse_args(argv)
     record = calibrate_open.calibrate_open(
-        args.reader, args.data, args.heldout_articles, args.index_dir, args.rows
+        args.reader, args.data, args.heldout_articles, args.index_dir, args.rows, args.per_paragraph
     )
     print(json.dumps(record, indent=2))
 
