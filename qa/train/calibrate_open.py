@@ -244,7 +244,7 @@ def fit_open(rows: Sequence[dict[str, Any]], span_threshold: float) -> dict[str,
     f1 = np.array([r["f1"] for r in found], dtype=np.float64)
     answerable = np.array([r["answerable"] for r in found])
     folds = np.array([r["article"] % FOLDS for r in found])
-    chosen, rounds = select_features(x, f1, answerable, folds)
+    chosen, rounds = select_features(x, f1, answerable, folds, MIN_GAIN)
     cols = [OPEN_FEATURES.index(n) for n in chosen]
     w = fit_logistic(x[:, cols], f1)
     p = predict_proba(w, x[:, cols])

@@ -35,6 +35,16 @@ def test_every_other_paragraph_is_indexed_and_the_others_questions_lack_their_go
     assert questions[0].answers == ("a0",)
 
 
+def test_per_paragraph_asks_only_the_first_questions_with_answers() -> None:
+    art = _article("A", 2)
+    art["paragraphs"][0]["qas"].insert(0, {"id": "none", "question": "?", "answers": []})
+    art["paragraphs"][0]["qas"].append({"id": "A0b", "question": "b?", "answers": [{"text": "b"}]})
+    _, questions = co.open_split([art], per_paragraph=1)
+    assert [q.qid for q in questions] == ["A0", "A1"]
+    _, questions = co.open_split([art])
+    assert [q.qid for q in questions] == ["A0", "A0b", "A1"]
+
+
 def test_abstaining_scores_only_where_the_gold_paragraph_is_missing() -> None:
     p = np.array([0.9, 0.2, 0.9, 0.2])
     f1 = np.array([0.5, 1.0, 0.0, 0.0])
