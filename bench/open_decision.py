@@ -162,6 +162,32 @@ def main() -> None:
             f"({100 * s['answered_scored']:.1f} % of scored answered) | {s['ece']:.3f} |"
         )
 
+    print()
+    print(
+        "| confidence | per-span: questions | mean conf | mean span F1 | open: questions | "
+        "mean conf | mean span F1 |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    tables = {key: reliability_of(rows, key) for key in DECISIONS}
+    for lo in (0.0, 0.2, 0.4, 0.6, 0.8):
+        cells = []
+        for key in DECISIONS:
+            bin_ = tables[key].get(lo)
+            cells += (
+                [str(bin_["n"]), f"{bin_['confidence']:.3f}", f"{bin_['accuracy']:.3f}"]
+                if bin_
+                else ["0", "", ""]
+            )
+        print(f"| {lo:.1f}-{lo + 0.2:.1f} | " + " | ".join(cells) + " |")
+
+
+def reliability_of(rows: list[dict[str, Any]], key: str) -> dict[float, dict[str, float]]:
+    """Five confidence bins of the span confidence against the top span's F1 (scored rows)."""
+    scored = [r for r in rows if r["scored"] and r[f"{key}_conf"] is not None]
+    conf = np.array([r[f"{key}_conf"] for r in scored])
+    right = np.array([r["span_f1"] for r in scored])
+    return {round(b["lo"], 1): b for b in reliability(conf, right, bins=5)}
+
 
 if __name__ == "__main__":
     main()
