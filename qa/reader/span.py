@@ -14,6 +14,12 @@ SQuAD *train*, with unanswerable pairs made from paragraphs of the same articles
 (``python -m qa.train calibrate``). The fitted feature names, weights and the no-answer
 threshold live in the reader's ``reader.json`` (one without feature names weighs the three
 logit features); a reader without them falls back to a softmax against the null option.
+
+Over several passages, a reader whose ``reader.json`` also has an ``open`` block
+(``python -m qa.train calibrate-open``) may decide with :class:`qa.reader.evidence.OpenDecision`
+instead: the answer's agreement across the passages read, its passage's retrieval evidence and
+its lead over the next distinct answer join its best span's confidence
+(``NEWSQA_OPEN_DECISION``).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from qa.errors import ReaderLoadError
 from qa.eval.metrics import normalize_answer
 from qa.reader.decide import FEATURES, LOGIT_FEATURES, SpanInContext, feature_vector
+from qa.reader.evidence import Occurrence, OpenDecision, answer_evidence
 from qa.text import sentence_spans
 from qa.types import Answer, Hit, Passage, Span
 
@@ -132,6 +139,9 @@ class SpanReader:
             (default: the reader's calibrated threshold, else 0.3).
         whole_answers: Widen a conjunct to its whole coordination ("Iran as well as Turkey")
             when the question asks for several things (:mod:`qa.reader.coordination`).
+        open_decision: Whether the confidence weighs the answer's evidence across the
+            passages read (:mod:`qa.reader.evidence`) when the reader has an ``open`` block
+            (default: the ``NEWSQA_OPEN_DECISION`` setting).
     """
 
     def __init__(
@@ -143,6 +153,7 @@ class SpanReader:
         spans_per_passage: int = 5,
         threshold: float | None = None,
         whole_answers: bool = True,
+        open_decision: bool | None = None,
     ) -> None:
         if combine not in COMBINE_MODES:
             raise ValueError(f"combine must be one of {COMBINE_MODES}, not {combine!r}")
@@ -153,6 +164,7 @@ class SpanReader:
         self.spans_per_passage = spans_per_passage
         self._threshold = threshold
         self.whole_answers = whole_answers
+        self._open_decision = open_decision
         self._loaded: tuple[Any, Any] | None = None
         self._lock = threading.Lock()  # load() may run in a preloading thread (qa.answer)
 
@@ -161,6 +173,8 @@ class SpanReader:
         """The no-answer threshold (loads the reader's metadata on first use)."""
         if self._threshold is not None:
             return self._threshold
+        if self.decision is not None:
+            return self.decision.threshold
         cal = self.calibration
         return cal.threshold if cal else 0.3
 
@@ -170,6 +184,19 @@ class SpanReader:
         from qa.reader.weights import load_reader_meta
 
         return Calibration.from_meta(load_reader_meta(self.spec))
+
+    @functools.cached_property
+    def decision(self) -> OpenDecision | None:
+        """The open-setting decision, when it is on and the reader has one with its calibration."""
+        from qa import settings
+        from qa.reader.weights import load_reader_meta
+
+        on = self._open_decision
+        if on is None:
+            on = settings.load().open_decision == "on"
+        if not on or self.calibration is None:
+            return None
+        return OpenDecision.from_meta(load_reader_meta(self.spec))
 
     def load(self) -> tuple[Any, Any]:
         """Load (once) and return ``(model, tokenizer)``.
@@ -205,12 +232,23 @@ class SpanReader:
         Returns:
             Distinct answers (merged across passages), confidence in [0, 1].
         """
+        return self.read_with_evidence(question, passages)[0]
+
+    def read_with_evidence(
+        self, question: str, passages: Sequence[Hit]
+    ) -> tuple[list[Answer], list[dict[str, float]]]:
+        """:meth:`read`, and each answer's open features (:mod:`qa.reader.evidence`).
+
+        Returns:
+            The answers, best first, and the open features of each (empty dicts when the
+            reader has no calibration).
+        """
         from qa.reader.coordination import DEFAULT_MARGIN
         from qa.reader.spans import extract_spans
 
         hits = list(passages[: self.max_passages])
         if not hits:
-            return []
+            return [], []
         model, tokenizer = self.load()
         preds = extract_spans(
             model,
@@ -223,7 +261,7 @@ class SpanReader:
         cal = self.calibration
         top = max(h.score for h in hits) or 1.0
         merged: dict[str, list[_Found]] = {}
-        for hit, spans in zip(hits, preds, strict=True):
+        for position, (hit, spans) in enumerate(zip(hits, preds, strict=True)):
             prior = self.retrieval_weight * (hit.score / top - 1.0)
             for sp in spans:
                 prob = cal.of_span(_in_context(question, hit, sp)) if cal else 0.0
@@ -237,24 +275,35 @@ class SpanReader:
                         sp.null_score,
                         hit,
                         Span(sp.start, sp.end),
+                        Occurrence(prob, position, hit.score / top),
                     )
                 )
         return self._rank(merged, cal is not None)
 
-    def _rank(self, merged: dict[str, list[_Found]], calibrated: bool) -> list[Answer]:
-        """One Answer per distinct text, best occurrence first, with its confidence."""
+    def _rank(
+        self, merged: dict[str, list[_Found]], calibrated: bool
+    ) -> tuple[list[Answer], list[dict[str, float]]]:
+        """One Answer per distinct text, best occurrence first, with its confidence and its
+        open features."""
         best = {k: max(v, key=lambda f: f.rank) for k, v in merged.items()}
-        conf = (
-            {k: max(f.prob for f in v) for k, v in merged.items()}
+        evidence = (
+            answer_evidence({k: [f.seen for f in v] for k, v in merged.items()})
             if calibrated
-            else _softmax_confidence(merged)
+            else {}
         )
-        answers = []
+        decision = self.decision if calibrated else None
+        if decision is not None:
+            conf = {k: decision.probability(e) for k, e in evidence.items()}
+        elif calibrated:
+            conf = {k: max(f.prob for f in v) for k, v in merged.items()}
+        else:
+            conf = _softmax_confidence(merged)
+        answers: list[tuple[Answer, dict[str, float]]] = []
         for key, found in best.items():
             text = found.hit.passage.text
             s_start, s_end = _sentence_around(text, found.span)
             others = tuple(dict.fromkeys(f.hit for f in merged[key] if f.hit is not found.hit))
-            answers.append(
+            answer = (
                 Answer(
                     text=text[found.span.start : found.span.end],
                     sentence=text[s_start:s_end],
@@ -264,10 +313,12 @@ class SpanReader:
                     sentence_span=Span(s_start, s_end),
                     score=found.rank,
                     extra_hits=others,
-                )
+                ),
+                evidence.get(key, {}),
             )
-        answers.sort(key=lambda a: -a.score)
-        return answers
+            answers.append(answer)
+        answers.sort(key=lambda a: -a[0].score)
+        return [a for a, _ in answers], [e for _, e in answers]
 
 
 @dataclass(frozen=True)
@@ -280,6 +331,7 @@ class _Found:
     null: float
     hit: Hit
     span: Span
+    seen: Occurrence
 
 
 def _in_context(question: str, hit: Hit, sp: SpanPrediction) -> SpanInContext:

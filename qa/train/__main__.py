@@ -5,6 +5,8 @@ Usage::
     python -m qa.train [options]                     # train (or --resume), evaluate, export
     python -m qa.train export --ckpt RUN/checkpoint.pt [--dest qa/models/reader]
     python -m qa.train calibrate [--reader DIR] [--data FILE] [--label f1|em] [--text-features]
+    python -m qa.train calibrate-open [--reader DIR] [--data FILE] [--index-dir DIR] [--rows FILE]
+                                      [--per-paragraph N]
     python -m qa.train bundle pack [--mpnet DIR] [--data FILE] [--out .gpu] [--chunk-mib 34]
     python -m qa.train bundle unpack [--bundle .gpu] --dest DIR [--reader DIR]
     python -m qa.train bundle split READER_DIR OUT_DIR
@@ -225,6 +227,41 @@ def calibrate_command(argv: Sequence[str]) -> None:
     print(json.dumps(cal, indent=2))
 
 
+def calibrate_open_command(argv: Sequence[str]) -> None:
+    """``calibrate-open``: fit the decision to answer over several passages; print the record."""
+    from qa.reader.weights import DEFAULT_READER_DIR
+    from qa.train import calibrate_open
+
+    p = argparse.ArgumentParser(
+        prog="python -m qa.train calibrate-open",
+        description=calibrate_open.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--reader", type=Path, default=DEFAULT_READER_DIR)
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    p.add_argument("--heldout-articles", type=int, default=_DEFAULTS["heldout_articles"])
+    p.add_argument(
+        "--index-dir",
+        type=Path,
+        default=None,
+        help="build the open index of the held-out paragraphs here (reused when it exists; "
+        "default: a temporary folder)",
+    )
+    p.add_argument("--rows", type=Path, default=None, help="write one JSON line per question")
+    p.add_argument(
+        "--per-paragraph",
+        type=int,
+        default=0,
+        help="ask only the first N questions of each paragraph (0: all; about half a CPU "
+        "second a question)",
+    )
+    args = p.parse_args(argv)
+    record = calibrate_open.calibrate_open(
+        args.reader, args.data, args.heldout_articles, args.index_dir, args.rows, args.per_paragraph
+    )
+    print(json.dumps(record, indent=2))
+
+
 def bundle_command(argv: Sequence[str], prog: str = "python -m qa.train bundle") -> None:
     """``bundle pack|unpack|split|join``: carry training to a GPU machine and back."""
     from qa.train import bundle
@@ -264,6 +301,7 @@ def bundle_command(argv: Sequence[str], prog: str = "python -m qa.train bundle")
 COMMANDS: dict[str, Callable[[Sequence[str]], None]] = {
     "export": export_command,
     "calibrate": calibrate_command,
+    "calibrate-open": calibrate_open_command,
     "bundle": bundle_command,
 }
 
@@ -283,7 +321,8 @@ def run(command: Callable[[], None]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: train by default; ``export``, ``calibrate`` and ``bundle`` sub-commands."""
+    """Entry point: train by default; ``export``, ``calibrate``, ``calibrate-open`` and
+    ``bundle`` sub-commands."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in COMMANDS:
         return run(lambda: COMMANDS[args[0]](args[1:]))

@@ -38,7 +38,13 @@ def test_aggregate_on_hand_made_rows() -> None:
     assert m["em"] == pytest.approx(100 * 2 / 4)
     assert m["f1"] == pytest.approx(100 * (1 + 0.5 + 0.25 + 1) / 4)
     assert m["answered"] == pytest.approx(4 / 5) and m["answered_sentence"] == pytest.approx(1 / 5)
+    assert m["answered_precision"] == pytest.approx(3 / 4)  # F1 1, 0.5 and 1 of 1, 0.5, 0.25, 1
     assert (m["latency_ms_p50"], m["latency_ms_p95"]) == (30.0, 50.0)
+
+
+def test_precision_of_the_answered_leaves_out_abstentions() -> None:
+    m = aggregate([row(1, 1.0, em=1.0, f1=1.0), row(1, 1.0, None, em=0.0, f1=0.0)])
+    assert m["answered_precision"] == 1.0
 
 
 def test_recall_at_k_counts_rank_k_and_not_k_plus_1() -> None:
