@@ -1,7 +1,8 @@
 """Variants of the int8 ONNX passage embedder: dense recall@5 on SQuAD-open and speed vs float32.
 
 Usage: python bench/embed_int8_variants.py [--squad ../shared/data/squad/dev-v1.1.json.gz]
-           [--variants rr-pc,pc,...] [--rounds 3] [--sample 400] [--skip-recall]
+           [--variants rr-pc,pc,...] [--rounds 3] [--sample 400] [--skip-recall] [--skip-speed]
+           [--no-own-questions]
 
 SQuAD-open as in bench/embed_runtimes.py (every dev-v1.1 paragraph an article, chunked as the
 indexer chunks it; a question's gold is its paragraph). Every variant is an int8 copy quantised
@@ -22,6 +23,13 @@ lookups stay float32), ``pc-matmul-keep-ffn5`` (and the last layer's FFN in floa
 ``pc-matmul-keep-ffnout`` (every FFN output projection in float32). Session variants of the
 shipped copy: ``rr-pc@bs16`` / ``@bs32`` / ``@bs128`` (batch size), ``rr-pc@nospin`` (no
 busy-waiting of the intra-op threads), ``rr-pc@tok`` (sorted by word pieces, not characters).
+Fused recipes (:mod:`qa.index.onnx_int8`): ``fused-fp32`` (the TorchScript export fused by ONNX
+Runtime's transformer optimizer: one Attention node per layer, EmbedLayerNormalization,
+SkipLayerNormalization, BiasGelu; float32), ``fused-rr-pc`` / ``fused-pc`` (that graph
+quantised, reduced or full range, MatMul and Attention only), ``fused-rr-pc-keepN`` (the N
+nodes whose quantisation alone moves the passage vectors most, ranked on 200 SQuAD TRAIN
+paragraphs, left float32; the ranking is kept in WORK/ranking-fused-rr-pc.json).
+``--no-own-questions`` measures recall with float32 questions only (what the product does).
 Output: a table and ``--out`` (bench/out/embed_int8_variants.json).
 """
 
@@ -311,35 +319,42 @@ def main() -> None:
     for emb in embedders.values():
         emb.embed(sample[:8])  # load and warm up
     rates: dict[str, list[float]] = {n: [] for n in embedders}
+    cpu_rates: dict[str, list[float]] = {n: [] for n in embedders}
     loads = []
     for r in range(args.rounds):
         loads.append(os.getloadavg()[0])
         for name, emb in embedders.items():
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()  # CPU: all threads of this process
             emb.embed(sample)
             rates[name].append(len(sample) / (time.perf_counter() - t))
+            cpu_rates[name].append(len(sample) / (time.process_time() - c))
         print(f"round {r}: " + ", ".join(f"{n} {v[-1]:.1f}" for n, v in rates.items()), flush=True)
     for name, values in rates.items():
         ratios = [v / b for v, b in zip(values, rates["torch-fp32"], strict=True)]
+        cpu_ratios = [v / b for v, b in zip(cpu_rates[name], cpu_rates["torch-fp32"], strict=True)]
         doc["speed"][name] = {
             "passages_s": values,
             "median_ratio": statistics.median(ratios),
             "ratios": ratios,
+            "passages_per_cpu_s": cpu_rates[name],
+            "median_cpu_ratio": statistics.median(cpu_ratios),
         }
     doc["load_1min"] = loads
     args.out.write_text(json.dumps(doc, indent=1))
 
     print(f"\nload average (1 min) at each round: {loads}")
     print(
-        "| variant | passages/s (median) | x torch fp32 (median of rounds) | recall@5 own q "
+        "| variant | passages/s (median) | x torch fp32 (median of rounds) | x in CPU s "
+        "| recall@5 own q "
         "| recall@5 fp32 q | recall@20 fp32 q | cos mean / min |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for name in dict.fromkeys([*rates, *doc["recall"]]):
         sp, rc = doc["speed"].get(name, {}), doc["recall"].get(name, {})
         med = statistics.median(sp["passages_s"]) if sp else float("nan")
         print(
             f"| {name} | {med:.1f} | {sp.get('median_ratio', float('nan')):.2f} | "
+            f"{sp.get('median_cpu_ratio', float('nan')):.2f} | "
             f"{rc.get('recall@5', float('nan')):.4f} | "
             f"{rc.get('recall@5 fp32 questions', float('nan')):.4f} | "
             f"{rc.get('recall@20 fp32 questions', float('nan')):.4f} | "
