@@ -1,7 +1,8 @@
 """Variants of the int8 ONNX passage embedder: dense recall@5 on SQuAD-open and speed vs float32.
 
 Usage: python bench/embed_int8_variants.py [--squad ../shared/data/squad/dev-v1.1.json.gz]
-           [--variants rr-pc,pc,...] [--rounds 3] [--sample 400] [--skip-recall]
+           [--variants rr-pc,pc,...] [--rounds 3] [--sample 400] [--skip-recall] [--skip-speed]
+           [--no-own-questions]
 
 SQuAD-open as in bench/embed_runtimes.py (every dev-v1.1 paragraph an article, chunked as the
 indexer chunks it; a question's gold is its paragraph). Every variant is an int8 copy quantised
@@ -22,12 +23,20 @@ lookups stay float32), ``pc-matmul-keep-ffn5`` (and the last layer's FFN in floa
 ``pc-matmul-keep-ffnout`` (every FFN output projection in float32). Session variants of the
 shipped copy: ``rr-pc@bs16`` / ``@bs32`` / ``@bs128`` (batch size), ``rr-pc@nospin`` (no
 busy-waiting of the intra-op threads), ``rr-pc@tok`` (sorted by word pieces, not characters).
+Fused recipes (:mod:`qa.index.onnx_int8`): ``fused-fp32`` (the TorchScript export fused by ONNX
+Runtime's transformer optimizer: one Attention node per layer, EmbedLayerNormalization,
+SkipLayerNormalization, BiasGelu; float32), ``fused-rr-pc`` / ``fused-pc`` (that graph
+quantised, reduced or full range, MatMul and Attention only), ``fused-rr-pc-keepN`` (the N
+nodes whose quantisation alone moves the passage vectors most, ranked on 200 SQuAD TRAIN
+paragraphs, left float32; the ranking is kept in WORK/ranking-fused-rr-pc.json).
+``--no-own-questions`` measures recall with float32 questions only (what the product does).
 Output: a table and ``--out`` (bench/out/embed_int8_variants.json).
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import logging
 import os
@@ -48,6 +57,7 @@ from qa.index.embed import Embedder, _normalize  # noqa: E402
 from qa.index.embed_onnx import OnnxEmbedder, build  # noqa: E402
 
 DEV = ROOT.parent / "shared" / "data" / "squad" / "dev-v1.1.json.gz"
+TRAIN = DEV.with_name("train-v1.1.json.gz")
 OUT = ROOT / "bench" / "out"
 WORK = OUT / "int8-variants"
 
@@ -144,8 +154,92 @@ class Variant(OnnxEmbedder):
         return _normalize(out)
 
 
+def fused_fp32() -> Path:
+    """The fused float32 graph (TorchScript export + ONNX Runtime's transformer optimizer)."""
+    from transformers import AutoModel
+
+    from qa.index.embed import default_model_path
+    from qa.index.onnx_int8 import export_fused
+
+    dest = WORK / "fused-fp32.onnx"
+    if not dest.is_file():
+        WORK.mkdir(parents=True, exist_ok=True)
+        model = AutoModel.from_pretrained(str(default_model_path())).eval()
+        print("fused:", export_fused(model, dest), flush=True)
+    return dest
+
+
+def train_passages(count: int = 200) -> list[str]:
+    """``count`` SQuAD train-v1.1 paragraphs spread over the file (title, then text)."""
+    with gzip.open(TRAIN, "rt", encoding="utf-8") as fh:
+        data = json.load(fh)["data"]
+    paras = [
+        f"{a['title'].replace('_', ' ')}\n{p['context']}" for a in data for p in a["paragraphs"]
+    ]
+    return paras[:: max(1, len(paras) // count)][:count]
+
+
+def ranking(base: str) -> list[str]:
+    """The quantisable nodes of the fused graph, most sensitive first: each quantised alone
+    (the rest float32), by the mean ``1 - cosine`` of its passage vectors to float32's on SQuAD
+    TRAIN passages (never dev, on which the recipes are compared)."""
+    from qa.index.onnx_int8 import quantizable, quantize
+
+    cache = WORK / f"ranking-{base}.json"
+    if cache.is_file():
+        return list(json.loads(cache.read_text()))
+    src = fused_fp32()
+    texts = train_passages()
+    ref = OnnxEmbedder(src, "fp32").embed(texts)
+    errors: dict[str, float] = {}
+    for node in quantizable(src):
+        dest = WORK / "one-node.onnx"
+        quantize(src, dest, reduce_range=base.startswith("fused-rr"), only=[node])
+        vecs = OnnxEmbedder(dest, "int8").embed(texts)
+        errors[node] = float(1 - (vecs * ref).sum(axis=1).mean())
+        print(f"  {node}: {errors[node]:.2e}", flush=True)
+    ranked = dict(sorted(errors.items(), key=lambda kv: -kv[1]))
+    cache.write_text(json.dumps(ranked, indent=1))
+    return list(ranked)
+
+
+def fused_quantised(name: str) -> Path:
+    """``fused-rr-pc`` / ``fused-pc`` (reduced or full range), ``-keepN``: the N most sensitive
+    nodes (:func:`ranking`) left float32."""
+    from qa.index.onnx_int8 import quantize
+
+    dest = WORK / f"{name}.onnx"
+    if dest.is_file():
+        return dest
+    base, _, keep = name.partition("-keep")
+    kept = ranking(base)[: int(keep)] if keep else []
+    quantize(fused_fp32(), dest, kept, reduce_range=base == "fused-rr-pc")
+    return dest
+
+
+def fp32_vectors(fp32: Path, questions: list[str], texts: list[str]) -> tuple[Any, Any]:
+    """Question and passage vectors of the float32 copy, kept in WORK (keyed by their texts)."""
+    import hashlib
+
+    key = hashlib.sha256(json.dumps([fp32.name, questions, texts]).encode()).hexdigest()[:12]
+    cache = WORK / f"fp32-vectors-{key}.npz"
+    if cache.is_file():
+        with np.load(cache) as saved:
+            return saved["q"], saved["p"]
+    onnx32 = OnnxEmbedder(fp32, "fp32")
+    q32, p32 = onnx32.embed(questions, batch_size=256), onnx32.embed(texts)
+    WORK.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, q=q32, p=p32)
+    return q32, p32
+
+
 def make(name: str, fp32: Path) -> Any:
     """The embedder of a variant name (``quant`` or ``quant@session``)."""
+    if name == "fused-fp32":
+        return OnnxEmbedder(fused_fp32(), "fp32")
+    if name.startswith("fused-"):
+        quant, _, sess = name.partition("@")
+        return Variant(fused_quantised(quant), spin=sess != "nospin")
     if name == "torch-fp32":
         return Embedder(bf16=False)
     if name == "torch-bf16":
@@ -170,6 +264,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--sample", type=int, default=400)
     ap.add_argument("--skip-recall", action="store_true")
+    ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument(
+        "--no-own-questions",
+        action="store_true",
+        help="recall with float32 questions only (the product's), not the variant's own",
+    )
     ap.add_argument("--out", type=Path, default=OUT / "embed_int8_variants.json")
     ap.add_argument("--paragraphs", type=int, default=0, help="first N paragraphs (0: all)")
     args = ap.parse_args()
@@ -184,9 +284,8 @@ def main() -> None:
 
     if not args.skip_recall:
         # The float32 copy's vectors stand for torch float32's (cosine >= 0.999 to them).
-        onnx32 = OnnxEmbedder(fp32, "fp32")
-        q32 = onnx32.embed(questions, batch_size=256)
-        ref = p32 = onnx32.embed(texts)
+        q32, p32 = fp32_vectors(fp32, questions, texts)
+        ref = p32
         base = {
             "recall@5": recall_at(q32, p32, gold, purls, 5),
             "recall@20": recall_at(q32, p32, gold, purls, 20),
@@ -196,11 +295,13 @@ def main() -> None:
         for name in variants:
             emb = make(name, fp32)
             pv = emb.embed(texts)
-            qv = emb.embed(questions, batch_size=256)
             cos = (pv * ref).sum(axis=1)
-            row = {
-                "recall@5": recall_at(qv, pv, gold, purls, 5),
-                "recall@20": recall_at(qv, pv, gold, purls, 20),
+            row = {}
+            if not args.no_own_questions:
+                qv = emb.embed(questions, batch_size=256)
+                row["recall@5"] = recall_at(qv, pv, gold, purls, 5)
+                row["recall@20"] = recall_at(qv, pv, gold, purls, 20)
+            row |= {
                 "recall@5 fp32 questions": recall_at(q32, pv, gold, purls, 5),
                 "recall@20 fp32 questions": recall_at(q32, pv, gold, purls, 20),
                 "cos mean": float(cos.mean()),
@@ -210,41 +311,50 @@ def main() -> None:
             print(name, json.dumps({k: round(v, 4) for k, v in row.items()}), flush=True)
             args.out.write_text(json.dumps(doc, indent=1))
 
+    if args.skip_speed:
+        return
     step = max(1, len(texts) // args.sample)
     sample = texts[::step][: args.sample]
     embedders = {n: make(n, fp32) for n in ["torch-fp32", "torch-bf16", *speed_variants]}
     for emb in embedders.values():
         emb.embed(sample[:8])  # load and warm up
     rates: dict[str, list[float]] = {n: [] for n in embedders}
+    cpu_rates: dict[str, list[float]] = {n: [] for n in embedders}
     loads = []
     for r in range(args.rounds):
         loads.append(os.getloadavg()[0])
         for name, emb in embedders.items():
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()  # CPU: all threads of this process
             emb.embed(sample)
             rates[name].append(len(sample) / (time.perf_counter() - t))
+            cpu_rates[name].append(len(sample) / (time.process_time() - c))
         print(f"round {r}: " + ", ".join(f"{n} {v[-1]:.1f}" for n, v in rates.items()), flush=True)
     for name, values in rates.items():
         ratios = [v / b for v, b in zip(values, rates["torch-fp32"], strict=True)]
+        cpu_ratios = [v / b for v, b in zip(cpu_rates[name], cpu_rates["torch-fp32"], strict=True)]
         doc["speed"][name] = {
             "passages_s": values,
             "median_ratio": statistics.median(ratios),
             "ratios": ratios,
+            "passages_per_cpu_s": cpu_rates[name],
+            "median_cpu_ratio": statistics.median(cpu_ratios),
         }
     doc["load_1min"] = loads
     args.out.write_text(json.dumps(doc, indent=1))
 
     print(f"\nload average (1 min) at each round: {loads}")
     print(
-        "| variant | passages/s (median) | x torch fp32 (median of rounds) | recall@5 own q "
+        "| variant | passages/s (median) | x torch fp32 (median of rounds) | x in CPU s "
+        "| recall@5 own q "
         "| recall@5 fp32 q | recall@20 fp32 q | cos mean / min |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for name in dict.fromkeys([*rates, *doc["recall"]]):
         sp, rc = doc["speed"].get(name, {}), doc["recall"].get(name, {})
         med = statistics.median(sp["passages_s"]) if sp else float("nan")
         print(
             f"| {name} | {med:.1f} | {sp.get('median_ratio', float('nan')):.2f} | "
+            f"{sp.get('median_cpu_ratio', float('nan')):.2f} | "
             f"{rc.get('recall@5', float('nan')):.4f} | "
             f"{rc.get('recall@5 fp32 questions', float('nan')):.4f} | "
             f"{rc.get('recall@20 fp32 questions', float('nan')):.4f} | "

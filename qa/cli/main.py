@@ -110,7 +110,9 @@ def _run_index(
     # A named model is used as given (a mismatch with the index asks for --rebuild);
     # otherwise keep the index's own model.
     model = model or settings.load().model
-    embedder = embedder_named(model) if model else embedder_for(index_dir, for_index=True)
+    embedder = (
+        embedder_named(model) if model else embedder_for(index_dir, for_index=True, fresh=rebuild)
+    )
     publisher = publisher_for(index_dir, backend)
     if ray is None:
         indexer = Indexer(index_dir, embedder, strict=strict, backend=publisher)

@@ -91,13 +91,14 @@ def embed_bf16(dtype: str | None = None) -> bool:
 
 
 def runtime_family(runtime: str) -> str:
-    """Which passage vectors mix: ``int8`` (the int8 ONNX copy) or ``float`` (torch in float32
-    or bf16, the float32 ONNX copy: cosine >= 0.998 to one another). An index keeps one family
-    for its passages (questions are embedded in float for either); ``""`` for an unrecorded
-    runtime (a fake embedder) that is never checked."""
+    """Which passage vectors mix: ``float`` (torch in float32 or bf16, the float32 ONNX copy:
+    cosine >= 0.998 to one another), or one int8 recipe's copy (``onnx-int8``: ``int8``, the
+    first recipe; ``onnx-int8-fused``: ``int8-fused``), whose vectors mix with no other's. An
+    index keeps one family for its passages (questions are embedded in float for every one);
+    ``""`` for an unrecorded runtime (a fake embedder) that is never checked."""
     if not runtime or runtime.startswith("hash"):
         return ""
-    return "int8" if runtime == "onnx-int8" else "float"
+    return runtime.removeprefix("onnx-") if runtime.startswith("onnx-int8") else "float"
 
 
 class EmbedderLike(Protocol):

@@ -7,10 +7,15 @@ then L2 normalisation), so a one-shot ``newsqa ask`` never imports torch. Two co
 
 - ``fp32``: the same model; its vectors are at cosine >= 0.999 to torch's float32 ones, so it
   queries any index whose vectors torch made (float32 or bf16).
-- ``int8``: dynamic quantisation with per-channel weights (as the reader's copy), for
-  embedding passages on CPUs without bf16. An index records that its vectors came from it
-  (``embed_runtime``): later passages of that index come from the same copy, and its
-  questions, as every index's, are embedded in float32 (:func:`pick`).
+- ``int8-fused``: for embedding passages on CPUs without bf16, the graph fused by ONNX
+  Runtime's transformer optimizer, then quantised dynamically (per-channel int8 weights), a few
+  sensitive nodes kept float32 (:mod:`qa.index.onnx_int8`). An index records that its vectors
+  came from it (``embed_runtime`` ``onnx-int8-fused``): later passages of that index come from
+  the same copy, and its questions, as every index's, are embedded in float32 (:func:`pick`).
+- ``int8``: the earlier int8 recipe (the unfused graph quantised whole). Setup no longer builds
+  it; an index whose passages it made (``onnx-int8``) takes more from it where its file is
+  still in the cache, else asks for ``newsqa index --rebuild``. int8 vectors of two recipes
+  never mix in one index.
 
 The copies are derived, not shipped: ``python -m qa.index`` (run by ``make setup``) exports
 the torch model and writes ``minilm-<digest>-<precision>.onnx`` into the cache folder
@@ -33,11 +38,13 @@ from qa import hardware, settings
 from qa.errors import IndexMismatch, ModelLoadError
 from qa.index.embed import DEFAULT_MODEL, Vectors, _normalize, default_model_path
 
-PRECISIONS = ("fp32", "int8")
+INT8 = "int8-fused"  # the int8 recipe setup builds; its runtime id is ``onnx-int8-fused``
+PRECISIONS = ("fp32", INT8)  # what `python -m qa.index` builds
+_BUILDABLE = (*PRECISIONS, "int8")  # and the earlier recipe, for benchmarks and tests
 _INPUTS = ("input_ids", "token_type_ids", "attention_mask")
 # Lowest cosine of a copy's vectors to torch float32 ones on the check texts; below it the
 # export is broken. int8 measured 0.99 and more on SQuAD passages (docs/benchmarks.md).
-_MIN_COSINE = {"fp32": 0.999, "int8": 0.97}
+_MIN_COSINE = {"fp32": 0.999, "int8": 0.97, INT8: 0.97}
 _CHECK_TEXTS = (
     "How many Syrians did the Kremlin invite to Sochi?",
     "The Kremlin invited 1,600 Syrians to Sochi but the main opposition faction said it "
@@ -81,7 +88,8 @@ class OnnxEmbedder:
 
     Args:
         path: The ``.onnx`` copy (see :func:`onnx_path`).
-        precision: ``fp32`` or ``int8`` (what the copy holds; recorded as the runtime).
+        precision: ``fp32``, ``int8-fused`` or ``int8`` (the copy's recipe; recorded as the
+            runtime ``onnx-<precision>``).
         model: The model name the index records (the default MiniLM).
         threads: ONNX Runtime intra-op threads (None: one per core).
     """
@@ -176,10 +184,11 @@ class OnnxEmbedder:
 
 
 def build(precision: str, dest: Path | None = None, *, force: bool = False) -> Path:
-    """Export the default MiniLM to ONNX (quantised for ``int8``) and check it against torch.
+    """Export the default MiniLM to ONNX (quantised for int8) and check it against torch.
 
     Args:
-        precision: ``fp32`` or ``int8``.
+        precision: ``fp32``, ``int8-fused`` (fused graph, int8, :data:`KEEP` in float32) or
+            ``int8`` (the earlier recipe: the unfused graph quantised whole).
         dest: Output file (default: :func:`onnx_path` in the cache folder).
         force: Rebuild even when ``dest`` exists.
 
@@ -189,20 +198,27 @@ def build(precision: str, dest: Path | None = None, *, force: bool = False) -> P
     Raises:
         ModelLoadError: The copy's vectors stray from torch's.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    if precision not in _BUILDABLE:
+        raise ValueError(f"precision must be one of {_BUILDABLE}, not {precision!r}")
     dest = dest or onnx_path(precision)
     if dest.is_file() and not force:
         return dest
     from transformers import AutoModel
 
+    from qa.index.onnx_int8 import KEEP, export_fused
+    from qa.index.onnx_int8 import quantize as quantize_fused
     from qa.reader.onnx import export_graph, quantize
 
     model = AutoModel.from_pretrained(str(default_model_path())).eval()
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".onnx-build-") as tmp:
         out = fp32 = Path(tmp) / "minilm.onnx"
-        export_graph(model, fp32, ("last_hidden_state", "pooler_output"))
+        if precision == INT8:
+            out = Path(tmp) / "minilm-int8.onnx"
+            export_fused(model, fp32)
+            quantize_fused(fp32, out, KEEP)
+        else:
+            export_graph(model, fp32, ("last_hidden_state", "pooler_output"))
         if precision == "int8":
             out = Path(tmp) / "minilm-int8.onnx"
             quantize(fp32, out)
@@ -229,7 +245,8 @@ def pick(
 ) -> OnnxEmbedder | None:
     """The ONNX embedder for an index, or None where torch (or a fake) embeds.
 
-    Passages of one index come from one runtime family (int8 and float vectors never mix);
+    Passages of one index come from one runtime family (float vectors, or one int8 recipe's:
+    vectors of two families never mix);
     questions are always embedded in float (the float32 copy when built, else torch), whatever
     made the passages: against int8 passages, float32 questions kept more of float32's dense
     recall than int8 ones (docs/benchmarks.md, "Embedding runtimes").
@@ -243,8 +260,9 @@ def pick(
             float32 copy, as questions, so that no torch import delays the start.
 
     Raises:
-        ModelLoadError: Passages for an index embedded by the int8 copy, which is not built
-            here, or ``NEWSQA_EMBED_BACKEND=onnx`` and the float32 copy is not built.
+        ModelLoadError: Passages for an index embedded by an int8 copy that is not built here
+            (the current recipe's: build it; an earlier recipe's: re-embed), or
+            ``NEWSQA_EMBED_BACKEND=onnx`` and the float32 copy is not built.
         IndexMismatch: ``NEWSQA_EMBED_DTYPE`` asks for vectors of another family than the
             index's.
     """
@@ -252,8 +270,10 @@ def pick(
 
     conf = settings.load()
     if for_index and (recorded is None or conf.embed_dtype != "auto"):
-        built = find_copy("int8", model) is not None
+        built = find_copy(INT8, model) is not None
         wanted = hardware.passage_runtime(conf.embed_dtype, built)
+        if wanted == "onnx-int8":  # the int8 copy: the recipe that setup builds
+            wanted = f"onnx-{INT8}"
         if recorded is not None and runtime_family(wanted) != runtime_family(recorded or "torch"):
             raise IndexMismatch(
                 f"this index was embedded by {recorded or 'torch'} but NEWSQA_EMBED_DTYPE="
@@ -261,15 +281,21 @@ def pick(
                 "re-embed with `newsqa index --rebuild`"
             )
         recorded = wanted  # a new index: this CPU's choice
-    if for_index and runtime_family(recorded or "torch") == "int8":
-        path = find_copy("int8", model)
+    family = runtime_family(recorded or "torch")
+    if for_index and family.startswith("int8"):
+        path = find_copy(family, model)  # the family of an int8 runtime is its recipe
+        if path is None and family != INT8:
+            raise ModelLoadError(
+                f"this index was embedded by an earlier int8 copy of the embedder (onnx-{family}) "
+                "that is no longer built: re-embed it with `newsqa index --rebuild`"
+            )
         if path is None:
             raise ModelLoadError(
                 "this index was embedded by the int8 ONNX copy of the embedder, which is not "
                 "built here: run `python -m qa.index` (part of `make setup`), or re-embed with "
                 "`newsqa index --rebuild`"
             )
-        return OnnxEmbedder(path, "int8", model)
+        return OnnxEmbedder(path, family, model)
     if (for_index and not few) or conf.embed_backend == "torch":
         return None  # passages of a float index: torch, in bf16 where the CPU has it
     path = find_copy("fp32", model)

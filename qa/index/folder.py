@@ -84,7 +84,11 @@ def writer_lock(root: Path) -> Iterator[None]:
 
 
 def embedder_for(
-    root: Path, default: str | None = None, for_index: bool = False, few: bool = False
+    root: Path,
+    default: str | None = None,
+    for_index: bool = False,
+    few: bool = False,
+    fresh: bool = False,
 ) -> EmbedderLike:
     """The embedder an index folder was built with (queries must use the same model).
 
@@ -97,6 +101,10 @@ def embedder_for(
             Runtime copy when built (:func:`qa.index.embed_onnx.pick`).
         few: Passages a few at a time (``newsqa watch``): a float index takes them from the
             float32 copy as questions, without importing torch.
+        fresh: Passages for a rebuilt index (``newsqa index --rebuild``): the index keeps its
+            model but not its runtime; they come from the runtime a new index gets here, so
+            that an index of a runtime this machine lacks (an earlier int8 recipe's) can be
+            re-embedded.
     """
     from qa.index.embed_onnx import pick
 
@@ -105,7 +113,7 @@ def embedder_for(
     try:
         with open_store(root) as store:
             name = store.get_meta("embed_model") or name
-            runtime = store.get_meta("embed_runtime") or ""
+            runtime = None if fresh else store.get_meta("embed_runtime") or ""
     except QAError:  # no index, or a damaged one: `index --rebuild` uses the default
         pass
     return pick(name, runtime, for_index, few) or embedder_named(name)

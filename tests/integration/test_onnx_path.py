@@ -16,6 +16,7 @@ from conftest import SHARED_DIR, needs_shared, run_probe
 
 from qa import hardware
 from qa.answer import Answerer
+from qa.errors import QAError
 from qa.index import embed_onnx
 from qa.index.embed import Embedder
 from qa.index.embed_onnx import OnnxEmbedder
@@ -46,6 +47,7 @@ def copies() -> dict[str, Path]:
     return {
         "embed-fp32": embed_onnx.build("fp32"),
         "embed-int8": embed_onnx.build("int8"),
+        "embed-int8-fused": embed_onnx.build(embed_onnx.INT8),
         "reader-fp32": reader_onnx.build(precision="fp32"),
     }
 
@@ -85,6 +87,79 @@ def test_int8_copy_vectors_stay_close(copies: dict[str, Path], torch_fp32: Embed
         axis=1
     )
     assert float(cos.min()) >= 0.97 and float(np.median(cos)) >= 0.985
+
+
+def test_fused_int8_copy_is_fused_quantised_and_close(
+    copies: dict[str, Path], torch_fp32: Embedder
+) -> None:
+    import onnx
+
+    from qa.index.onnx_int8 import KEEP
+
+    nodes = onnx.load(str(copies["embed-int8-fused"])).graph.node
+    kinds = [n.op_type for n in nodes]
+    # One quantised attention node per layer: the fusion took, then the quantisation.
+    assert kinds.count("QAttention") == 6 and "Attention" not in kinds
+    assert kinds.count("EmbedLayerNormalization") == 1  # the lookups stay float32
+    assert kinds.count("MatMulInteger") == 18 - sum(1 for k in KEEP if "MatMul" in k)
+    float_matmuls = {n.name for n in nodes if n.op_type == "MatMul"}
+    assert set(KEEP) <= float_matmuls | {n.name for n in nodes if n.op_type == "Attention"}
+    texts = _texts()
+    fused = OnnxEmbedder(copies["embed-int8-fused"], embed_onnx.INT8)
+    assert fused.runtime == "onnx-int8-fused"
+    cos = (torch_fp32.embed(texts) * fused.embed(texts)).sum(axis=1)
+    assert float(cos.min()) >= 0.98 and float(np.median(cos)) >= 0.99
+
+
+def test_an_index_of_the_earlier_int8_copy_grows_or_is_rebuilt(
+    copies: dict[str, Path],
+    reference_article: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from click.testing import CliRunner
+
+    from qa.cli.main import cli
+
+    monkeypatch.setenv("NEWSQA_EMBED_DTYPE", "auto")
+    monkeypatch.setattr(hardware, "probe", lambda: hardware.Hardware("avx2", frozenset(), 2))
+    monkeypatch.setattr(hardware, "bf16_supported", lambda: False)
+    root, corpus = tmp_path / "index", tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text(reference_article.read_text())
+    Indexer(root, OnnxEmbedder(copies["embed-int8"], "int8")).update([corpus])
+
+    def runtime() -> str:
+        with open_store(root) as store:
+            return store.get_meta("embed_runtime") or ""
+
+    def index(*extra: str) -> tuple[int, str]:
+        """Exit code, and the error that `newsqa` prints (its main turns QAError into a line)."""
+        args = ["index", str(corpus), "--index-dir", str(root), *extra]
+        result = CliRunner().invoke(cli, args)
+        error = result.exception
+        return result.exit_code, str(error) if isinstance(error, QAError) else result.output
+
+    lines = reference_article.read_text().split("\n\n")
+    (corpus / "b.txt").write_text("\n\n".join(lines[:1] + lines[3:6]))
+    assert index()[0] == 0  # its copy is still in the cache: more passages from it
+    assert runtime() == "onnx-int8"
+    # Without that copy, a later `newsqa index` says in one line what to do, and does it.
+    real = embed_onnx.find_copy
+    monkeypatch.setattr(
+        embed_onnx,
+        "find_copy",
+        lambda p, m=embed_onnx.DEFAULT_MODEL: None if p == "int8" else real(p, m),
+    )
+    (corpus / "c.txt").write_text("\n\n".join(lines[:1] + lines[6:9]))
+    code, out = index()
+    assert code == 1 and "newsqa index --rebuild" in out and len(out.strip().splitlines()) == 1
+    assert runtime() == "onnx-int8"  # untouched
+    code, out = index("--rebuild")
+    assert code == 0, out
+    assert runtime() == "onnx-int8-fused"
+    (corpus / "d.txt").write_text("\n\n".join(lines[:1] + lines[9:12]))
+    assert index()[0] == 0 and runtime() == "onnx-int8-fused"
 
 
 def test_onnx_embedder_counts_truncation(copies: dict[str, Path], torch_fp32: Embedder) -> None:

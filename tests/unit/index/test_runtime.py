@@ -12,7 +12,7 @@ from qa.errors import IndexMismatch, ModelLoadError
 from qa.index import embed_onnx
 from qa.index.chunk import Chunker
 from qa.index.embed import DEFAULT_MODEL, HashEmbedder, runtime_family
-from qa.index.embed_onnx import OnnxEmbedder, onnx_path, pick
+from qa.index.embed_onnx import INT8, OnnxEmbedder, onnx_path, pick
 from qa.index.folder import embedder_for, open_store
 from qa.index.indexer import Indexer
 
@@ -28,6 +28,12 @@ class Int8Hash(HashEmbedder):
     """A fast fake that says its vectors came from the int8 ONNX copy."""
 
     runtime = "onnx-int8"
+
+
+class FusedHash(HashEmbedder):
+    """The same fake, saying the fused int8 recipe's copy made its vectors."""
+
+    runtime = "onnx-int8-fused"
 
 
 class FloatHash(HashEmbedder):
@@ -97,6 +103,7 @@ def test_an_index_without_a_record_is_a_torch_index(tmp_path: Path, feed: Path) 
 def test_runtime_families() -> None:
     assert {runtime_family(r) for r in ("torch-fp32", "torch-bf16", "onnx-fp32")} == {"float"}
     assert runtime_family("onnx-int8") == "int8"
+    assert runtime_family("onnx-int8-fused") == INT8 == "int8-fused"  # a family of its own
     assert runtime_family("") == runtime_family("hash-64") == ""
 
 
@@ -130,9 +137,11 @@ def test_a_new_index_on_a_cpu_without_bf16_embeds_in_int8(
 ) -> None:
     _cpu(monkeypatch, bf16=False)
     assert pick(DEFAULT_MODEL, None, for_index=True) is None  # no copy: torch in float32
-    path = _plant("int8")
+    _plant("int8")  # the earlier recipe's copy never starts a new index
+    assert pick(DEFAULT_MODEL, None, for_index=True) is None
+    path = _plant(INT8)
     chosen = pick(DEFAULT_MODEL, None, for_index=True)
-    assert isinstance(chosen, OnnxEmbedder) and chosen.runtime == "onnx-int8"
+    assert isinstance(chosen, OnnxEmbedder) and chosen.runtime == "onnx-int8-fused"
     assert chosen.path == path
     _cpu(monkeypatch, bf16=True)
     assert pick(DEFAULT_MODEL, None, for_index=True) is None  # bf16: torch
@@ -156,19 +165,72 @@ def test_questions_use_the_float32_copy_for_a_float_index(
 def test_an_int8_index_takes_int8_passages_and_float_questions(cache: Path) -> None:
     _plant("fp32")
     with pytest.raises(ModelLoadError, match=r"int8 ONNX copy.*python -m qa\.index"):
-        pick(DEFAULT_MODEL, "onnx-int8", for_index=True)
+        pick(DEFAULT_MODEL, "onnx-int8-fused", for_index=True)
     for few in (False, True):  # `newsqa watch` adds int8 passages to it too
         with pytest.raises(ModelLoadError, match=r"int8 ONNX copy"):
+            pick(DEFAULT_MODEL, "onnx-int8-fused", for_index=True, few=few)
+    _plant(INT8)
+    for few in (False, True):
+        chosen = pick(DEFAULT_MODEL, "onnx-int8-fused", for_index=True, few=few)
+        assert isinstance(chosen, OnnxEmbedder) and chosen.runtime == "onnx-int8-fused"
+    # Questions: float32 (the copy when built, else torch), never the int8 copy.
+    chosen = pick(DEFAULT_MODEL, "onnx-int8-fused", for_index=False)
+    assert isinstance(chosen, OnnxEmbedder) and chosen.runtime == "onnx-fp32"
+    onnx_path("fp32").unlink()
+    assert pick(DEFAULT_MODEL, "onnx-int8-fused", for_index=False) is None
+
+
+def test_an_index_of_the_earlier_int8_recipe_keeps_its_own_copy_or_asks_to_rebuild(
+    cache: Path,
+) -> None:
+    _plant(INT8)  # what setup builds now
+    for few in (False, True):  # never the fused copy: its vectors are another recipe's
+        with pytest.raises(ModelLoadError, match=r"earlier int8.*onnx-int8\).*--rebuild"):
             pick(DEFAULT_MODEL, "onnx-int8", for_index=True, few=few)
-    _plant("int8")
+    old = _plant("int8")  # still in the cache from an earlier setup
     for few in (False, True):
         chosen = pick(DEFAULT_MODEL, "onnx-int8", for_index=True, few=few)
         assert isinstance(chosen, OnnxEmbedder) and chosen.runtime == "onnx-int8"
-    # Questions: float32 (the copy when built, else torch), never the int8 copy.
-    chosen = pick(DEFAULT_MODEL, "onnx-int8", for_index=False)
-    assert isinstance(chosen, OnnxEmbedder) and chosen.runtime == "onnx-fp32"
-    onnx_path("fp32").unlink()
-    assert pick(DEFAULT_MODEL, "onnx-int8", for_index=False) is None
+        assert chosen.path == old
+
+
+def test_vectors_of_two_int8_recipes_never_mix(tmp_path: Path, feed: Path) -> None:
+    root = tmp_path / "index"
+    _index(root, Int8Hash(64), feed)
+    with pytest.raises(IndexMismatch, match=r"onnx-int8 but onnx-int8-fused.*--rebuild"):
+        _index(root, FusedHash(64), feed)
+    Indexer(root, FusedHash(64), chunker=Chunker(model_max_tokens=None)).update(
+        [feed], rebuild=True, prune=False
+    )
+    with open_store(root) as store:
+        assert store.get_meta("embed_runtime") == "onnx-int8-fused"
+    with pytest.raises(IndexMismatch, match=r"onnx-int8-fused but onnx-int8"):
+        _index(root, Int8Hash(64), feed)
+
+
+class OldMiniLM(Int8Hash):
+    """A fake that says it is the default MiniLM, embedded by the earlier int8 copy."""
+
+    def __init__(self) -> None:
+        super().__init__(384)
+        self.name = DEFAULT_MODEL
+
+
+def test_a_rebuild_takes_the_runtime_of_a_new_index(
+    tmp_path: Path, feed: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "index"
+    _index(root, OldMiniLM(), feed)
+    _cpu(monkeypatch, bf16=False)
+    _plant(INT8)
+    with pytest.raises(ModelLoadError, match=r"--rebuild"):  # more passages for it: no copy
+        embedder_for(root, for_index=True)
+    chosen = embedder_for(root, for_index=True, fresh=True)  # `newsqa index --rebuild`
+    assert isinstance(chosen, OnnxEmbedder) and chosen.runtime == "onnx-int8-fused"
+    monkeypatch.setenv("NEWSQA_EMBED_DTYPE", "fp32")  # a forced family: no mismatch to report
+    assert embedder_for(root, for_index=True, fresh=True).name == DEFAULT_MODEL
+    with pytest.raises(IndexMismatch):
+        embedder_for(root, for_index=True)
 
 
 def test_watch_adds_float32_passages_to_a_float_index_without_torch(
@@ -176,14 +238,14 @@ def test_watch_adds_float32_passages_to_a_float_index_without_torch(
 ) -> None:
     _cpu(monkeypatch, bf16=True)
     _plant("fp32")
-    _plant("int8")
+    _plant(INT8)
     for recorded in ("torch-bf16", "torch-fp32", "onnx-fp32", "", None):
         chosen = pick(DEFAULT_MODEL, recorded, for_index=True, few=True)
         assert isinstance(chosen, OnnxEmbedder) and chosen.runtime == "onnx-fp32"
         assert pick(DEFAULT_MODEL, recorded, for_index=True) is None  # many: torch in bf16
     _cpu(monkeypatch, bf16=False)  # a new index there is an int8 index, watched or not
     chosen = pick(DEFAULT_MODEL, None, for_index=True, few=True)
-    assert isinstance(chosen, OnnxEmbedder) and chosen.runtime == "onnx-int8"
+    assert isinstance(chosen, OnnxEmbedder) and chosen.runtime == "onnx-int8-fused"
 
 
 def test_a_forced_dtype_of_another_family_is_a_clear_error(
