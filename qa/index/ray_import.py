@@ -205,6 +205,8 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> bool:
     if local or address is None:
         with _loopback_kept(LOOPBACK):
             ray.init(
+                # "local": a Ray of its own, never one found running on this machine.
+                address=LOCAL,
                 num_cpus=num_cpus or hardware.probe().cores,
                 include_dashboard=False,
                 _node_ip_address=LOOPBACK,
