@@ -11,8 +11,12 @@ imported into a fresh index per run:
 
 Ray itself is started once before the Ray runs and its start is timed apart; each Ray run
 still pays its actors' model loads, as every import does. Runs alternate between the modes
-when ``--rounds`` > 1, so that load from other processes falls on all of them alike. Output:
-a markdown table (wall s, passages, passages/s, per worker) and bench/out/ray_import.json.
+when ``--rounds`` > 1, so that load from other processes falls on all of them alike. CPU
+seconds are this process's and those of its descendants (Ray's raylet and the actors under it,
+workers that exited included through their parent's reaped-children times), so that a shared
+machine's waiting shows as the gap between wall and CPU time. Output: a markdown table (wall
+s, CPU s, passages, passages/s, per worker, passages per CPU second) and
+bench/out/ray_import.json.
 """
 
 from __future__ import annotations
@@ -48,6 +52,36 @@ def write_feed(n: int, folder: Path) -> Path:
     return path
 
 
+def _stat(pid: int) -> tuple[int, list[str]]:
+    """(parent pid, fields after the command name) of /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[1]), fields
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of every process under it (Ray's raylet and the actors
+    under it; exited ones through their parents' reaped-children times)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, list[str]]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stats[int(d.name)] = _stat(int(d.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    own = stats.get(os.getpid())
+    total = sum(int(x) for x in own[1][11:13]) if own else 0  # utime, stime
+    todo, seen = [os.getpid()], set()
+    while todo:
+        parent = todo.pop()
+        for pid, (ppid, fields) in stats.items():
+            if ppid == parent and pid not in seen:
+                seen.add(pid)
+                total += sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
+                todo.append(pid)
+    return total / tick
+
+
 def run(mode: str, feed: Path, folder: Path, embedder: Embedder) -> dict[str, Any]:
     root = folder / f"idx-{mode}"
     shutil.rmtree(root, ignore_errors=True)
@@ -58,19 +92,24 @@ def run(mode: str, feed: Path, folder: Path, embedder: Embedder) -> dict[str, An
         workers = int(mode.removeprefix("ray"))
         indexer = RayIndexer(root, embedder, actors=workers)
     load = os.getloadavg()[0]
+    cpu = cpu_seconds()
     t = time.perf_counter()
     report = indexer.update([feed], prune=False)
     wall = time.perf_counter() - t
+    cpu = cpu_seconds() - cpu
     n = report.passages_embedded + report.passages_reused
     return {
         "mode": mode,
         "workers": workers,
         "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
         "passages": n,
         "articles": report.added,
         "passages_per_s": round(n / wall, 1),
         "per_worker": round(n / wall / workers, 1),
+        "passages_per_cpu_s": round(n / cpu, 1),
         "load1_before": round(load, 2),
+        "load1_after": round(os.getloadavg()[0], 2),
     }
 
 
@@ -105,14 +144,19 @@ def main() -> None:
             ray.shutdown()
         shutil.rmtree(folder, ignore_errors=True)
     print(f"\nRay start (local, 2 CPUs): {ray_start} s; runtime {embedder.runtime}\n")
-    print("| mode | workers | wall s | passages | passages/s | per worker |")
-    print("|---|---|---|---|---|---|")
+    print("| mode | workers | wall s | CPU s | passages | passages/s | per worker | per CPU s |")
+    print("|---|---|---|---|---|---|---|---|")
     for mode in modes:
         rs = [r for r in results if r["mode"] == mode]
         rate = statistics.median(r["passages_per_s"] for r in rs)
         wall = statistics.median(r["wall_s"] for r in rs)
+        cpu = statistics.median(r["cpu_s"] for r in rs)
+        per_cpu = statistics.median(r["passages_per_cpu_s"] for r in rs)
         w = rs[0]["workers"]
-        print(f"| {mode} | {w} | {wall} | {rs[0]['passages']} | {rate} | {rate / w:.1f} |")
+        print(
+            f"| {mode} | {w} | {wall} | {cpu} | {rs[0]['passages']} | {rate} | {rate / w:.1f} "
+            f"| {per_cpu} |"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps({"ray_start_s": ray_start, "runtime": embedder.runtime, "runs": results})

@@ -27,6 +27,7 @@ import gc
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -113,6 +114,12 @@ def rss_mb(pids: list[int]) -> float:
     return total / 1024
 
 
+def cpu_seconds() -> float:
+    """CPU seconds of this process, every thread included (Milvus Lite runs in-process)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def descendants(pid: int) -> list[int]:
     kids: dict[int, list[int]] = {}
     for d in Path("/proc").iterdir():
@@ -137,6 +144,7 @@ def run_faiss(data: F32, queries: F32, truth: npt.NDArray[np.int64]) -> dict[str
 
     n = len(data)
     nlist = ivf_lists(n)
+    load0, cpu0 = os.getloadavg()[0], cpu_seconds()
     t0 = time.perf_counter()
     index = faiss.index_factory(DIM, f"IVF{nlist},SQ8", faiss.METRIC_INNER_PRODUCT)
     sample = data[np.random.default_rng(SEED).choice(n, min(n, 40 * nlist), replace=False)]
@@ -144,26 +152,36 @@ def run_faiss(data: F32, queries: F32, truth: npt.NDArray[np.int64]) -> dict[str
     t_train = time.perf_counter() - t0
     index.add(data)
     build = time.perf_counter() - t0
+    build_cpu = cpu_seconds() - cpu0
     size = len(faiss.serialize_index(index))
     out: dict[str, Any] = {
         "engine": "faiss IVF-SQ8",
         "n": n,
         "nlist": nlist,
         "build_s": round(build, 1),
+        "build_cpu_s": round(build_cpu, 1),
         "train_s": round(t_train, 1),
         "bytes_per_vector": round(size / n, 1),
+        "load1": [round(load0, 2), round(os.getloadavg()[0], 2)],
+        "threads": faiss.omp_get_max_threads(),
         "runs": [],
     }
     for nprobe in (ivf_nprobe(nlist), 32):
         index.nprobe = nprobe
         lat, found = [], []
+        cpu0 = cpu_seconds()
         for q in queries:
             t = time.perf_counter()
             _, ids = index.search(q[None, :], 10)
             lat.append(time.perf_counter() - t)
             found.append(list(ids[0]))
         out["runs"].append(
-            {"nprobe": nprobe, **pct(lat), "recall10": round(recall10(found, truth), 4)}
+            {
+                "nprobe": nprobe,
+                **pct(lat),
+                "cpu_ms_per_query": round((cpu_seconds() - cpu0) * 1000 / len(queries), 3),
+                "recall10": round(recall10(found, truth), 4),
+            }
         )
     return out
 
@@ -220,10 +238,14 @@ def run_milvus(
     schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("v", DataType.FLOAT_VECTOR, dim=DIM)
     client.create_collection("sim", schema=schema)
+    load0, cpu0 = os.getloadavg()[0], cpu_seconds()
     t0 = time.perf_counter()
     for s in range(0, n, 10_000):
         block = data[s : s + 10_000]
         client.insert("sim", [{"id": s + i, "v": v} for i, v in enumerate(block.tolist())])
+        if (s + 10_000) % 100_000 == 0:  # how far a run got, should it be stopped
+            el = time.perf_counter() - t0
+            print(f"milvus insert {s + 10_000}: {el:.0f} s, {(s + 10_000) / el:.0f}/s", flush=True)
     client.flush("sim")
     t_insert = time.perf_counter() - t0
     params = client.prepare_index_params()
@@ -232,6 +254,7 @@ def run_milvus(
     client.create_index("sim", params)
     client.load_collection("sim")
     build = time.perf_counter() - t0
+    build_cpu = cpu_seconds() - cpu0
     gc.collect()
     rss1 = rss_mb([os.getpid(), *server])
     disk = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and "probe" not in f.name)
@@ -241,6 +264,8 @@ def run_milvus(
         "nlist": nlist,
         "insert_s": round(t_insert, 1),
         "build_s": round(build, 1),
+        "build_cpu_s": round(build_cpu, 1),
+        "load1": [round(load0, 2), round(os.getloadavg()[0], 2)],
         "rss_delta_mb": round(rss1 - rss0, 1),
         "rss_bytes_per_vector": round((rss1 - rss0) * 2**20 / n, 1),
         "disk_bytes_per_vector": round(disk / n, 1),
@@ -251,6 +276,7 @@ def run_milvus(
     for probe in probes:
         sp = {"nprobe": probe} if kind.startswith("IVF") else {"ef": probe}
         lat, found = [], []
+        cpu0 = cpu_seconds()
         for q in queries:
             t = time.perf_counter()
             res = client.search(
@@ -258,7 +284,15 @@ def run_milvus(
             )
             lat.append(time.perf_counter() - t)
             found.append([int(h["id"]) for h in res[0]])
-        out["runs"].append({**sp, **pct(lat), "recall10": round(recall10(found, truth), 4)})
+        cpu_ms = round((cpu_seconds() - cpu0) * 1000 / len(queries), 3)
+        out["runs"].append(
+            {
+                **sp,
+                **pct(lat),
+                "cpu_ms_per_query": cpu_ms,
+                "recall10": round(recall10(found, truth), 4),
+            }
+        )
     client.drop_collection("sim")
     client.close()
     return out

@@ -25,13 +25,14 @@ once rather than a minute of retries. Every node needs newsqa installed (``pip i
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import math
 import os
 import socket
-from collections.abc import Generator, Sequence
-from contextlib import closing
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ from qa.index.store import Store
 from qa.types import Article, Passage, content_id
 
 LOCAL = "local"
+LOOPBACK = "127.0.0.1"
 DEFAULT_PORT = 6379
 # ~5,000 news articles a window: a Ray Data dataset (and a model load per actor) each.
 WINDOW_CHARS = 16_000_000
@@ -200,19 +202,63 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> bool:
     if ray.is_initialized():
         return False
     quiet: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
-    if local:
-        ray.init(
-            num_cpus=num_cpus or hardware.probe().cores,
-            include_dashboard=False,
-            _node_ip_address="127.0.0.1",
-            **quiet,
-        )
+    if local or address is None:
+        with _loopback_kept(LOOPBACK):
+            ray.init(
+                # "local": a Ray of its own, never one found running on this machine.
+                address=LOCAL,
+                num_cpus=num_cpus or hardware.probe().cores,
+                include_dashboard=False,
+                _node_ip_address=LOOPBACK,
+                **quiet,
+            )
         return True
     try:
-        ray.init(address=address, **quiet)
+        with _loopback_kept(address):
+            ray.init(address=address, **quiet)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
         raise ClusterError(f"cannot connect to the Ray cluster at {address}: {_line(exc)}") from exc
     return True
+
+
+def is_loopback(address: str) -> bool:
+    """Whether a Ray address (``HOST:PORT``; not ``ray://``) names this machine's loopback."""
+    if address.startswith("ray://"):
+        return False
+    host = address.rpartition(":")[0] or address
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@contextmanager
+def _loopback_kept(address: str) -> Iterator[None]:
+    """Start or connect Ray on a loopback address as given.
+
+    ``ray.init`` replaces a loopback host, in ``address`` and in ``_node_ip_address`` alike,
+    by this machine's routable IP (ray-project/ray#59110). A head started on 127.0.0.1 (``ray
+    start --head --node-ip-address 127.0.0.1``, every node of a loopback test cluster)
+    listens on loopback only, so the driver waited minutes for a GCS it never reached; and a
+    local Ray asked for 127.0.0.1 came up on the routable IP, listening on every interface.
+    Ray's own switch for loopback-only clusters (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``) is
+    read when Ray is imported, so its value is set here for the call alone; once connected,
+    Ray takes the node's address from the node itself.
+    """
+    if not is_loopback(address):
+        yield
+        return
+    from ray._private import ray_constants
+
+    before = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = before
 
 
 def _line(exc: BaseException) -> str:

@@ -24,7 +24,8 @@ from conftest import SHARED_DIR, needs_shared
 from qa.errors import ClusterError
 from qa.index.folder import read_head
 from qa.index.indexer import Indexer, IndexReport
-from qa.index.ray_import import RayIndexer
+from qa.index.ray_import import RayIndexer, start_ray
+from tests.ray_fixtures import assert_none_left
 
 if TYPE_CHECKING:
     from qa.index.embed import Embedder
@@ -56,7 +57,7 @@ def feed(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 def local_ray() -> Iterator[None]:
     """A local Ray of two CPUs on loopback for the module; stopped after it."""
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1")
+    start_ray(None, num_cpus=2)  # as `import --ray` starts it: 127.0.0.1 only
     yield
     ray.shutdown()
 
@@ -179,6 +180,10 @@ def test_an_unreachable_cluster_is_one_error(
 
 
 @pytest.mark.slow
+# Fixtures included (the plain import and ~500 passages embedded twice); a hang fails the test
+# instead of holding the suite. Starved of CPU (a load average over 20 on 2 cores, at nice 10)
+# it took longer than 20 minutes.
+@pytest.mark.timeout(1800)
 def test_ray_import_on_a_three_node_cluster(
     feed: list[Path], plain_run: tuple[Path, IndexReport], real_embedder: Embedder, tmp_path: Path
 ) -> None:
@@ -196,12 +201,18 @@ def test_ray_import_on_a_three_node_cluster(
             cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")
         cluster.wait_for_nodes()
         root = tmp_path / "index"
-        # Small windows: several datasets, each spread over the three nodes' actors.
-        indexer = RayIndexer(root, real_embedder, address=cluster.address, window_chars=100_000)
+        # One dataset spread over the three nodes' actors (one CPU each, so one actor a node).
+        indexer = RayIndexer(root, real_embedder, address=cluster.address)
         report = indexer.update(feed, prune=False)
         assert not ray.is_initialized()  # the import connected and disconnected
         assert report.added == plain_run[1].added
         assert_same_index(plain_run[0], root)
+        start_ray(cluster.address)  # connect again to see the nodes after the import
+        nodes = ray.nodes()
+        assert len(nodes) == 3
+        assert {n["NodeManagerAddress"] for n in nodes} == {"127.0.0.1"}
+        assert all(n["Alive"] for n in nodes)  # no node was lost during the import
     finally:
         ray.shutdown()
         cluster.shutdown()
+    assert_none_left()  # every raylet and the GCS stopped with the cluster
