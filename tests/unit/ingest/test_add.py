@@ -468,7 +468,9 @@ def test_cli_add_indexes_the_new_article(
     import qa.index.folder
 
     monkeypatch.setattr(
-        qa.index.folder, "embedder_for", lambda root, default=None, for_index=False: HashEmbedder()
+        qa.index.folder,
+        "embedder_for",
+        lambda root, default=None, for_index=False, **_: HashEmbedder(),
     )
     index = tmp_path / "index"
     code = run_cli(

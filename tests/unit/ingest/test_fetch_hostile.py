@@ -438,7 +438,9 @@ def indexed(corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pa
     """An index of a one-article corpus (hash embedder: no model needed)."""
     import qa.index.folder
 
-    monkeypatch.setattr(qa.index.folder, "embedder_for", lambda root, default=None: HashEmbedder())
+    monkeypatch.setattr(
+        qa.index.folder, "embedder_for", lambda root, default=None, **_: HashEmbedder()
+    )
     corpus.mkdir()
     (corpus / "chess.txt").write_text(
         "Teenager wins national chess championship\n\nJanuary 15, 2021\n\n"
