@@ -252,6 +252,9 @@ def test_watch_reports_a_hostile_file_name_on_one_clean_line(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
+        # Ctrl+C as in a terminal: a background job of a non-interactive shell (how CI may run
+        # the tests) inherits SIGINT ignored, and the watcher would never stop.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert proc.stdout is not None
