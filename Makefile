@@ -39,10 +39,10 @@ demo: setup
 
 # The 3-node Ray cluster test (marked slow) is left out: `make test-slow` runs it.
 test: setup
-	$(BIN)/python -m pytest -q -rs -m "not slow" tests
+	$(BIN)/python -m pytest -q -rfEs -m "not slow" tests
 
 test-slow: setup
-	$(BIN)/python -m pytest -q -rs -m slow tests
+	$(BIN)/python -m pytest -q -rfEs -m slow tests
 
 unit: setup
 	$(BIN)/python -m pytest -q tests/unit

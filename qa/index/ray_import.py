@@ -92,7 +92,7 @@ def build_embedder(spec: EmbedSpec, threads: int | None = None) -> EmbedderLike:
                 f"the {precision} ONNX copy of the embedder is not built on Ray node "
                 f"{socket.gethostname()}: run `python -m qa.index` there"
             )
-        return OnnxEmbedder(path, precision, spec.model, threads=threads)
+        return OnnxEmbedder(path, precision, spec.model, threads=threads, spin=False)
     if spec.runtime.startswith("torch-"):
         from qa.index.embed import Embedder
 

@@ -111,6 +111,20 @@ def test_fused_int8_copy_is_fused_quantised_and_close(
     assert float(cos.min()) >= 0.98 and float(np.median(cos)) >= 0.99
 
 
+def test_int8_passages_are_embedded_without_spinning_threads(copies: dict[str, Path]) -> None:
+    picked = embed_onnx.pick(embed_onnx.DEFAULT_MODEL, "onnx-int8-fused", for_index=True)
+    assert picked is not None and picked.runtime == "onnx-int8-fused"
+    texts = _texts()
+    vectors = picked.embed(texts)
+    options = picked._load()[0].get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    # Spinning changes when threads wait, never what they compute.
+    spinning = OnnxEmbedder(copies["embed-int8-fused"], embed_onnx.INT8)
+    assert np.array_equal(spinning.embed(texts), vectors)
+    questions = embed_onnx.pick(embed_onnx.DEFAULT_MODEL, "onnx-int8-fused", for_index=False)
+    assert questions is not None and questions.spin  # one question at a time: spin as before
+
+
 def test_an_index_of_the_earlier_int8_copy_grows_or_is_rebuilt(
     copies: dict[str, Path],
     reference_article: Path,
