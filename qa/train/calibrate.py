@@ -33,6 +33,7 @@ import json
 import random
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +168,42 @@ def select_features(
     return forward_select(names, start, cv, min_gain)
 
 
+@dataclass(frozen=True)
+class Mix:
+    """The held-out pairs as the fit sees them: the answerable questions, then their twins."""
+
+    x: np.ndarray  # the features of each pair's top span
+    y: np.ndarray  # the label fitted
+    f1: np.ndarray  # the top span's F1 (0 for the twins)
+    em: np.ndarray  # the top span's EM, answerable questions only
+    positive: np.ndarray  # whether the pair is answerable
+    folds: np.ndarray  # the fold of each pair (its held-out article's)
+
+
+def labelled_mix(
+    model: Any,
+    tokenizer: Any,
+    pos: Sequence[QAExample],
+    neg: Sequence[QAExample],
+    article: dict[str, int],
+    names: Sequence[str],
+    label: str,
+) -> Mix:
+    """Read every pair and label it: ``label`` (a key of :data:`LABELS`) for the answerable
+    questions, 0 for their unanswerable twins."""
+    x_pos, t_pos = span_features(model, tokenizer, pos, names)
+    x_neg, _ = span_features(model, tokenizer, neg, names)
+    pairs = list(zip(t_pos, pos, strict=True))
+    em_pos = np.array([max_over_truths("em", t, e.answers) for t, e in pairs])
+    f1_pos = np.array([max_over_truths("f1", t, e.answers) for t, e in pairs])
+    x_all = np.vstack([x_pos, x_neg])
+    y = np.concatenate([f1_pos if label == "f1" else em_pos, np.zeros(len(x_neg))])
+    f1 = np.concatenate([f1_pos, np.zeros(len(x_neg))])
+    positive = np.arange(len(x_all)) < len(pos)
+    folds = np.array([article[e.qid] % FOLDS for e in [*pos, *neg]])
+    return Mix(x_all, y, f1, em_pos, positive, folds)
+
+
 def calibrate(
     reader_dir: Path,
     data: Path,
@@ -182,26 +219,17 @@ def calibrate(
     pos, neg, article = heldout_with_negatives(data, n_heldout, seed)
     names = list(LOGIT_FEATURES + (TEXT_FEATURES if text_features else ()))
     t0 = time.time()
-    x_pos, t_pos = span_features(model, tokenizer, pos, names)
-    x_neg, _ = span_features(model, tokenizer, neg, names)
-    pairs = list(zip(t_pos, pos, strict=True))
-    em_pos = np.array([max_over_truths("em", t, e.answers) for t, e in pairs])
-    f1_pos = np.array([max_over_truths("f1", t, e.answers) for t, e in pairs])
-    x_all = np.vstack([x_pos, x_neg])
-    y = np.concatenate([f1_pos if label == "f1" else em_pos, np.zeros(len(x_neg))])
-    f1 = np.concatenate([f1_pos, np.zeros(len(x_neg))])
-    positive = np.arange(len(x_all)) < len(pos)
-    folds = np.array([article[e.qid] % FOLDS for e in [*pos, *neg]])
+    mix = labelled_mix(model, tokenizer, pos, neg, article, names, label)
     chosen: list[str] = list(LOGIT_FEATURES)
     rounds: list[dict[str, Any]] = []
-    if text_features and len(np.unique(folds)) > 1:
-        chosen, rounds = select_features(x_all, names, y, f1, positive, folds, MIN_GAIN)
-    x = x_all[:, [names.index(n) for n in chosen]]
-    w = fit_logistic(x, y)
+    if text_features and len(np.unique(mix.folds)) > 1:
+        chosen, rounds = select_features(
+            mix.x, names, mix.y, mix.f1, mix.positive, mix.folds, MIN_GAIN
+        )
+    x = mix.x[:, [names.index(n) for n in chosen]]
+    w = fit_logistic(x, mix.y)
     p = predict_proba(w, x)
-    threshold = best_threshold(p[: len(pos)], f1_pos, p[len(pos) :])
-    rows = reliability(p, y)
-    answered = p[: len(pos)] >= threshold
+    threshold = best_threshold(p[: len(pos)], mix.f1[: len(pos)], p[len(pos) :])
     return {
         "features": chosen,
         "weights": [round(float(v), 6) for v in w[1:]],
@@ -222,14 +250,24 @@ def calibrate(
             "min_gain_f1": MIN_GAIN,
             "rounds": rounds,
         },
-        "heldout": {
-            "em": round(100 * float(em_pos.mean()), 2),
-            "f1": round(100 * float(f1_pos.mean()), 2),
-            "has_ans_f1_at_threshold": round(100 * float(np.where(answered, f1_pos, 0).mean()), 2),
-            "no_ans_acc_at_threshold": round(100 * float((p[len(pos) :] < threshold).mean()), 2),
-            "ece": round(expected_calibration_error(rows), 4),
-            "seconds": round(time.time() - t0, 1),
-        },
+        "heldout": heldout_scores(mix, p, threshold, t0),
+    }
+
+
+def heldout_scores(mix: Mix, p: np.ndarray, threshold: float, t0: float) -> dict[str, float]:
+    """EM and F1 of the top spans, the decision's scores at ``threshold`` (``p``: the fitted
+    probabilities), the calibration error, and the seconds since ``t0``."""
+    n = len(mix.em)
+    f1_pos = mix.f1[:n]
+    rows = reliability(p, mix.y)
+    answered = p[:n] >= threshold
+    return {
+        "em": round(100 * float(mix.em.mean()), 2),
+        "f1": round(100 * float(f1_pos.mean()), 2),
+        "has_ans_f1_at_threshold": round(100 * float(np.where(answered, f1_pos, 0).mean()), 2),
+        "no_ans_acc_at_threshold": round(100 * float((p[n:] < threshold).mean()), 2),
+        "ece": round(expected_calibration_error(rows), 4),
+        "seconds": round(time.time() - t0, 1),
     }
 
 

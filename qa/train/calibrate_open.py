@@ -116,6 +116,13 @@ def build_index(articles: Sequence[dict[str, Any]], index_dir: Path, scratch: Pa
     Indexer(index_dir, embedder_for(index_dir, for_index=True)).update([source], prune=False)
 
 
+def _uncalibrated(reader_dir: Path) -> TrainingError:
+    return TrainingError(
+        f"{reader_dir} has no per-span calibration: run `python -m qa.train calibrate "
+        f"--reader {reader_dir}` first"
+    )
+
+
 def read_open(
     index_dir: Path, reader_dir: Path, questions: Sequence[OpenQuestion], k: int = K
 ) -> list[dict[str, Any]]:
@@ -127,10 +134,7 @@ def read_open(
 
     reader = SpanReader(model=reader_dir, open_decision=False)
     if reader.calibration is None:
-        raise TrainingError(
-            f"{reader_dir} has no per-span calibration: run `python -m qa.train calibrate "
-            f"--reader {reader_dir}` first"
-        )
+        raise _uncalibrated(reader_dir)
     answerer = Answerer(index_dir, reader=reader)
     today = date.today()
     rows = []
@@ -276,10 +280,7 @@ def calibrate_open(
     if not data.is_file():
         raise TrainingError(f"{data} not found (SQuAD train is needed to calibrate)")
     if "calibration" not in load_reader_meta(reader_dir):
-        raise TrainingError(
-            f"{reader_dir} has no per-span calibration: run `python -m qa.train calibrate "
-            f"--reader {reader_dir}` first"
-        )
+        raise _uncalibrated(reader_dir)
     _, heldout = split_articles(load_articles(data), n_heldout)
     indexed, questions = open_split(heldout, per_paragraph)
     t0 = time.time()
