@@ -13,14 +13,9 @@ question. The first row is the setting without a penalty.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
-from recency_grid import Memo, metrics
-
-from qa.eval.questions import load_questions
-from qa.search.retriever import Retriever
+from common import arguments, metrics, open_bench
 
 
 def floats(text: str) -> list[float]:
@@ -28,19 +23,12 @@ def floats(text: str) -> list[float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("index_dir", type=Path)
-    ap.add_argument("questions", type=Path)
-    ap.add_argument("--limit", type=int, default=0)
-    ap.add_argument("--as-of-question-date", action="store_true")
+    ap = arguments(__doc__)
     ap.add_argument("--penalties", default="0.05,0.1,0.2,0.5")
     ap.add_argument("--spread-from", default="5")
     ap.add_argument("--candidates", default="100")
     args = ap.parse_args()
-    qs = load_questions(args.questions)
-    qs = qs[: args.limit] if args.limit else qs
-    r = Retriever(args.index_dir)
-    r.embedder = Memo(r.embedder)
+    r, qs = open_bench(args.index_dir, args.questions, args.limit)
     print(f"{len(qs)} questions; recall@1 @5 @10 @20, MRR")
     for n in (int(x) for x in floats(args.candidates)):
         grid = [(0.0, 0)] + [

@@ -15,49 +15,12 @@ with and without, and exits 1 on the first difference.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from datetime import date
-from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
+from common import arguments, metrics, open_bench, scope
 
-from qa.eval.questions import EvalQuestion, load_questions
-from qa.index.embed import EmbedderLike
+from qa.eval.questions import EvalQuestion
 from qa.search.retriever import Retriever
-from qa.search.when import Scope, scope_for
-
-
-class Memo:
-    """An embedder that embeds each text once."""
-
-    def __init__(self, inner: EmbedderLike) -> None:
-        self.inner, self.name, self.dim = inner, inner.name, inner.dim
-        self.seen: dict[str, npt.NDArray[np.float32]] = {}
-
-    def embed(self, texts: list[str], batch_size: int = 64) -> npt.NDArray[np.float32]:
-        for t in texts:
-            if t not in self.seen:
-                self.seen[t] = self.inner.embed([t])[0]
-        return np.stack([self.seen[t] for t in texts])
-
-
-def scope(q: EvalQuestion, as_of_question: bool, words: bool) -> Scope:
-    day = date.fromisoformat(q.date) if as_of_question and q.date else date.today()
-    return scope_for(q.question, day) if words else Scope(day)
-
-
-def metrics(r: Retriever, qs: list[EvalQuestion], as_of_q: bool, words: bool) -> str:
-    ranks = []
-    for q in qs:
-        hits = r.search(q.question, k=20, scope=scope(q, as_of_q, words))
-        gold = set(q.gold_urls)
-        ranks.append(next((i + 1 for i, h in enumerate(hits) if gold & set(h.urls)), None))
-    n = len(qs) or 1
-    rec = [sum(1 for x in ranks if x and x <= k) / n for k in (1, 5, 10, 20)]
-    mrr = sum(1 / x for x in ranks if x) / n
-    return " ".join(f"{v:6.3f}" for v in (*rec, mrr))
 
 
 def same(r: Retriever, qs: list[EvalQuestion]) -> int:
@@ -78,19 +41,12 @@ def same(r: Retriever, qs: list[EvalQuestion]) -> int:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("index_dir", type=Path)
-    ap.add_argument("questions", type=Path)
-    ap.add_argument("--limit", type=int, default=0)
-    ap.add_argument("--as-of-question-date", action="store_true")
+    ap = arguments(__doc__)
     ap.add_argument("--weights", default="0,0.02,0.05,0.1,0.15,0.2,0.3,0.5")
     ap.add_argument("--half-lives", default="1,2,3,5,7,14,30")
     ap.add_argument("--same", action="store_true")
     args = ap.parse_args()
-    qs = load_questions(args.questions)
-    qs = qs[: args.limit] if args.limit else qs
-    r = Retriever(args.index_dir)
-    r.embedder = Memo(r.embedder)
+    r, qs = open_bench(args.index_dir, args.questions, args.limit)
     if args.same:
         sys.exit(same(r, qs))
     print(f"{len(qs)} questions; recall@1 @5 @10 @20, MRR")

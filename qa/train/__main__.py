@@ -191,20 +191,27 @@ def export_command(argv: Sequence[str]) -> None:
     export_checkpoint(args.ckpt, args.dest, args.eval_limit)
 
 
-def calibrate_command(argv: Sequence[str]) -> None:
-    """``calibrate``: fit the reader's confidence and no-answer threshold; print the record."""
+def _calibration_parser(command: str, doc: str | None) -> argparse.ArgumentParser:
+    """The options every calibration takes: the reader, SQuAD train and its held-out split."""
     from qa.reader.weights import DEFAULT_READER_DIR
-    from qa.train import calibrate
 
     p = argparse.ArgumentParser(
-        prog="python -m qa.train calibrate",
-        description=calibrate.__doc__,
+        prog=f"python -m qa.train {command}",
+        description=doc,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--reader", type=Path, default=DEFAULT_READER_DIR)
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
     # The training run's held-out split: calibration fits on the same held-out articles.
     p.add_argument("--heldout-articles", type=int, default=_DEFAULTS["heldout_articles"])
+    return p
+
+
+def calibrate_command(argv: Sequence[str]) -> None:
+    """``calibrate``: fit the reader's confidence and no-answer threshold; print the record."""
+    from qa.train import calibrate
+
+    p = _calibration_parser("calibrate", calibrate.__doc__)
     p.add_argument("--seed", type=int, default=_DEFAULTS["seed"])
     p.add_argument(
         "--label", choices=sorted(calibrate.LABELS), default="f1", help="what confidence predicts"
@@ -229,17 +236,9 @@ def calibrate_command(argv: Sequence[str]) -> None:
 
 def calibrate_open_command(argv: Sequence[str]) -> None:
     """``calibrate-open``: fit the decision to answer over several passages; print the record."""
-    from qa.reader.weights import DEFAULT_READER_DIR
     from qa.train import calibrate_open
 
-    p = argparse.ArgumentParser(
-        prog="python -m qa.train calibrate-open",
-        description=calibrate_open.__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--reader", type=Path, default=DEFAULT_READER_DIR)
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    p.add_argument("--heldout-articles", type=int, default=_DEFAULTS["heldout_articles"])
+    p = _calibration_parser("calibrate-open", calibrate_open.__doc__)
     p.add_argument(
         "--index-dir",
         type=Path,

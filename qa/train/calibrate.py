@@ -33,6 +33,7 @@ import json
 import random
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +47,19 @@ from qa.reader.decide import LOGIT_FEATURES, TEXT_FEATURES, SpanInContext, featu
 from qa.reader.model import load_qa_model
 from qa.reader.spans import predict_pairs
 from qa.reader.weights import META_FILE
+from qa.train import fitting
 from qa.train.data import QAExample, flatten, split_articles
+from qa.train.fitting import (
+    FOLDS,
+    MIN_GAIN,
+    best_on_grid,
+    fit_logistic,
+    forward_select,
+    predict_proba,
+)
 from qa.train.negatives import negative
 
 FEATURES = LOGIT_FEATURES
-# Cross-validation folds (whole held-out articles each) for choosing the text features, and
-# the least gain in cross-validated SQuAD-2.0-style F1 (points) for which one is kept.
-FOLDS = 5
-MIN_GAIN = 0.2
 LABELS = {
     "f1": "expected F1 of the top span (0 when there is no answer)",
     "em": "top span exactly right (EM)",
@@ -111,35 +117,14 @@ def span_features(
     return np.asarray(feats, dtype=np.float64).reshape(len(feats), len(names)), texts
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, iters: int = 50) -> np.ndarray:
-    """Logistic regression by Newton's method; returns [bias, w1, ..., wd]."""
-    xb = np.hstack([np.ones((len(x), 1)), x])
-    w = np.zeros(xb.shape[1])
-    for _ in range(iters):
-        p = 1 / (1 + np.exp(-np.clip(xb @ w, -60, 60)))
-        grad = xb.T @ (p - y) + l2 * w
-        hess = (xb * (p * (1 - p))[:, None]).T @ xb + l2 * np.eye(len(w))
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-8:
-            break
-    return w
-
-
-def predict_proba(w: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Probabilities of the logistic model ``w`` (bias first)."""
-    z = w[0] + x @ w[1:]
-    return np.asarray(1 / (1 + np.exp(-np.clip(z, -60, 60))))
-
-
 def best_threshold(p_pos: np.ndarray, f1_pos: np.ndarray, p_neg: np.ndarray) -> float:
     """Threshold maximising SQuAD-2.0 F1 over answerable + unanswerable questions."""
-    grid = np.round(np.arange(0.02, 0.99, 0.01), 2)
-    scores = [
-        (np.where(p_pos >= t, f1_pos, 0).sum() + (p_neg < t).sum()) / (len(p_pos) + len(p_neg))
-        for t in grid
-    ]
-    return float(grid[int(np.argmax(scores))])
+    n = len(p_pos) + len(p_neg)
+    return best_on_grid(lambda t: (np.where(p_pos >= t, f1_pos, 0).sum() + (p_neg < t).sum()) / n)
+
+
+def _split_threshold(p: np.ndarray, f1: np.ndarray, positive: np.ndarray) -> float:
+    return best_threshold(p[positive], f1[positive], p[~positive])
 
 
 def cross_validated(
@@ -149,20 +134,10 @@ def cross_validated(
 
     Each fold's model and threshold are fitted on the other folds, and its pairs are decided
     with them: an answerable pair scores the top span's ``f1`` when answered, an unanswerable
-    one 1 when abstained.
+    one 1 when abstained (and 0 when answered, whatever its ``f1``).
     """
-    decided = np.zeros(len(x))
-    loss = np.zeros(len(x))
-    for k in np.unique(folds):
-        fit, test = folds != k, folds == k
-        w = fit_logistic(x[fit], y[fit])
-        p_fit = predict_proba(w, x[fit])
-        pos_fit = positive[fit]
-        t = best_threshold(p_fit[pos_fit], f1[fit][pos_fit], p_fit[~pos_fit])
-        p = np.clip(predict_proba(w, x[test]), 1e-6, 1 - 1e-6)
-        decided[test] = np.where(positive[test], np.where(p >= t, f1[test], 0.0), p < t)
-        loss[test] = -(y[test] * np.log(p) + (1 - y[test]) * np.log(1 - p))
-    return 100 * float(decided.mean()), float(loss.mean())
+    f1_answerable = np.where(positive, f1, 0.0)
+    return fitting.cross_validated(x, y, f1_answerable, positive, folds, _split_threshold)
 
 
 def select_features(
@@ -177,39 +152,56 @@ def select_features(
     """Forward selection: the logit features, plus each text feature that helps out of fold.
 
     Starting from :data:`LOGIT_FEATURES`, the candidate that raises the cross-validated F1
-    most is added while it raises it by at least ``min_gain`` points.
+    most is added while it raises it by at least ``min_gain`` points
+    (:func:`qa.train.fitting.forward_select`).
 
     Returns:
         The chosen names (in ``names`` order) and one record per round (every candidate's
         cross-validated F1 and log-loss).
     """
     column = {n: i for i, n in enumerate(names)}
-    chosen = [n for n in names if n in LOGIT_FEATURES]
-    best, _ = cross_validated(x[:, [column[n] for n in chosen]], y, f1, positive, folds)
-    rounds: list[dict[str, Any]] = [{"features": list(chosen), "cv_f1": round(best, 2)}]
-    while True:
-        trials = {}
-        for cand in (n for n in names if n not in chosen):
-            cols = [column[n] for n in [*chosen, cand]]
-            trials[cand] = cross_validated(x[:, cols], y, f1, positive, folds)
-        if not trials:
-            break
-        pick = max(trials, key=lambda n: trials[n][0])
-        rounds.append(
-            {
-                "candidates": {
-                    n: {"cv_f1": round(v[0], 2), "cv_log_loss": round(v[1], 4)}
-                    for n, v in trials.items()
-                },
-                "best": pick,
-                "kept": trials[pick][0] >= best + min_gain,
-            }
-        )
-        if trials[pick][0] < best + min_gain:
-            break
-        chosen.append(pick)
-        best = trials[pick][0]
-    return [n for n in names if n in chosen], rounds
+
+    def cv(chosen: Sequence[str]) -> tuple[float, float]:
+        return cross_validated(x[:, [column[n] for n in chosen]], y, f1, positive, folds)
+
+    start = [n for n in names if n in LOGIT_FEATURES]
+    return forward_select(names, start, cv, min_gain)
+
+
+@dataclass(frozen=True)
+class Mix:
+    """The held-out pairs as the fit sees them: the answerable questions, then their twins."""
+
+    x: np.ndarray  # the features of each pair's top span
+    y: np.ndarray  # the label fitted
+    f1: np.ndarray  # the top span's F1 (0 for the twins)
+    em: np.ndarray  # the top span's EM, answerable questions only
+    positive: np.ndarray  # whether the pair is answerable
+    folds: np.ndarray  # the fold of each pair (its held-out article's)
+
+
+def labelled_mix(
+    model: Any,
+    tokenizer: Any,
+    pos: Sequence[QAExample],
+    neg: Sequence[QAExample],
+    article: dict[str, int],
+    names: Sequence[str],
+    label: str,
+) -> Mix:
+    """Read every pair and label it: ``label`` (a key of :data:`LABELS`) for the answerable
+    questions, 0 for their unanswerable twins."""
+    x_pos, t_pos = span_features(model, tokenizer, pos, names)
+    x_neg, _ = span_features(model, tokenizer, neg, names)
+    pairs = list(zip(t_pos, pos, strict=True))
+    em_pos = np.array([max_over_truths("em", t, e.answers) for t, e in pairs])
+    f1_pos = np.array([max_over_truths("f1", t, e.answers) for t, e in pairs])
+    x_all = np.vstack([x_pos, x_neg])
+    y = np.concatenate([f1_pos if label == "f1" else em_pos, np.zeros(len(x_neg))])
+    f1 = np.concatenate([f1_pos, np.zeros(len(x_neg))])
+    positive = np.arange(len(x_all)) < len(pos)
+    folds = np.array([article[e.qid] % FOLDS for e in [*pos, *neg]])
+    return Mix(x_all, y, f1, em_pos, positive, folds)
 
 
 def calibrate(
@@ -227,26 +219,17 @@ def calibrate(
     pos, neg, article = heldout_with_negatives(data, n_heldout, seed)
     names = list(LOGIT_FEATURES + (TEXT_FEATURES if text_features else ()))
     t0 = time.time()
-    x_pos, t_pos = span_features(model, tokenizer, pos, names)
-    x_neg, _ = span_features(model, tokenizer, neg, names)
-    pairs = list(zip(t_pos, pos, strict=True))
-    em_pos = np.array([max_over_truths("em", t, e.answers) for t, e in pairs])
-    f1_pos = np.array([max_over_truths("f1", t, e.answers) for t, e in pairs])
-    x_all = np.vstack([x_pos, x_neg])
-    y = np.concatenate([f1_pos if label == "f1" else em_pos, np.zeros(len(x_neg))])
-    f1 = np.concatenate([f1_pos, np.zeros(len(x_neg))])
-    positive = np.arange(len(x_all)) < len(pos)
-    folds = np.array([article[e.qid] % FOLDS for e in [*pos, *neg]])
+    mix = labelled_mix(model, tokenizer, pos, neg, article, names, label)
     chosen: list[str] = list(LOGIT_FEATURES)
     rounds: list[dict[str, Any]] = []
-    if text_features and len(np.unique(folds)) > 1:
-        chosen, rounds = select_features(x_all, names, y, f1, positive, folds, MIN_GAIN)
-    x = x_all[:, [names.index(n) for n in chosen]]
-    w = fit_logistic(x, y)
+    if text_features and len(np.unique(mix.folds)) > 1:
+        chosen, rounds = select_features(
+            mix.x, names, mix.y, mix.f1, mix.positive, mix.folds, MIN_GAIN
+        )
+    x = mix.x[:, [names.index(n) for n in chosen]]
+    w = fit_logistic(x, mix.y)
     p = predict_proba(w, x)
-    threshold = best_threshold(p[: len(pos)], f1_pos, p[len(pos) :])
-    rows = reliability(p, y)
-    answered = p[: len(pos)] >= threshold
+    threshold = best_threshold(p[: len(pos)], mix.f1[: len(pos)], p[len(pos) :])
     return {
         "features": chosen,
         "weights": [round(float(v), 6) for v in w[1:]],
@@ -267,14 +250,24 @@ def calibrate(
             "min_gain_f1": MIN_GAIN,
             "rounds": rounds,
         },
-        "heldout": {
-            "em": round(100 * float(em_pos.mean()), 2),
-            "f1": round(100 * float(f1_pos.mean()), 2),
-            "has_ans_f1_at_threshold": round(100 * float(np.where(answered, f1_pos, 0).mean()), 2),
-            "no_ans_acc_at_threshold": round(100 * float((p[len(pos) :] < threshold).mean()), 2),
-            "ece": round(expected_calibration_error(rows), 4),
-            "seconds": round(time.time() - t0, 1),
-        },
+        "heldout": heldout_scores(mix, p, threshold, t0),
+    }
+
+
+def heldout_scores(mix: Mix, p: np.ndarray, threshold: float, t0: float) -> dict[str, float]:
+    """EM and F1 of the top spans, the decision's scores at ``threshold`` (``p``: the fitted
+    probabilities), the calibration error, and the seconds since ``t0``."""
+    n = len(mix.em)
+    f1_pos = mix.f1[:n]
+    rows = reliability(p, mix.y)
+    answered = p[:n] >= threshold
+    return {
+        "em": round(100 * float(mix.em.mean()), 2),
+        "f1": round(100 * float(f1_pos.mean()), 2),
+        "has_ans_f1_at_threshold": round(100 * float(np.where(answered, f1_pos, 0).mean()), 2),
+        "no_ans_acc_at_threshold": round(100 * float((p[n:] < threshold).mean()), 2),
+        "ece": round(expected_calibration_error(rows), 4),
+        "seconds": round(time.time() - t0, 1),
     }
 
 

@@ -43,13 +43,20 @@ from qa.eval.metrics import max_over_truths
 from qa.ingest.squad import load_articles
 from qa.reader.evidence import BASE_FEATURES, OPEN_FEATURES
 from qa.reader.weights import META_FILE, load_reader_meta
-from qa.train.calibrate import fit_logistic, predict_proba
+from qa.train import fitting
 from qa.train.data import split_articles
+from qa.train.fitting import (
+    FOLDS,
+    MIN_GAIN,
+    best_on_grid,
+    fit_logistic,
+    forward_select,
+    mix_score,
+    predict_proba,
+)
 
 log = logging.getLogger(__name__)
 
-FOLDS = 5
-MIN_GAIN = 0.2
 # Passages retrieved per question (the product's evaluations use 20; the reader reads the top 5).
 K = 20
 
@@ -109,6 +116,13 @@ def build_index(articles: Sequence[dict[str, Any]], index_dir: Path, scratch: Pa
     Indexer(index_dir, embedder_for(index_dir, for_index=True)).update([source], prune=False)
 
 
+def _uncalibrated(reader_dir: Path) -> TrainingError:
+    return TrainingError(
+        f"{reader_dir} has no per-span calibration: run `python -m qa.train calibrate "
+        f"--reader {reader_dir}` first"
+    )
+
+
 def read_open(
     index_dir: Path, reader_dir: Path, questions: Sequence[OpenQuestion], k: int = K
 ) -> list[dict[str, Any]]:
@@ -120,10 +134,7 @@ def read_open(
 
     reader = SpanReader(model=reader_dir, open_decision=False)
     if reader.calibration is None:
-        raise TrainingError(
-            f"{reader_dir} has no per-span calibration: run `python -m qa.train calibrate "
-            f"--reader {reader_dir}` first"
-        )
+        raise _uncalibrated(reader_dir)
     answerer = Answerer(index_dir, reader=reader)
     today = date.today()
     rows = []
@@ -147,16 +158,9 @@ def read_open(
     return rows
 
 
-def mix_score(p: np.ndarray, t: float, f1: np.ndarray, answerable: np.ndarray) -> np.ndarray:
-    """Per question: its answer's F1 when ``p >= t``, else 1 when unanswerable, 0 when not."""
-    return np.where(p >= t, f1, np.where(answerable, 0.0, 1.0))
-
-
 def best_threshold(p: np.ndarray, f1: np.ndarray, answerable: np.ndarray) -> float:
     """The threshold that maximises the mean :func:`mix_score`."""
-    grid = np.round(np.arange(0.02, 0.99, 0.01), 2)
-    scores = [float(mix_score(p, float(t), f1, answerable).mean()) for t in grid]
-    return float(grid[int(np.argmax(scores))])
+    return best_on_grid(lambda t: float(mix_score(p, t, f1, answerable).mean()))
 
 
 def cross_validated(
@@ -164,16 +168,7 @@ def cross_validated(
 ) -> tuple[float, float]:
     """Mean :func:`mix_score` (points) and log-loss out of fold (model and threshold fitted
     on the other folds)."""
-    decided = np.zeros(len(x))
-    loss = np.zeros(len(x))
-    for k in np.unique(folds):
-        fit, test = folds != k, folds == k
-        w = fit_logistic(x[fit], f1[fit])
-        t = best_threshold(predict_proba(w, x[fit]), f1[fit], answerable[fit])
-        p = np.clip(predict_proba(w, x[test]), 1e-6, 1 - 1e-6)
-        decided[test] = mix_score(p, t, f1[test], answerable[test])
-        loss[test] = -(f1[test] * np.log(p) + (1 - f1[test]) * np.log(1 - p))
-    return 100 * float(decided.mean()), float(loss.mean())
+    return fitting.cross_validated(x, f1, f1, answerable, folds, best_threshold)
 
 
 def select_features(
@@ -183,37 +178,17 @@ def select_features(
     folds: np.ndarray,
     min_gain: float = MIN_GAIN,
 ) -> tuple[list[str], list[dict[str, Any]]]:
-    """Forward selection over :data:`OPEN_FEATURES` (columns of ``x``) from ``prob``.
+    """Forward selection over :data:`OPEN_FEATURES` (columns of ``x``) from ``prob``
+    (:func:`qa.train.fitting.forward_select`).
 
     Returns:
         The chosen names (in :data:`OPEN_FEATURES` order) and one record per round.
     """
-    chosen = list(BASE_FEATURES)
 
     def cv(names: Sequence[str]) -> tuple[float, float]:
         return cross_validated(x[:, [OPEN_FEATURES.index(n) for n in names]], f1, answerable, folds)
 
-    best = cv(chosen)[0]
-    rounds: list[dict[str, Any]] = [{"features": list(chosen), "cv_f1": round(best, 2)}]
-    while candidates := [n for n in OPEN_FEATURES if n not in chosen]:
-        trials = {n: cv([*chosen, n]) for n in candidates}
-        pick = max(trials, key=lambda n: trials[n][0])
-        kept = trials[pick][0] >= best + min_gain
-        rounds.append(
-            {
-                "candidates": {
-                    n: {"cv_f1": round(v[0], 2), "cv_log_loss": round(v[1], 4)}
-                    for n, v in trials.items()
-                },
-                "best": pick,
-                "kept": kept,
-            }
-        )
-        if not kept:
-            break
-        chosen.append(pick)
-        best = trials[pick][0]
-    return [n for n in OPEN_FEATURES if n in chosen], rounds
+    return forward_select(OPEN_FEATURES, BASE_FEATURES, cv, min_gain)
 
 
 def decided_summary(
@@ -305,10 +280,7 @@ def calibrate_open(
     if not data.is_file():
         raise TrainingError(f"{data} not found (SQuAD train is needed to calibrate)")
     if "calibration" not in load_reader_meta(reader_dir):
-        raise TrainingError(
-            f"{reader_dir} has no per-span calibration: run `python -m qa.train calibrate "
-            f"--reader {reader_dir}` first"
-        )
+        raise _uncalibrated(reader_dir)
     _, heldout = split_articles(load_articles(data), n_heldout)
     indexed, questions = open_split(heldout, per_paragraph)
     t0 = time.time()

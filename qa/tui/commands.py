@@ -88,6 +88,24 @@ def is_command(text: str) -> bool:
     return text.lstrip().startswith("/")
 
 
+def _date_command(name: str, arg: str, settings: ChatSettings) -> CommandResult:
+    """``/since`` or ``/until`` (``name``) with its argument."""
+    field = name[1:]
+    if arg.lower() in CLEAR_WORDS:
+        return CommandResult(_with_date(settings, field, ""), f"{field}: off")
+    iso = _date(arg, end=field == "until")
+    if not iso:
+        return CommandResult(
+            settings,
+            f"{name} {arg!r} is not a date: use YYYY-MM-DD, YYYY-MM or YYYY",
+            error=True,
+        )
+    new = _with_date(settings, field, iso)
+    if new.since and new.until and new.since > new.until:
+        return CommandResult(settings, f"since {new.since} is after until {new.until}", error=True)
+    return CommandResult(new, f"{field}: {iso}")
+
+
 def run_command(text: str, settings: ChatSettings) -> CommandResult:
     """Apply one slash command.
 
@@ -102,22 +120,7 @@ def run_command(text: str, settings: ChatSettings) -> CommandResult:
     name = name.lower()
     arg = " ".join(arg.split())
     if name in ("/since", "/until"):
-        field = name[1:]
-        if arg.lower() in CLEAR_WORDS:
-            return CommandResult(_with_date(settings, field, ""), f"{field}: off")
-        iso = _date(arg, end=field == "until")
-        if not iso:
-            return CommandResult(
-                settings,
-                f"{name} {arg!r} is not a date: use YYYY-MM-DD, YYYY-MM or YYYY",
-                error=True,
-            )
-        new = _with_date(settings, field, iso)
-        if new.since and new.until and new.since > new.until:
-            return CommandResult(
-                settings, f"since {new.since} is after until {new.until}", error=True
-            )
-        return CommandResult(new, f"{field}: {iso}")
+        return _date_command(name, arg, settings)
     if name == "/source":
         value = "" if arg.lower() in CLEAR_WORDS else arg
         return CommandResult(replace(settings, source=value), f"source: {value or 'any'}")
