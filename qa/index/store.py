@@ -25,6 +25,8 @@ import numpy as np
 from qa.errors import DamagedStore
 from qa.index import keywords
 from qa.index.database import connect
+from qa.index.headlines import SCHEMA as HEADLINES_SCHEMA
+from qa.index.headlines import drop_headlines
 from qa.index.keywords import tokenize
 from qa.index.neardup import NearDupIndex
 from qa.types import Article, Passage
@@ -111,7 +113,7 @@ class Store:
                 self.db.close()
                 raise DamagedStore(str(path), "no such table: meta")
             signed = "neardup" in tables
-            self.db.executescript(_SCHEMA)
+            self.db.executescript(_SCHEMA + HEADLINES_SCHEMA)
             if not signed:  # an older store: its articles get signed on the next run
                 self.db.execute("DELETE FROM meta WHERE key='neardup_signed'")
             self._migrate()
@@ -331,6 +333,7 @@ class Store:
             )
             if table == "articles" and cur.rowcount:
                 NearDupIndex(self.db).drop([article_id], recluster=True)
+                drop_headlines(self, [article_id])
             self.db.execute(
                 f"UPDATE {table} SET deleted_gen=? WHERE {key}=? AND {LIVE}", (gen, article_id)
             )
@@ -378,7 +381,9 @@ class Store:
     def garbage_collect(self, gen: int) -> None:
         """Physically drop rows deleted at or before ``gen`` (invisible to it)."""
         q = "SELECT id FROM articles WHERE deleted_gen IS NOT NULL AND deleted_gen <= ?"
-        NearDupIndex(self.db).drop([r[0] for r in self.db.execute(q, (gen,)).fetchall()])
+        gone = [r[0] for r in self.db.execute(q, (gen,)).fetchall()]
+        NearDupIndex(self.db).drop(gone)
+        drop_headlines(self, gone)
         for table in ("articles", "passages"):
             self.db.execute(
                 f"DELETE FROM {table} WHERE deleted_gen IS NOT NULL AND deleted_gen <= ?", (gen,)

@@ -35,6 +35,20 @@ The best passage of each article keeps its score; an article's next passage stil
 another article's weaker first one when it is clearly more relevant. Near-duplicate clusters
 are not counted as one article here: pages whose text is only a site's boilerplate (a video
 page's ad survey) form one large cluster although their headlines tell different stories.
+
+Headline route: many pages (video pages, galleries, short briefs) tell their story only in
+their headline, and their passages (a title over boilerplate) never reach the candidates. The
+question's vector is also searched among the articles' headline vectors
+(:mod:`qa.index.headlines`); each of the ``headline_hits`` nearest headlines, with cosine
+``h``, lifts the best candidate passage of every article bearing that title, or, when none of
+the article's passages is a candidate, brings in its first passage at the score a passage
+found by neither side gets::
+
+    score + headline_weight * best * h
+
+(``best``: the query's best fused score, as for the prior). Weight and hits were chosen on the
+news and SQuAD-open dev questions (docs/benchmarks.md). A generation written without headline
+vectors, a backend without them (Milvus) or weight 0 rank as before.
 """
 
 from __future__ import annotations
@@ -47,7 +61,7 @@ from pathlib import Path
 
 from qa import settings
 from qa.errors import UsageError
-from qa.index.embed import EmbedderLike
+from qa.index.embed import EmbedderLike, Vectors
 from qa.index.folder import embedder_for
 from qa.index.neardup import PASSAGE_OVERLAP, overlap
 from qa.search import FUSIONS
@@ -89,6 +103,9 @@ class Retriever:
             of its article (0: none).
         spread_from: Passages ranked above this are left in order of relevance (the ones the
             reader reads); the penalty reorders those below.
+        headline_weight: Weight of the headline route (0: off; default
+            :data:`qa.settings.HEADLINE_WEIGHT`, 0 when ``NEWSQA_HEADLINES=off``).
+        headline_hits: Headlines searched per question.
 
     Raises:
         ValueError: ``fusion`` is not one of :data:`FUSIONS`.
@@ -107,6 +124,8 @@ class Retriever:
         half_life_days: float = settings.RECENCY_HALF_LIFE_DAYS,
         article_penalty: float = settings.SAME_ARTICLE_PENALTY,
         spread_from: int = settings.SPREAD_FROM,
+        headline_weight: float | None = None,
+        headline_hits: int = settings.HEADLINE_HITS,
     ) -> None:
         if fusion not in FUSIONS:
             raise ValueError(f"fusion {fusion!r} is not one of {', '.join(FUSIONS)}")
@@ -121,6 +140,11 @@ class Retriever:
         self.half_life_days = half_life_days
         self.article_penalty = article_penalty
         self.spread_from = spread_from
+        if headline_weight is None:
+            on = settings.load().headlines == "on"
+            headline_weight = settings.HEADLINE_WEIGHT if on else 0.0
+        self.headline_weight = headline_weight
+        self.headline_hits = headline_hits
         self._checked = False
         self.timings: dict[str, float] = {}
 
@@ -159,19 +183,24 @@ class Retriever:
         filters = _scoped(filters, scope)
         dense: dict[int, float] = {}
         sparse: dict[int, float] = {}
+        heads: dict[str, float] = {}
         if self.fusion.startswith("milvus-"):
             fused = self._ranked_by_engine(view, query, n, filters)
             t1 = t2 = time.perf_counter()
         else:
             if self.fusion != "bm25":
-                dense = view.dense(self.embedder.embed([query]), n, filters)
+                vector = self.embedder.embed([query])
+                dense = view.dense(vector, n, filters)
+                heads = self._headlines(view, vector, filters)
             t1 = time.perf_counter()
             sparse = view.keyword(query, n, filters) if self.fusion != "dense" else {}
             t2 = time.perf_counter()
             fused = self._fuse(dense, sparse)
         records = None
+        if heads:
+            fused, records = self._lift(view, fused, heads, dense)
         if scope is not None:
-            records = view.records([d for d, _ in fused])
+            records = records if records is not None else view.records([d for d, _ in fused])
             fused = self._rescore(fused, records, scope)
         if self.article_penalty:
             records = records if records is not None else view.records([d for d, _ in fused])
@@ -201,6 +230,60 @@ class Retriever:
                 for doc in set(dense) | set(sparse)
             }
         return sorted(fused.items(), key=lambda x: -x[1])
+
+    def _headlines(
+        self, view: SearchView, vector: Vectors, filters: Filters | None
+    ) -> dict[str, float]:
+        """Cosine of the nearest headlines by article id ({} when the route is off)."""
+        search = getattr(view, "headlines", None)  # engines without headline vectors: none
+        if not self.headline_weight or self.headline_hits <= 0 or search is None:
+            return {}
+        found: dict[str, float] = search(vector, self.headline_hits, filters)
+        return found
+
+    def _lift(
+        self,
+        view: SearchView,
+        fused: list[tuple[int, float]],
+        heads: dict[str, float],
+        dense: dict[int, float],
+    ) -> tuple[list[tuple[int, float]], dict[int, PassageRecord]]:
+        """Fuse the headline hits into the candidates (see the module's docstring).
+
+        Returns:
+            The candidates rescored, best first, and the records of every one of them.
+        """
+        lead = getattr(view, "lead", None)
+        leads: dict[str, int] = lead(list(heads)) if lead is not None else {}
+        docs = [d for d, _ in fused]
+        known = set(docs)
+        records = view.records(docs + [d for d in leads.values() if d not in known])
+        # A title shared by several articles (a site's generic headline, the paragraphs of one
+        # encyclopedia article) is one headline: every article bearing it is lifted alike.
+        by_title: dict[str, float] = {}
+        for aid, h in heads.items():
+            rec = records.get(leads.get(aid, -1))
+            if rec is not None and rec.passage.title:
+                by_title[rec.passage.title] = max(h, by_title.get(rec.passage.title, h))
+        best = max(max((s for _, s in fused), default=0.0), 0.0)
+        lifted: set[str] = set()
+        out = []
+        for doc, score in fused:  # best first: only an article's best candidate is lifted
+            rec = records.get(doc)
+            if rec is not None and rec.passage.article_id not in lifted:
+                cos = by_title.get(rec.passage.title)
+                if cos is not None:
+                    score += self.headline_weight * best * cos
+                    lifted.add(rec.passage.article_id)
+            out.append((doc, score))
+        # What a passage found by neither side scores: the dense floor, as in ``_fuse``.
+        low = min(dense.values(), default=0.0)
+        floor = {"linear": (1 - self.bm25_weight) * low, "dense": low}.get(self.fusion, 0.0)
+        for aid, cos in heads.items():
+            lead_doc = leads.get(aid)
+            if aid not in lifted and lead_doc is not None and lead_doc not in known:
+                out.append((lead_doc, floor + self.headline_weight * best * cos))
+        return sorted(out, key=lambda x: -x[1]), records
 
     def _ranked_by_engine(
         self, view: SearchView, query: str, n: int, filters: Filters | None
