@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qa.errors import DamagedStore, QAError
-from qa.index.database import integrity_problems
 from qa.index import headlines
+from qa.index.database import integrity_problems
 from qa.index.dense import dense_problems
 from qa.index.folder import open_store
 from qa.index.generation import gen_dir, load_generation

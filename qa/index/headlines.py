@@ -88,23 +88,41 @@ def embed_titles(
 
 
 def add_headlines(
-    store: Store, embedder: EmbedderLike, articles: Sequence[tuple[str, str]], gen: int
+    store: Store,
+    embedder: EmbedderLike,
+    articles: Sequence[tuple[str, str]],
+    gen: int,
+    vectors: Sequence[npt.NDArray[np.float32] | None] | None = None,
 ) -> int:
     """Embed and store the headlines of ``(article id, title)`` pairs (untitled ones skipped).
 
+    Args:
+        store: The store (the caller commits).
+        embedder: The index's embedder.
+        articles: ``(article id, title)`` pairs.
+        gen: The generation being written.
+        vectors: Headline vectors already computed (the Ray import's actors), aligned with
+            ``articles``; those missing are embedded here.
+
     Returns:
-        How many headlines were written; the caller commits.
+        How many headlines were written.
     """
-    titled = [(aid, t.strip()) for aid, t in articles if t.strip()]
+    given = list(vectors) if vectors is not None else [None] * len(articles)
+    titled = [(aid, t.strip(), v) for (aid, t), v in zip(articles, given, strict=True) if t.strip()]
     if not titled:
         return 0
-    vecs = embed_titles(store, embedder, [t for _, t in titled])
+    todo = [i for i, (_, _, v) in enumerate(titled) if v is None]
+    vecs = np.stack(
+        [v if v is not None else np.zeros(embedder.dim, np.float32) for *_, v in titled]
+    )
+    if todo:
+        vecs[todo] = embed_titles(store, embedder, [titled[i][1] for i in todo])
     store.db.executemany(
         "INSERT OR IGNORE INTO headlines(article_id, embed_hash, vec, added_gen) "
         "VALUES(?, ?, ?, ?)",
         [
             (aid, headline_hash(embedder.name, t), v.astype(np.float16).tobytes(), gen)
-            for (aid, t), v in zip(titled, vecs, strict=True)
+            for (aid, t, _), v in zip(titled, vecs, strict=True)
         ],
     )
     return len(titled)

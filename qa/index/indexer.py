@@ -383,8 +383,9 @@ class Indexer:
         hashes: list[str],
         target: int,
         report: IndexReport,
+        heads: Sequence[Vectors | None] | None = None,
     ) -> None:
-        """Insert embedded articles (``vecs`` and ``hashes``: their passages') and commit."""
+        """Insert articles (``vecs``, ``hashes``: their passages'; ``heads``: their headlines')."""
         offset = 0
         neardup = NearDupIndex(store.db)
         for article, passages in zip(articles, chunks, strict=True):
@@ -395,8 +396,10 @@ class Indexer:
             # A few indexed band lookups; copies added in this batch see each other.
             report.near_duplicates += neardup.add(article.id, article.text) != article.id
             offset += n
-        pairs = [(a.id, a.title) for a in articles]  # the Ray import's titles are embedded here
-        report.headlines_embedded += headlines.add_headlines(store, self.embedder, pairs, target)
+        pairs = [(a.id, a.title) for a in articles]
+        report.headlines_embedded += headlines.add_headlines(
+            store, self.embedder, pairs, target, heads
+        )
         store.db.commit()  # each batch is durable: an interrupted run resumes from here
 
     def _tick(self, n: int = 1) -> None:
