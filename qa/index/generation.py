@@ -298,6 +298,7 @@ def describe(root: Path, store_name: str, gen: int) -> dict[str, Any]:
     except (OSError, ValueError, AssertionError):
         return {}
     delta = m.get("kind") == "delta"
+    heads = base.get("headlines"), m.get("headlines") if delta else None
     return {
         "layout": "delta" if delta else "full",
         "base_generation": int(base["gen"]),
@@ -305,4 +306,9 @@ def describe(root: Path, store_name: str, gen: int) -> dict[str, Any]:
         "delta_passages": int(m.get("delta_passages", 0)),
         "deleted_passages": int(m.get("deleted", 0)),
         "keyword_tokenizer": _tokenizer_of(base),
+        # None: written before headline vectors were kept (the next `newsqa index` adds them).
+        "headline_vectors": None
+        if heads[0] is None or (delta and heads[1] is None)
+        else int(heads[0]["count"])
+        + (int(heads[1]["count"]) - int(heads[1]["deleted"]) if delta and heads[1] else 0),
     }

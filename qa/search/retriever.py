@@ -38,17 +38,11 @@ page's ad survey) form one large cluster although their headlines tell different
 
 Headline route: many pages (video pages, galleries, short briefs) tell their story only in
 their headline, and their passages (a title over boilerplate) never reach the candidates. The
-question's vector is also searched among the articles' headline vectors
-(:mod:`qa.index.headlines`); each of the ``headline_hits`` nearest headlines, with cosine
-``h``, lifts the best candidate passage of every article bearing that title, or, when none of
-the article's passages is a candidate, brings in its first passage at the score a passage
-found by neither side gets::
-
-    score + headline_weight * best * h
-
-(``best``: the query's best fused score, as for the prior). Weight and hits were chosen on the
-news and SQuAD-open dev questions (docs/benchmarks.md). A generation written without headline
-vectors, a backend without them (Milvus) or weight 0 rank as before.
+question's vector is also searched among the articles' headline vectors; the nearest titles
+lift their articles' best candidate passages, or bring in an article's first passage, by
+``headline_weight * best * cosine`` (:mod:`qa.search.headline_route`). Weight and hits were
+chosen on the news and SQuAD-open dev questions (docs/benchmarks.md). A generation written
+without headline vectors, a backend without them (Milvus) or weight 0 rank as before.
 """
 
 from __future__ import annotations
@@ -64,7 +58,7 @@ from qa.errors import UsageError
 from qa.index.embed import EmbedderLike, Vectors
 from qa.index.folder import embedder_for
 from qa.index.neardup import PASSAGE_OVERLAP, overlap
-from qa.search import FUSIONS
+from qa.search import FUSIONS, headline_route
 from qa.search.backend import Filters, PassageRecord, SearchBackend, SearchView
 from qa.search.engines import open_backend
 from qa.search.local import date_key
@@ -238,7 +232,8 @@ class Retriever:
         search = getattr(view, "headlines", None)  # engines without headline vectors: none
         if not self.headline_weight or self.headline_hits <= 0 or search is None:
             return {}
-        found: dict[str, float] = search(vector, self.headline_hits, filters)
+        fetch = self.headline_hits * headline_route.FETCH_PER_TITLE
+        found: dict[str, float] = search(vector, fetch, filters)
         return found
 
     def _lift(
@@ -248,42 +243,13 @@ class Retriever:
         heads: dict[str, float],
         dense: dict[int, float],
     ) -> tuple[list[tuple[int, float]], dict[int, PassageRecord]]:
-        """Fuse the headline hits into the candidates (see the module's docstring).
-
-        Returns:
-            The candidates rescored, best first, and the records of every one of them.
-        """
-        lead = getattr(view, "lead", None)
-        leads: dict[str, int] = lead(list(heads)) if lead is not None else {}
-        docs = [d for d, _ in fused]
-        known = set(docs)
-        records = view.records(docs + [d for d in leads.values() if d not in known])
-        # A title shared by several articles (a site's generic headline, the paragraphs of one
-        # encyclopedia article) is one headline: every article bearing it is lifted alike.
-        by_title: dict[str, float] = {}
-        for aid, h in heads.items():
-            rec = records.get(leads.get(aid, -1))
-            if rec is not None and rec.passage.title:
-                by_title[rec.passage.title] = max(h, by_title.get(rec.passage.title, h))
-        best = max(max((s for _, s in fused), default=0.0), 0.0)
-        lifted: set[str] = set()
-        out = []
-        for doc, score in fused:  # best first: only an article's best candidate is lifted
-            rec = records.get(doc)
-            if rec is not None and rec.passage.article_id not in lifted:
-                cos = by_title.get(rec.passage.title)
-                if cos is not None:
-                    score += self.headline_weight * best * cos
-                    lifted.add(rec.passage.article_id)
-            out.append((doc, score))
+        """Fuse the headline hits into the candidates (:func:`headline_route.lift`)."""
         # What a passage found by neither side scores: the dense floor, as in ``_fuse``.
         low = min(dense.values(), default=0.0)
         floor = {"linear": (1 - self.bm25_weight) * low, "dense": low}.get(self.fusion, 0.0)
-        for aid, cos in heads.items():
-            lead_doc = leads.get(aid)
-            if aid not in lifted and lead_doc is not None and lead_doc not in known:
-                out.append((lead_doc, floor + self.headline_weight * best * cos))
-        return sorted(out, key=lambda x: -x[1]), records
+        return headline_route.lift(
+            view, fused, heads, self.headline_weight, self.headline_hits, floor
+        )
 
     def _ranked_by_engine(
         self, view: SearchView, query: str, n: int, filters: Filters | None

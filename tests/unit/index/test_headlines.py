@@ -11,7 +11,7 @@ from qa.index import headlines
 from qa.index.check import check_index
 from qa.index.embed import HashEmbedder
 from qa.index.folder import open_store
-from qa.index.generation import MANIFEST, gen_dir
+from qa.index.generation import MANIFEST, describe, gen_dir
 from qa.index.store import Store
 from qa.search.retriever import Retriever
 from tests.unit.index.test_indexer import TOPICS, corpus, make_indexer, topic_file
@@ -33,6 +33,13 @@ def searched(root: Path, query: str = "anything at all") -> dict[str, float]:
         return r.view().headlines(HashEmbedder(64).embed([query]), 1000, None)
     finally:
         r.backend.close()
+
+
+def vectors(root: Path) -> object:
+    """What ``newsqa stats`` says of the current generation's headline vectors."""
+    with open_store(root) as store:
+        name, gen = store.path.name, store.current_gen
+    return describe(root, name, gen)["headline_vectors"]
 
 
 def manifest(root: Path) -> dict[str, object]:
@@ -101,7 +108,7 @@ def test_an_old_index_ranks_as_before_and_gets_headlines_on_the_next_run(
     make_indexer(root).update([corpus])
     query = "Who boycotted the Sochi conference?"
     make_old(root)
-    assert searched(root) == {}
+    assert searched(root) == {} and vectors(root) is None
     assert ranked(root, None, query) == ranked(root, 0.0, query)
     assert check_index(root) == []
 
@@ -109,7 +116,7 @@ def test_an_old_index_ranks_as_before_and_gets_headlines_on_the_next_run(
     assert report.passages_embedded == 0  # only titles are embedded
     assert report.headlines_embedded == len(TOPICS)
     assert report.generation == 2
-    assert "headlines" in manifest(root)
+    assert "headlines" in manifest(root) and vectors(root) == len(TOPICS)
     assert set(searched(root)) == set(stored(root)) and len(stored(root)) == len(TOPICS)
     assert check_index(root) == []
     assert make_indexer(root).update([corpus]).generation == 2  # then nothing more to do
@@ -144,7 +151,7 @@ def test_deleting_an_article_removes_its_headline(
     make_indexer(root).update([corpus])
     assert (manifest(root)["kind"] == "delta") is delta
     gone = set(before) - set(searched(root))
-    assert len(gone) == 1 and len(searched(root)) == len(TOPICS) - 1
+    assert len(gone) == 1 and len(searched(root)) == len(TOPICS) - 1 == vectors(root)
     assert check_index(root) == []
     topic_file(corpus, "extra", name)  # a new article (another file) brings the same story back
     make_indexer(root).update([corpus])

@@ -45,7 +45,7 @@ def lift(
     weight: float = 0.2,
 ) -> list[tuple[int, float]]:
     r = Retriever.__new__(Retriever)  # only the fusion settings are read: no index needed
-    r.headline_weight, r.bm25_weight, r.fusion = weight, 0.25, "linear"
+    r.headline_weight, r.headline_hits, r.bm25_weight, r.fusion = weight, 10, 0.25, "linear"
     out, records = r._lift(StubView(rows), fused, heads, dense)  # type: ignore[arg-type]
     assert {d for d, _ in out} <= set(records), "every candidate comes with its record"
     return [(d, round(s, 6)) for d, s in out]
@@ -90,6 +90,25 @@ def test_every_article_bearing_a_hit_title_is_lifted_alike() -> None:
     assert dict(out)[0] == round(0.95 + 0.2 * 0.6, 6)
     assert dict(out)[1] == round(0.9 + 0.2 * 0.6, 6)
     assert [d for d, _ in out] == [0, 1, 2]
+
+
+def test_a_title_several_articles_share_brings_none_of_them_in() -> None:
+    rows = {0: record("x", 0), 5: record("p1", 0, "Beyonce"), 6: record("p2", 0, "Beyonce")}
+    rows[7] = record("own", 0, "Its own title")
+    fused = [(0, 1.0)]
+    out = dict(lift(fused, {0: 0.8}, {"p1": 0.6, "p2": 0.6, "own": 0.5}, rows))
+    # p1 and p2 say which articles are about the subject, not which one answers.
+    assert 5 not in out and 6 not in out
+    assert out[7] == round(0.75 * 0.8 + 0.2 * 0.5, 6)
+
+
+def test_only_the_nearest_distinct_titles_lift() -> None:
+    rows = {i: record(f"a{i}", 0, f"title {i}") for i in range(15)}
+    fused = [(i, 1.0 - i / 100) for i in range(15)]
+    heads = {f"a{i}": 0.5 for i in range(15)}  # 15 distinct titles, 10 lift
+    out = dict(lift(fused, {i: 0.5 for i in range(15)}, heads, rows))
+    assert sum(out[i] > 1.0 - i / 100 for i in range(15)) == 10
+    assert all(out[i] == round(1.0 - i / 100, 6) for i in range(10, 15))
 
 
 def test_weight_zero_changes_nothing() -> None:
