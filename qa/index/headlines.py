@@ -21,6 +21,7 @@ route; the next ``newsqa index`` embeds the missing titles and builds a full gen
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -276,16 +277,26 @@ def load_deleted(folder: Path, entry: dict[str, Any] | None) -> Ids:
     return deleted
 
 
-def article_meta(store: Store, rowids: Ids) -> tuple[list[str], list[str], list[str]]:
-    """(article ids, dates, sources) of headline rowids (rows gone since: empty strings)."""
-    out: dict[int, tuple[str, str, str]] = {}
+def article_meta(store: Store, rowids: Ids) -> tuple[list[str], list[str], list[str], list[str]]:
+    """(article ids, dates, sources, embed hashes) of headline rowids (rows gone: "")."""
+    out: dict[int, tuple[str, str, str, str]] = {}
     wanted = [int(i) for i in rowids]
     for lo in range(0, len(wanted), 10_000):
         page = wanted[lo : lo + 10_000]
         marks = ",".join("?" * len(page))
-        q = f"SELECT h.rowid, a.id, a.date, a.source {_JOIN} WHERE h.rowid IN ({marks})"
-        out.update(
-            (int(r[0]), (str(r[1]), str(r[2]), str(r[3]))) for r in store.db.execute(q, page)
+        q = (
+            f"SELECT h.rowid, a.id, a.date, a.source, h.embed_hash {_JOIN} "
+            f"WHERE h.rowid IN ({marks})"
         )
-    rows = [out.get(i, ("", "", "")) for i in wanted]
-    return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+        out.update(
+            (int(r[0]), (str(r[1]), str(r[2]), str(r[3]), str(r[4])))
+            for r in store.db.execute(q, page)
+        )
+    rows = [out.get(i, ("", "", "", "")) for i in wanted]
+    return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows]
+
+
+def shared(hashes: list[str], live: Ids) -> npt.NDArray[np.bool_]:
+    """Which headline documents hold a title that another live document holds too."""
+    counts = Counter(hashes[i] for i in live)
+    return np.asarray([counts[h] > 1 for h in hashes], dtype=bool)

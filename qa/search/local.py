@@ -20,7 +20,7 @@ from qa.errors import CorruptIndex
 from qa.index.build import build_generation
 from qa.index.folder import check_model, open_store, read_head
 from qa.index.generation import Generation, gen_dir, load_generation
-from qa.index.headlines import article_meta
+from qa.index.headlines import article_meta, shared
 from qa.index.neardup import NearDupIndex
 from qa.index.store import Store
 from qa.search.backend import Filters, PassageRecord
@@ -74,6 +74,7 @@ class LocalView:
     head_articles: list[str] = field(default_factory=list)
     head_dates: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     head_sources: list[str] = field(default_factory=list)
+    head_shared: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
     _leads: dict[str, int] | None = None
 
     @property
@@ -117,10 +118,18 @@ class LocalView:
         self, vector: npt.NDArray[np.float32], k: int, filters: Filters | None
     ) -> dict[str, float]:
         """The ``k`` articles whose headlines are nearest ``vector``, by article id, filtered
-        as passages are; {} for a generation written without headlines."""
+        as passages are; {} for a generation written without headlines.
+
+        Only an article's own headline is searched: a title other articles share too (the
+        paragraphs of one encyclopedia article, a site's generic video title) says which
+        articles are about a subject, not which one answers, and their passages carry it
+        already (passages are embedded under their title).
+        """
         if not self.gen.heads:
             return {}
         mask = _mask(self.head_dates, self.head_sources, filters)
+        if self.head_shared.any():
+            mask = ~self.head_shared if mask is None else mask & ~self.head_shared
         allowed = None if mask is None else np.flatnonzero(mask).astype(np.int64)
         if allowed is not None and not len(allowed):
             return {}
@@ -239,10 +248,12 @@ class LocalBackend:
         view = LocalView(store, generation, dates, sources, aids, clusters)
         if generation.heads:
             # Read afresh each generation: one row an article, a few ms per 10,000.
-            view.head_articles, head_dates, view.head_sources = article_meta(
+            view.head_articles, head_dates, view.head_sources, hashes = article_meta(
                 store, generation.head_ids
             )
             view.head_dates = np.asarray([date_key(d) for d in head_dates], dtype=np.int64)
+            live = np.setdiff1d(np.arange(len(hashes)), generation.head_deleted)
+            view.head_shared = shared(hashes, live)
         return view
 
 

@@ -38,7 +38,7 @@ page's ad survey) form one large cluster although their headlines tell different
 
 Headline route: many pages (video pages, galleries, short briefs) tell their story only in
 their headline, and their passages (a title over boilerplate) never reach the candidates. The
-question's vector is also searched among the articles' headline vectors; the nearest titles
+question's vector is also searched among the articles' own headline vectors; the nearest
 lift their articles' best candidate passages, or bring in an article's first passage, by
 ``headline_weight * best * cosine`` (:mod:`qa.search.headline_route`). Weight and hits were
 chosen on the news and SQuAD-open dev questions (docs/benchmarks.md). A generation written
@@ -232,8 +232,7 @@ class Retriever:
         search = getattr(view, "headlines", None)  # engines without headline vectors: none
         if not self.headline_weight or self.headline_hits <= 0 or search is None:
             return {}
-        fetch = self.headline_hits * headline_route.FETCH_PER_TITLE
-        found: dict[str, float] = search(vector, fetch, filters)
+        found: dict[str, float] = search(vector, self.headline_hits, filters)
         return found
 
     def _lift(
@@ -247,9 +246,7 @@ class Retriever:
         # What a passage found by neither side scores: the dense floor, as in ``_fuse``.
         low = min(dense.values(), default=0.0)
         floor = {"linear": (1 - self.bm25_weight) * low, "dense": low}.get(self.fusion, 0.0)
-        return headline_route.lift(
-            view, fused, heads, self.headline_weight, self.headline_hits, floor
-        )
+        return headline_route.lift(view, fused, heads, self.headline_weight, floor)
 
     def _ranked_by_engine(
         self, view: SearchView, query: str, n: int, filters: Filters | None

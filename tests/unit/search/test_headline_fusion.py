@@ -45,7 +45,7 @@ def lift(
     weight: float = 0.2,
 ) -> list[tuple[int, float]]:
     r = Retriever.__new__(Retriever)  # only the fusion settings are read: no index needed
-    r.headline_weight, r.headline_hits, r.bm25_weight, r.fusion = weight, 10, 0.25, "linear"
+    r.headline_weight, r.bm25_weight, r.fusion = weight, 0.25, "linear"
     out, records = r._lift(StubView(rows), fused, heads, dense)  # type: ignore[arg-type]
     assert {d for d, _ in out} <= set(records), "every candidate comes with its record"
     return [(d, round(s, 6)) for d, s in out]
@@ -80,35 +80,6 @@ def test_the_lift_is_a_share_of_the_best_score() -> None:
     fused = [(0, 10.0), (1, 9.0)]
     out = lift(fused, {}, {"b": 0.5}, ROWS)
     assert dict(out)[1] == 9.0 + 0.2 * 10.0 * 0.5
-
-
-def test_every_article_bearing_a_hit_title_is_lifted_alike() -> None:
-    rows = {0: record("p1", 0, "Beyonce"), 1: record("p2", 0, "Beyonce"), 2: record("x", 0)}
-    fused = [(2, 1.0), (0, 0.95), (1, 0.9)]
-    out = lift(fused, {2: 0.8, 0: 0.75, 1: 0.7}, {"p1": 0.6}, rows)
-    # p2 is not among the headline hits (a tie cut off), but it bears the same title.
-    assert dict(out)[0] == round(0.95 + 0.2 * 0.6, 6)
-    assert dict(out)[1] == round(0.9 + 0.2 * 0.6, 6)
-    assert [d for d, _ in out] == [0, 1, 2]
-
-
-def test_a_title_several_articles_share_brings_none_of_them_in() -> None:
-    rows = {0: record("x", 0), 5: record("p1", 0, "Beyonce"), 6: record("p2", 0, "Beyonce")}
-    rows[7] = record("own", 0, "Its own title")
-    fused = [(0, 1.0)]
-    out = dict(lift(fused, {0: 0.8}, {"p1": 0.6, "p2": 0.6, "own": 0.5}, rows))
-    # p1 and p2 say which articles are about the subject, not which one answers.
-    assert 5 not in out and 6 not in out
-    assert out[7] == round(0.75 * 0.8 + 0.2 * 0.5, 6)
-
-
-def test_only_the_nearest_distinct_titles_lift() -> None:
-    rows = {i: record(f"a{i}", 0, f"title {i}") for i in range(15)}
-    fused = [(i, 1.0 - i / 100) for i in range(15)]
-    heads = {f"a{i}": 0.5 for i in range(15)}  # 15 distinct titles, 10 lift
-    out = dict(lift(fused, {i: 0.5 for i in range(15)}, heads, rows))
-    assert sum(out[i] > 1.0 - i / 100 for i in range(15)) == 10
-    assert all(out[i] == round(1.0 - i / 100, 6) for i in range(10, 15))
 
 
 def test_weight_zero_changes_nothing() -> None:
@@ -183,3 +154,30 @@ def test_headlines_follow_the_filters(video_pages: Path, tmp_path: Path) -> None
         assert len(later) == 6 and dates == {"2023-04-11"}
     finally:
         r.backend.close()
+
+
+def test_a_title_several_articles_share_is_not_searched(tmp_path: Path) -> None:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    bodies = ["The river rose overnight.", "Markets fell at the open.", "A new bridge opened."]
+    for i, body in enumerate(bodies):  # two share a generic title, one has its own
+        title = "Live updates" if i < 2 else "Live updates from the bridge opening"
+        url = f"https://www.example.com/live/{i}"
+        write(folder / f"live{i}.txt", article_text(title, [body], url=url))
+    root = tmp_path / "idx"
+    make_indexer(root).update([folder])
+    vector = HashEmbedder(64).embed(["Live updates"])
+
+    def found() -> set[str]:
+        r = Retriever(root, HashEmbedder(64))
+        try:
+            view = r.view()
+            heads = view.headlines(vector, 10, None)
+            return {rec.url for rec in view.records(list(view.lead(list(heads)).values())).values()}
+        finally:
+            r.backend.close()
+
+    assert found() == {"https://www.example.com/live/2"}
+    (folder / "live1.txt").unlink()  # the title is now one article's own
+    make_indexer(root).update([folder])
+    assert found() == {"https://www.example.com/live/0", "https://www.example.com/live/2"}
