@@ -43,7 +43,7 @@ SPREAD_FROM = 5
 # question lifts its article's best candidate passage (or brings in its first passage) by
 # HEADLINE_WEIGHT times the headline's cosine times the query's best score. Chosen on the news
 # and SQuAD-open dev questions (docs/benchmarks.md); NEWSQA_HEADLINES=off turns it off.
-HEADLINE_WEIGHT = 0.2
+HEADLINE_WEIGHT = 0.5
 HEADLINE_HITS = 10
 
 __all__ = [
