@@ -7,6 +7,11 @@ cosine ``h``, lifts its article's best candidate passage by ``weight * best * h`
 the query's best fused score, so that the weight means the same for every fusion). An article
 none of whose passages is a candidate is brought in with its first passage, at the score a
 passage found by neither side gets plus the lift.
+
+The route reorders only the passages below those the reader reads (``spread_from``, as the
+same-article penalty): lifted into the reader's passages, headline hits displaced passages of
+the best article, and EM fell from 50.9 to 41.8 on the news dev questions
+(docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -55,3 +60,14 @@ def lift(
         if aid not in lifted and doc not in known and doc in records:
             out.append((doc, floor + weight * best * cos))
     return sorted(out, key=lambda x: -x[1]), records
+
+
+def below(plain: Scored, lifted: Scored, keep: int) -> Scored:
+    """The first ``keep`` of ``plain`` (the passages the reader reads) in place, then the rest
+    as ``lifted`` ranks them, their scores capped at the last kept one's."""
+    if lifted is plain:
+        return plain
+    top = plain[:keep]
+    kept = {d for d, _ in top}
+    cap = top[-1][1] if top else float("inf")
+    return top + [(d, min(s, cap)) for d, s in lifted if d not in kept]

@@ -191,14 +191,17 @@ class Retriever:
             t2 = time.perf_counter()
             fused = self._fuse(dense, sparse)
         records = None
+        rankings = [fused]  # without the headline route, then with it
         if heads:
-            fused, records = self._lift(view, fused, heads, dense)
+            lifted, records = self._lift(view, fused, heads, dense)
+            rankings.append(lifted)
         if scope is not None:
             records = records if records is not None else view.records([d for d, _ in fused])
-            fused = self._rescore(fused, records, scope)
+            rankings = [self._rescore(r, records, scope) for r in rankings]
         if self.article_penalty:
             records = records if records is not None else view.records([d for d, _ in fused])
-            fused = self._spread(fused, records)
+            rankings = [self._spread(r, records) for r in rankings]
+        fused = headline_route.below(rankings[0], rankings[-1], self.spread_from)
         chosen = self._collapse(view, fused, k, records)
         hits = [_hit(c, rank, dense.get(c.doc), sparse.get(c.doc)) for rank, c in enumerate(chosen)]
         hits = _with_urls(view, hits)

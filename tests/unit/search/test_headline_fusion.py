@@ -8,6 +8,7 @@ import pytest
 
 from qa.index.embed import HashEmbedder
 from qa.search.backend import PassageRecord
+from qa.search.headline_route import below
 from qa.search.retriever import Retriever
 from qa.types import Passage
 from tests.unit.index.test_indexer import article_text, make_indexer, write
@@ -124,17 +125,28 @@ def test_a_page_told_only_by_its_headline_reaches_the_top_k(
     root = tmp_path / "idx"
     make_indexer(root).update([video_pages])
     query = "Did Netflix green light a second season of Squid Game?"
-    off = Retriever(root, HashEmbedder(64), candidates=3, headline_weight=0.0)
-    on = Retriever(root, HashEmbedder(64), candidates=3, headline_weight=0.2)
+    off = Retriever(root, HashEmbedder(64), candidates=5, headline_weight=0.0)
+    on = Retriever(root, HashEmbedder(64), candidates=5, headline_weight=0.5)
     try:
         gold = "https://www.example.com/video/0"
-        assert gold not in [h.url for h in off.search(query, k=4)]
-        hits = on.search(query, k=4)
-        assert gold in [h.url for h in hits]
-        assert all(h.url != "https://www.example.com/video/1" for h in hits)
+        before = [h.url for h in off.search(query, k=8)]
+        after = [h.url for h in on.search(query, k=8)]
+        assert gold not in before and gold in after
+        assert "https://www.example.com/video/1" not in after
+        # The passages the reader reads (the first 5) are those of the passage routes.
+        assert len(before) >= 5 and after[:5] == before[:5]
+        assert after.index(gold) >= 5
     finally:
         off.backend.close()
         on.backend.close()
+
+
+def test_below_keeps_the_reader_s_passages_in_place() -> None:
+    plain = [(0, 1.0), (1, 0.9), (2, 0.8), (3, 0.7)]
+    lifted = [(9, 1.2), (2, 1.1), (0, 1.0), (3, 0.95), (1, 0.9)]
+    assert below(plain, lifted, 2) == [(0, 1.0), (1, 0.9), (9, 0.9), (2, 0.9), (3, 0.9)]
+    assert below(plain, plain, 2) is plain
+    assert below(plain, lifted, 0) == lifted
 
 
 def test_headlines_follow_the_filters(video_pages: Path, tmp_path: Path) -> None:
