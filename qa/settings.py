@@ -44,7 +44,7 @@ SPREAD_FROM = 5
 # HEADLINE_WEIGHT times the headline's cosine times the query's best score. Chosen on the news
 # and SQuAD-open dev questions (docs/benchmarks.md); NEWSQA_HEADLINES=off turns it off.
 HEADLINE_WEIGHT = 0.5
-HEADLINE_HITS = 10
+HEADLINE_HITS = 20
 
 __all__ = [
     "DTYPES",
