@@ -64,10 +64,13 @@ def lift(
 
 def below(plain: Scored, lifted: Scored, keep: int) -> Scored:
     """The first ``keep`` of ``plain`` (the passages the reader reads) in place, then the rest
-    as ``lifted`` ranks them, their scores capped at the last kept one's."""
+    as ``lifted`` ranks them, their scores scaled to stay at or below the last kept one's."""
     if lifted is plain:
         return plain
     top = plain[:keep]
     kept = {d for d, _ in top}
-    cap = top[-1][1] if top else float("inf")
-    return top + [(d, min(s, cap)) for d, s in lifted if d not in kept]
+    rest = [(d, s) for d, s in lifted if d not in kept]
+    high = max((s for _, s in rest), default=0.0)
+    cap = top[-1][1] if top else high
+    scale = cap / high if high > cap and high > 0 else 1.0
+    return top + [(d, s * scale) for d, s in rest]
