@@ -37,14 +37,6 @@ if TYPE_CHECKING:
     from qa.index.embed import EmbedderLike
     from qa.index.store import Store
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS headlines (
-    rowid INTEGER PRIMARY KEY, article_id TEXT NOT NULL UNIQUE, embed_hash TEXT NOT NULL,
-    vec BLOB NOT NULL, added_gen INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS headlines_gen ON headlines(added_gen);
-CREATE INDEX IF NOT EXISTS headlines_embed ON headlines(embed_hash);
-"""
 FILE = "headlines.faiss"
 IDS = "headline-ids.npy"
 DELETED = "headlines-deleted.npy"
@@ -153,11 +145,6 @@ def backfill(store: Store, embedder: EmbedderLike, gen: int) -> int:
     store.set_meta("headlines_kept", "1")
     store.db.commit()
     return done
-
-
-def drop_headlines(store: Store, article_ids: Sequence[str]) -> None:
-    """Delete the headlines of articles dropped from the store (in the caller's transaction)."""
-    store.db.executemany("DELETE FROM headlines WHERE article_id=?", [(a,) for a in article_ids])
 
 
 def count_visible(store: Store, gen: int) -> int:

@@ -25,8 +25,6 @@ import numpy as np
 from qa.errors import DamagedStore
 from qa.index import keywords
 from qa.index.database import connect
-from qa.index.headlines import SCHEMA as HEADLINES_SCHEMA
-from qa.index.headlines import drop_headlines
 from qa.index.keywords import tokenize
 from qa.index.neardup import NearDupIndex
 from qa.types import Article, Passage
@@ -75,6 +73,13 @@ CREATE TABLE IF NOT EXISTS neardup_bands (
     PRIMARY KEY (band, hash, article_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS neardup_pending (cluster TEXT PRIMARY KEY);
+-- One headline vector per titled article (qa.index.headlines), visible with its article.
+CREATE TABLE IF NOT EXISTS headlines (
+    rowid INTEGER PRIMARY KEY, article_id TEXT NOT NULL UNIQUE, embed_hash TEXT NOT NULL,
+    vec BLOB NOT NULL, added_gen INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS headlines_gen ON headlines(added_gen);
+CREATE INDEX IF NOT EXISTS headlines_embed ON headlines(embed_hash);
 """
 
 VISIBLE = "added_gen <= :gen AND (deleted_gen IS NULL OR deleted_gen > :gen)"
@@ -113,7 +118,7 @@ class Store:
                 self.db.close()
                 raise DamagedStore(str(path), "no such table: meta")
             signed = "neardup" in tables
-            self.db.executescript(_SCHEMA + HEADLINES_SCHEMA)
+            self.db.executescript(_SCHEMA)
             if not signed:  # an older store: its articles get signed on the next run
                 self.db.execute("DELETE FROM meta WHERE key='neardup_signed'")
             self._migrate()
@@ -333,7 +338,7 @@ class Store:
             )
             if table == "articles" and cur.rowcount:
                 NearDupIndex(self.db).drop([article_id], recluster=True)
-                drop_headlines(self, [article_id])
+                self.db.execute("DELETE FROM headlines WHERE article_id=?", (article_id,))
             self.db.execute(
                 f"UPDATE {table} SET deleted_gen=? WHERE {key}=? AND {LIVE}", (gen, article_id)
             )
@@ -383,7 +388,7 @@ class Store:
         q = "SELECT id FROM articles WHERE deleted_gen IS NOT NULL AND deleted_gen <= ?"
         gone = [r[0] for r in self.db.execute(q, (gen,)).fetchall()]
         NearDupIndex(self.db).drop(gone)
-        drop_headlines(self, gone)
+        self.db.executemany("DELETE FROM headlines WHERE article_id=?", [(a,) for a in gone])
         for table in ("articles", "passages"):
             self.db.execute(
                 f"DELETE FROM {table} WHERE deleted_gen IS NOT NULL AND deleted_gen <= ?", (gen,)

@@ -42,7 +42,8 @@ question's vector is also searched among the articles' own headline vectors; the
 lift their articles' best candidate passages, or bring in an article's first passage, by
 ``headline_weight * best * cosine`` (:mod:`qa.search.headline_route`). Weight and hits were
 chosen on the news and SQuAD-open dev questions (docs/benchmarks.md). A generation written
-without headline vectors, a backend without them (Milvus) or weight 0 rank as before.
+without headline vectors, a backend without them (Milvus), a fusion other than ``linear`` or
+weight 0 rank as before.
 """
 
 from __future__ import annotations
@@ -233,7 +234,10 @@ class Retriever:
     ) -> dict[str, float]:
         """Cosine of the nearest headlines by article id ({} when the route is off)."""
         search = getattr(view, "headlines", None)  # engines without headline vectors: none
-        if not self.headline_weight or self.headline_hits <= 0 or search is None:
+        # The other fusions are kept as the passage routes' own, for comparison.
+        if self.fusion != "linear" or not self.headline_weight or self.headline_hits <= 0:
+            return {}
+        if search is None:
             return {}
         found: dict[str, float] = search(vector, self.headline_hits, filters)
         return found
@@ -248,7 +252,7 @@ class Retriever:
         """Fuse the headline hits into the candidates (:func:`headline_route.lift`)."""
         # What a passage found by neither side scores: the dense floor, as in ``_fuse``.
         low = min(dense.values(), default=0.0)
-        floor = {"linear": (1 - self.bm25_weight) * low, "dense": low}.get(self.fusion, 0.0)
+        floor = (1 - self.bm25_weight) * low
         return headline_route.lift(view, fused, heads, self.headline_weight, floor)
 
     def _ranked_by_engine(
