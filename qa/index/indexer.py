@@ -220,7 +220,7 @@ class Indexer:
         store.garbage_collect(current)
         store.backfill_tokens()
         NearDupIndex(store.db).backfill()  # stores written before near-duplicates were kept
-        report.headlines_embedded += headlines.backfill(store, self.embedder, target)
+        report.headlines_added += headlines.backfill(store, self.embedder, target)
         store.db.commit()
         files, skips = readable_files(self.ingestor, paths, self.root)
         for skipped in skips:
@@ -397,7 +397,7 @@ class Indexer:
             report.near_duplicates += neardup.add(article.id, article.text) != article.id
             offset += n
         pairs = [(a.id, a.title) for a in articles]
-        report.headlines_embedded += headlines.add_headlines(
+        report.headlines_added += headlines.add_headlines(
             store, self.embedder, pairs, target, heads
         )
         store.db.commit()  # each batch is durable: an interrupted run resumes from here

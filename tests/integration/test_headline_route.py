@@ -83,7 +83,7 @@ def root(tmp_path_factory: pytest.TempPathFactory, real_embedder: Embedder) -> P
         (corpus / f"text{i}.txt").write_text(page, encoding="utf-8")
     index = tmp_path_factory.mktemp("index")
     report = Indexer(index, real_embedder).update([corpus])
-    assert report.headlines_embedded == len(VIDEOS) + len(TEXTS)
+    assert report.headlines_added == len(VIDEOS) + len(TEXTS)
     return index
 
 

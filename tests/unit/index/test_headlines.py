@@ -52,7 +52,7 @@ def manifest(root: Path) -> dict[str, object]:
 def test_every_titled_article_gets_one_headline_vector(corpus: Path, tmp_path: Path) -> None:
     root = tmp_path / "idx"
     report = make_indexer(root).update([corpus])
-    assert report.headlines_embedded == report.articles == len(TOPICS)
+    assert report.headlines_added == report.articles == len(TOPICS)
     assert len(stored(root)) == len(TOPICS)
     assert set(searched(root)) == set(stored(root))
     assert check_index(root) == []
@@ -114,7 +114,7 @@ def test_an_old_index_ranks_as_before_and_gets_headlines_on_the_next_run(
 
     report = make_indexer(root).update([corpus])  # nothing changed in the corpus
     assert report.passages_embedded == 0  # only titles are embedded
-    assert report.headlines_embedded == len(TOPICS)
+    assert report.headlines_added == len(TOPICS)
     assert report.generation == 2
     assert "headlines" in manifest(root) and vectors(root) == len(TOPICS)
     assert set(searched(root)) == set(stored(root)) and len(stored(root)) == len(TOPICS)
@@ -132,7 +132,7 @@ def test_a_backfill_killed_before_its_generation_is_finished_on_the_next_run(
         headlines.backfill(store, HashEmbedder(64), store.current_gen + 1)
     assert searched(root) == {}
     report = make_indexer(root).update([corpus])
-    assert report.headlines_embedded == 0 and report.generation == 2
+    assert report.headlines_added == 0 and report.generation == 2
     assert len(searched(root)) == len(TOPICS)
 
 
