@@ -39,6 +39,12 @@ RECENCY_HALF_LIFE_DAYS = 14.0
 # article) is unchanged.
 SAME_ARTICLE_PENALTY = 0.1
 SPREAD_FROM = 5
+# The headline route (qa.search.retriever): each of the HEADLINE_HITS headlines nearest the
+# question lifts its article's best candidate passage (or brings in its first passage) by
+# HEADLINE_WEIGHT times the headline's cosine times the query's best score. Chosen on the news
+# and SQuAD-open dev questions (docs/benchmarks.md); NEWSQA_HEADLINES=off turns it off.
+HEADLINE_WEIGHT = 0.5
+HEADLINE_HITS = 20
 
 __all__ = [
     "DTYPES",
@@ -239,6 +245,16 @@ SETTINGS: tuple[Setting, ...] = (
         _choice(ON_OFF),
     ),
     Setting(
+        "NEWSQA_HEADLINES",
+        "headlines",
+        "on",
+        "on, off",
+        "off: rank passages without the headline route (each article's title searched as a "
+        "vector of its own); an index from before headline vectors gets them on the next "
+        "`newsqa index`.",
+        _choice(ON_OFF),
+    ),
+    Setting(
         "NEWSQA_CACHE_DIR",
         "cache_dir",
         "~/.cache/newsqa",
@@ -277,6 +293,7 @@ class Settings:
     reader_dtype: str = "auto"
     reader_backend: str = "auto"
     open_decision: str = "off"
+    headlines: str = "on"
     cache_dir: Path = field(default_factory=lambda: _default_cache(os.environ))
     base_dir: Path | None = None
 

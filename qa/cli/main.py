@@ -294,6 +294,9 @@ def stats(as_json: bool, check: bool, backend: str | None, index_dir: Path) -> N
         if summary.keywords_outdated:
             click.echo("note: the keyword index predates this version's tokenizer; the next")
             click.echo("`newsqa index` (or import) rebuilds it, until then it answers as before.")
+        if "headline_vectors" in summary.layout and summary.layout["headline_vectors"] is None:
+            click.echo("note: no headline vectors yet; the next `newsqa index` (or import) embeds")
+            click.echo("the titles (only them), until then questions are ranked without them.")
 
 
 cli.add_command(eval_)

@@ -83,7 +83,8 @@ def print_index_report(r: IndexReport) -> None:
         f"skipped {r.skipped}, duplicates {r.duplicates}, near-duplicate copies "
         f"{r.near_duplicates}; passages embedded "
         f"{r.passages_embedded} (reused {r.passages_reused}, truncated {r.truncated}); "
-        f"{r.seconds:.1f} s\n"
+        + (f"headlines added {r.headlines_added}; " if r.headlines_added else "")
+        + f"{r.seconds:.1f} s\n"
         f"index: {r.articles} articles, {r.passages} passages (generation {r.generation})",
         highlight=False,
         soft_wrap=True,  # whole lines for scripts, as the skip lines

@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from qa import settings
 from qa.errors import CorruptIndex
-from qa.index import keywords
+from qa.index import headlines, keywords
 from qa.index.dense import DenseSpec, build_dense, choose_kind, ivf_centroids
 from qa.index.generation import (
     CENTROIDS,
@@ -80,6 +80,11 @@ def build_generation(store: Store, root: Path, gen: int, dim: int, full: bool = 
         manifest = _write_full(store, root, gen, dim, tmp)
     else:
         manifest = _write_delta(plan, gen, dim, tmp)
+        entry = headlines.write_delta(
+            store, plan.base_folder, plan.previous, plan.base_gen, gen, dim, tmp
+        )
+        if entry is not None:
+            manifest["headlines"] = entry
     (tmp / MANIFEST).write_text(json.dumps(manifest))
     for f in tmp.rglob("*"):
         if f.is_file():
@@ -125,6 +130,7 @@ def _write_full(store: Store, root: Path, gen: int, dim: int, tmp: Path) -> dict
         "built": time.time(),
         "dense": spec.to_json(),
         "bm25": {"avgdl": avgdl, "tokenizer": keywords.TOKENIZER_VERSION},
+        "headlines": headlines.write_full(store, gen, dim, tmp),
     }
 
 
@@ -134,6 +140,8 @@ class _DeltaPlan:
     base_manifest: dict[str, Any]
     rows: list[tuple[int, list[str], bytes]]
     deleted: Ids
+    base_folder: Path
+    previous: Path
 
 
 def _delta_plan(store: Store, root: Path, gen: int) -> _DeltaPlan | None:
@@ -158,6 +166,8 @@ def _delta_plan(store: Store, root: Path, gen: int) -> _DeltaPlan | None:
     nb = int(base["passages"])
     if nb < conf.delta_min or _tokenizer_of(base) != keywords.TOKENIZER_VERSION:
         return None  # small, or its BM25 holds older tokens than the store's: build in full
+    if "headlines" not in base and headlines.any_stored(store):
+        return None  # a base from before headlines were kept: the next one carries them
     gone = np.asarray(store.deleted_since(base_gen, gen), dtype=np.int64)
     pos = np.searchsorted(base_ids, gone)
     hit = (pos < len(base_ids)) & (base_ids[np.minimum(pos, len(base_ids) - 1)] == gone)
@@ -166,7 +176,8 @@ def _delta_plan(store: Store, root: Path, gen: int) -> _DeltaPlan | None:
     if len(deleted) > budget or store.count_added_since(base_gen, gen) + len(deleted) > budget:
         return None
     rows = list(store.passages_added_since(base_gen, gen))
-    return _DeltaPlan(base_gen, base, rows, deleted)
+    previous = gen_dir(root, store.path.name, current)
+    return _DeltaPlan(base_gen, base, rows, deleted, base_folder, previous)
 
 
 def _write_delta(plan: _DeltaPlan, gen: int, dim: int, tmp: Path) -> dict[str, Any]:

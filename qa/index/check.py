@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qa.errors import DamagedStore, QAError
+from qa.index import headlines
 from qa.index.database import integrity_problems
 from qa.index.dense import dense_problems
 from qa.index.folder import open_store
@@ -65,7 +66,7 @@ def _check_store(root: Path, store: Store) -> tuple[list[str], bool]:
         return [str(exc)], store.current_gen != gen
     articles, passages = store.counts(gen)
     dim = int(store.get_meta("embed_dim", "0") or 0)
-    problems = _segment_problems(g, dim)
+    problems = _segment_problems(g, dim) + _headline_problems(store, g, gen, dim)
     if g.passages != passages:
         problems.append(f"search documents: {g.passages}, but {passages} passages are stored")
     return problems + _row_problems(store, g, gen, articles), False
@@ -82,6 +83,21 @@ def _segment_problems(g: Generation, dim: int) -> list[str]:
                     f"BM25 documents: {seg.keywords.size}, but {seg.size} "
                     f"search documents in {seg.folder.name}"
                 )
+    return problems
+
+
+def _headline_problems(store: Store, g: Generation, gen: int, dim: int) -> list[str]:
+    """Headline vectors against the store's visible headlines (a generation written before
+    headlines were kept has none to check; the next ``newsqa index`` adds them)."""
+    if g.heads is None:
+        return []
+    problems = []
+    for seg in g.heads:
+        problems += [f"headlines: {p}" for p in dense_problems(seg.dense, seg.spec, seg.size, dim)]
+    live = len(g.head_ids) - len(g.head_deleted)
+    stored = headlines.count_visible(store, gen)
+    if live != stored:
+        problems.append(f"headline vectors: {live}, but {stored} headlines are stored")
     return problems
 
 

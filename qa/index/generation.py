@@ -32,6 +32,7 @@ from qa.errors import CorruptIndex
 from qa.index import dense as dense_index
 from qa.index import keywords
 from qa.index.dense import DenseSpec, configure
+from qa.index.headlines import HeadlineSegment, load_deleted, load_segment
 from qa.index.keywords import DeltaKeywords, KeywordIndex
 
 MANIFEST = "manifest.json"
@@ -61,6 +62,7 @@ class Segment:
     dense: Any
     keywords: KeywordIndex | DeltaKeywords
     spec: DenseSpec = field(default_factory=DenseSpec)
+    headlines: HeadlineSegment | None = None
 
     @property
     def size(self) -> int:
@@ -79,10 +81,20 @@ class Generation:
     base: Segment
     delta: Segment | None = None
     deleted: Ids = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    head_deleted: Ids = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def __post_init__(self) -> None:
         parts = [self.base.ids] + ([self.delta.ids] if self.delta is not None else [])
         self.ids: Ids = np.concatenate(parts) if len(parts) > 1 else self.base.ids
+        heads = [s.headlines for s in (self.base, self.delta) if s is not None]
+        self.heads: list[HeadlineSegment] | None = (
+            None if any(h is None for h in heads) else [h for h in heads if h is not None]
+        )
+        self.head_ids: Ids = (
+            np.concatenate([h.ids for h in self.heads])
+            if self.heads
+            else np.zeros(0, dtype=np.int64)
+        )
 
     @property
     def size(self) -> int:
@@ -132,6 +144,33 @@ class Generation:
                 for i, s in zip(idx[0], scores[0], strict=True)
                 if i >= 0
             ]
+        return sorted(found, key=lambda x: -x[1])[:n]
+
+    def headline_search(
+        self, qv: npt.NDArray[np.float32], n: int, allowed: Ids | None = None
+    ) -> list[tuple[int, float]]:
+        """Top-``n`` (headline document number, inner product), best first, among ``allowed``
+        if given; [] for a generation written without headlines."""
+        found: list[tuple[int, float]] = []
+        offset = 0
+        for i, seg in enumerate(self.heads or []):
+            excluded = self.head_deleted if i == 0 and len(self.head_deleted) else None
+            ok = None
+            if allowed is not None:
+                ok = allowed[(allowed >= offset) & (allowed < offset + seg.size)] - offset
+                if excluded is not None:
+                    ok = np.setdiff1d(ok, excluded)
+                    excluded = None
+            if seg.size and (ok is None or len(ok)):
+                scores, idx = dense_index.search(
+                    seg.dense, seg.spec, qv, min(n, seg.size), ok, excluded
+                )
+                found += [
+                    (int(j) + offset, float(sc))
+                    for j, sc in zip(idx[0], scores[0], strict=True)
+                    if j >= 0
+                ]
+            offset += seg.size
         return sorted(found, key=lambda x: -x[1])[:n]
 
     @functools.cached_property
@@ -199,12 +238,15 @@ def load_generation(folder: Path, base: Segment | None = None) -> Generation:
         if manifest.get("kind") != "delta":
             seg = _load_segment(folder, manifest, int(manifest["passages"]))
             return Generation(int(manifest["gen"]), seg)
+        entry = manifest.get("headlines")
         base_folder = _base_of(folder)
         assert base_folder is not None
         if base is None or base.folder != base_folder:
             base_manifest = json.loads((base_folder / MANIFEST).read_text())
             base = _load_segment(base_folder, base_manifest, int(base_manifest["passages"]))
         delta = _load_delta(folder, base, int(manifest["delta_passages"]))
+        delta.headlines = load_segment(folder, entry)
+        head_deleted = load_deleted(folder, entry)
         deleted = np.load(folder / DELETED)
     except (OSError, ValueError, KeyError, RuntimeError, TypeError, AssertionError) as exc:
         raise CorruptIndex(
@@ -216,7 +258,7 @@ def load_generation(folder: Path, base: Segment | None = None) -> Generation:
         or (len(deleted) and int(deleted.max()) >= base.size)
     ):
         raise CorruptIndex(f"index files in {folder} disagree: run `newsqa index --rebuild`")
-    return Generation(int(manifest["gen"]), base, delta, deleted.astype(np.int64))
+    return Generation(int(manifest["gen"]), base, delta, deleted.astype(np.int64), head_deleted)
 
 
 def _load_segment(folder: Path, manifest: dict[str, Any], passages: int) -> Segment:
@@ -230,7 +272,7 @@ def _load_segment(folder: Path, manifest: dict[str, Any], passages: int) -> Segm
     kw.load(folder / "bm25", passages)
     if ids.shape[0] != passages or dense.ntotal != ids.shape[0]:
         raise CorruptIndex(f"index files in {folder} disagree: run `newsqa index --rebuild`")
-    return Segment(folder, ids, dense, kw, spec)
+    return Segment(folder, ids, dense, kw, spec, load_segment(folder, manifest.get("headlines")))
 
 
 def _load_delta(folder: Path, base: Segment, passages: int) -> Segment:
@@ -256,6 +298,7 @@ def describe(root: Path, store_name: str, gen: int) -> dict[str, Any]:
     except (OSError, ValueError, AssertionError):
         return {}
     delta = m.get("kind") == "delta"
+    heads = base.get("headlines"), m.get("headlines") if delta else None
     return {
         "layout": "delta" if delta else "full",
         "base_generation": int(base["gen"]),
@@ -263,4 +306,9 @@ def describe(root: Path, store_name: str, gen: int) -> dict[str, Any]:
         "delta_passages": int(m.get("delta_passages", 0)),
         "deleted_passages": int(m.get("deleted", 0)),
         "keyword_tokenizer": _tokenizer_of(base),
+        # None: written before headline vectors were kept (the next `newsqa index` adds them).
+        "headline_vectors": None
+        if heads[0] is None or (delta and heads[1] is None)
+        else int(heads[0]["count"])
+        + (int(heads[1]["count"]) - int(heads[1]["deleted"]) if delta and heads[1] else 0),
     }

@@ -16,16 +16,12 @@ from pathlib import Path
 from typing import Protocol
 
 from qa.errors import CorruptIndex, DamagedStore, QAError
+from qa.index import headlines
 from qa.index.build import atomic_write_text, build_generation, remove_old_generations
 from qa.index.chunk import Chunker
 from qa.index.database import integrity_problems
 from qa.index.embed import EmbedderLike, Vectors
-from qa.index.folder import (
-    check_model,
-    check_runtime,
-    read_head,
-    writer_lock,
-)
+from qa.index.folder import check_model, check_runtime, read_head, writer_lock
 from qa.index.generation import gen_dir, keywords_outdated, load_generation
 from qa.index.neardup import NearDupIndex
 from qa.index.report import IndexReport
@@ -224,6 +220,7 @@ class Indexer:
         store.garbage_collect(current)
         store.backfill_tokens()
         NearDupIndex(store.db).backfill()  # stores written before near-duplicates were kept
+        report.headlines_added += headlines.backfill(store, self.embedder, target)
         store.db.commit()
         files, skips = readable_files(self.ingestor, paths, self.root)
         for skipped in skips:
@@ -386,8 +383,9 @@ class Indexer:
         hashes: list[str],
         target: int,
         report: IndexReport,
+        heads: Sequence[Vectors | None] | None = None,
     ) -> None:
-        """Insert embedded articles (``vecs`` and ``hashes``: their passages') and commit."""
+        """Insert articles (``vecs``, ``hashes``: their passages'; ``heads``: their headlines')."""
         offset = 0
         neardup = NearDupIndex(store.db)
         for article, passages in zip(articles, chunks, strict=True):
@@ -398,6 +396,10 @@ class Indexer:
             # A few indexed band lookups; copies added in this batch see each other.
             report.near_duplicates += neardup.add(article.id, article.text) != article.id
             offset += n
+        pairs = [(a.id, a.title) for a in articles]
+        report.headlines_added += headlines.add_headlines(
+            store, self.embedder, pairs, target, heads
+        )
         store.db.commit()  # each batch is durable: an interrupted run resumes from here
 
     def _tick(self, n: int = 1) -> None:
@@ -432,7 +434,8 @@ class Indexer:
         # A store last published to another backend is published in full, never mixed.
         damaged = self.backend is None and self._generation_damaged(store)
         full = damaged or switches_backend(store, self.backend)
-        if store.current_gen == 0 or outdated or full or store.pending_changes(target):
+        changed = store.pending_changes(target) or headlines.pending(store, target)
+        if store.current_gen == 0 or outdated or full or changed:
             # Same transaction as the new current_gen: readers never see half-done clusters.
             NearDupIndex(store.db).recluster_after_deletions(target)
             if self.backend is None:

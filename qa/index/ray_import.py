@@ -131,7 +131,8 @@ class ChunkEmbed:
 
         Returns:
             Columns ``id``, ``spans`` (JSON ``[[paragraph, start, end], ...]``), ``vectors``
-            (float32 bytes, one row per passage) and ``truncated`` (passages cut by the model).
+            (float32 bytes, one row per passage), ``headline`` (float32 bytes of the title's
+            vector, empty when untitled) and ``truncated`` (passages cut by the model).
         """
         ids = [str(i) for i in batch["id"]]
         articles = [
@@ -143,6 +144,12 @@ class ChunkEmbed:
         before = int(getattr(self.embedder, "truncated", 0))
         vecs = self.embedder.embed(texts) if texts else np.zeros((0, 1), dtype=np.float32)
         cut = int(getattr(self.embedder, "truncated", 0)) - before
+        titled = [i for i, a in enumerate(articles) if a.title.strip()]
+        head_blobs = [b""] * len(articles)
+        if titled:
+            heads = self.embedder.embed([articles[i].title.strip() for i in titled])
+        for i, v in zip(titled, heads if titled else [], strict=True):
+            head_blobs[i] = np.ascontiguousarray(v, dtype=np.float32).tobytes()
         spans, blobs, offset = [], [], 0
         for ps in chunks:
             spans.append(json.dumps([[p.paragraph, p.start, p.end] for p in ps]))
@@ -152,6 +159,7 @@ class ChunkEmbed:
             "id": np.array(ids, dtype=object),
             "spans": np.array(spans, dtype=object),
             "vectors": np.array(blobs, dtype=object),
+            "headline": np.array(head_blobs, dtype=object),
             "truncated": np.array([cut] + [0] * (len(ids) - 1), dtype=np.int64),
         }
 
@@ -309,6 +317,7 @@ class RayIndexer(Indexer):
         self.window_chars = window_chars
         self.actor_batch = actor_batch
         self._started: bool | None = None  # None: not connected in this run
+        self._heads: dict[str, Vectors] = {}  # headline vectors from Ray, by article id
 
     def update(
         self,
@@ -374,7 +383,8 @@ class RayIndexer(Indexer):
         hits = sum(h in cached for h in hashes)
         report.passages_reused += hits
         report.passages_embedded += len(hashes) - hits
-        self._write(store, [a for a, _, _ in items], chunks, vecs, hashes, target, report)
+        heads = [self._heads.pop(a.id, None) for a, _, _ in items]
+        self._write(store, [a for a, _, _ in items], chunks, vecs, hashes, target, report, heads)
 
     def _embedded(
         self, articles: list[Article]
@@ -404,10 +414,17 @@ class RayIndexer(Indexer):
         dim = self.embedder.dim
         try:
             for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-                for aid, spans, blob, cut in zip(
-                    batch["id"], batch["spans"], batch["vectors"], batch["truncated"], strict=True
+                for aid, spans, blob, head, cut in zip(
+                    batch["id"],
+                    batch["spans"],
+                    batch["vectors"],
+                    batch["headline"],
+                    batch["truncated"],
+                    strict=True,
                 ):
                     vecs = np.frombuffer(blob, dtype=np.float32).reshape(-1, dim).copy()
+                    if head:  # the title's vector, for _flush
+                        self._heads[str(aid)] = np.frombuffer(head, dtype=np.float32).copy()
                     yield str(aid), json.loads(spans), vecs, int(cut)
         except QAError:
             raise

@@ -19,6 +19,7 @@ class IndexReport:
     passages_embedded: int = 0
     passages_reused: int = 0
     truncated: int = 0
+    headlines_added: int = 0
     seconds: float = 0.0
     generation: int = 0
     articles: int = 0

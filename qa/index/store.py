@@ -73,6 +73,13 @@ CREATE TABLE IF NOT EXISTS neardup_bands (
     PRIMARY KEY (band, hash, article_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS neardup_pending (cluster TEXT PRIMARY KEY);
+-- One headline vector per titled article (qa.index.headlines), visible with its article.
+CREATE TABLE IF NOT EXISTS headlines (
+    rowid INTEGER PRIMARY KEY, article_id TEXT NOT NULL UNIQUE, embed_hash TEXT NOT NULL,
+    vec BLOB NOT NULL, added_gen INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS headlines_gen ON headlines(added_gen);
+CREATE INDEX IF NOT EXISTS headlines_embed ON headlines(embed_hash);
 """
 
 VISIBLE = "added_gen <= :gen AND (deleted_gen IS NULL OR deleted_gen > :gen)"
@@ -331,6 +338,7 @@ class Store:
             )
             if table == "articles" and cur.rowcount:
                 NearDupIndex(self.db).drop([article_id], recluster=True)
+                self.db.execute("DELETE FROM headlines WHERE article_id=?", (article_id,))
             self.db.execute(
                 f"UPDATE {table} SET deleted_gen=? WHERE {key}=? AND {LIVE}", (gen, article_id)
             )
@@ -378,7 +386,9 @@ class Store:
     def garbage_collect(self, gen: int) -> None:
         """Physically drop rows deleted at or before ``gen`` (invisible to it)."""
         q = "SELECT id FROM articles WHERE deleted_gen IS NOT NULL AND deleted_gen <= ?"
-        NearDupIndex(self.db).drop([r[0] for r in self.db.execute(q, (gen,)).fetchall()])
+        gone = [r[0] for r in self.db.execute(q, (gen,)).fetchall()]
+        NearDupIndex(self.db).drop(gone)
+        self.db.executemany("DELETE FROM headlines WHERE article_id=?", [(a,) for a in gone])
         for table in ("articles", "passages"):
             self.db.execute(
                 f"DELETE FROM {table} WHERE deleted_gen IS NOT NULL AND deleted_gen <= ?", (gen,)

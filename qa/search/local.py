@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ from qa.errors import CorruptIndex
 from qa.index.build import build_generation
 from qa.index.folder import check_model, open_store, read_head
 from qa.index.generation import Generation, gen_dir, load_generation
+from qa.index.headlines import article_meta, shared
 from qa.index.neardup import NearDupIndex
 from qa.index.store import Store
 from qa.search.backend import Filters, PassageRecord
@@ -70,6 +71,11 @@ class LocalView:
     sources: list[str]
     article_ids: list[str]
     clusters: dict[str, str]
+    head_articles: list[str] = field(default_factory=list)
+    head_dates: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    head_sources: list[str] = field(default_factory=list)
+    head_shared: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
+    _leads: dict[str, int] | None = None
 
     @property
     def generation(self) -> int:
@@ -83,22 +89,7 @@ class LocalView:
 
     def mask(self, f: Filters | None) -> npt.NDArray[np.bool_] | None:
         """Document numbers allowed by ``f`` (None: all)."""
-        if f is None or not f.active():
-            return None
-        mask = np.ones(self.gen.size, dtype=bool)
-        if f.since:
-            mask &= self.dates >= date_key(f.since)
-        if f.until:
-            mask &= (self.dates <= date_key(f.until)) & (self.dates > 0)
-        if f.as_of:
-            mask &= self.dates <= date_key(f.as_of)  # undated (0) kept
-        if f.dated_since:
-            mask &= (self.dates >= date_key(f.dated_since)) | (self.dates == 0)
-        if f.source:
-            needle = f.source.lower()
-            mask &= np.asarray([needle in s.lower() for s in self.sources], dtype=bool)
-        # Every question has an as-of date; when it excludes nothing, search unfiltered.
-        return None if mask.all() else mask
+        return _mask(self.dates, self.sources, f)
 
     def dense(
         self, vector: npt.NDArray[np.float32], k: int, filters: Filters | None
@@ -122,6 +113,37 @@ class LocalView:
             return {}
         top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
         return {int(i): float(scores[i]) for i in top if scores[i] > 0}
+
+    def headlines(
+        self, vector: npt.NDArray[np.float32], k: int, filters: Filters | None
+    ) -> dict[str, float]:
+        """The ``k`` articles whose headlines are nearest ``vector``, by article id, filtered
+        as passages are; {} for a generation written without headlines.
+
+        Only an article's own headline is searched: a title other articles share too (the
+        paragraphs of one encyclopedia article, a site's generic video title) says which
+        articles are about a subject, not which one answers, and their passages carry it
+        already (passages are embedded under their title).
+        """
+        if not self.gen.heads:
+            return {}
+        mask = _mask(self.head_dates, self.head_sources, filters)
+        if self.head_shared.any():
+            mask = ~self.head_shared if mask is None else mask & ~self.head_shared
+        allowed = None if mask is None else np.flatnonzero(mask).astype(np.int64)
+        if allowed is not None and not len(allowed):
+            return {}
+        found = self.gen.headline_search(vector, k, allowed)
+        return {self.head_articles[d]: s for d, s in found if self.head_articles[d]}
+
+    def lead(self, article_ids: Sequence[str]) -> dict[str, int]:
+        """The document number of each article's first searchable passage."""
+        if self._leads is None:
+            leads: dict[str, int] = {}
+            for d in self.gen.live_docs()[::-1]:  # the lowest rowid (first passage) wins
+                leads[self.article_ids[d]] = int(d)
+            self._leads = leads
+        return {a: self._leads[a] for a in article_ids if a in self._leads}
 
     def doc_freq(self, term: str) -> int:
         """Passages where ``term`` scores above 0 in BM25."""
@@ -223,7 +245,38 @@ class LocalBackend:
             dates = np.concatenate([dates, d_dates])
             sources, aids = sources + d_sources, aids + d_aids
         clusters = NearDupIndex(store.db).clusters(gen_no)
-        return LocalView(store, generation, dates, sources, aids, clusters)
+        view = LocalView(store, generation, dates, sources, aids, clusters)
+        if generation.heads:
+            # Read afresh each generation: one row an article, a few ms per 10,000.
+            view.head_articles, head_dates, view.head_sources, hashes = article_meta(
+                store, generation.head_ids
+            )
+            view.head_dates = np.asarray([date_key(d) for d in head_dates], dtype=np.int64)
+            live = np.setdiff1d(np.arange(len(hashes)), generation.head_deleted)
+            view.head_shared = shared(hashes, live)
+        return view
+
+
+def _mask(
+    dates: npt.NDArray[np.int64], sources: list[str], f: Filters | None
+) -> npt.NDArray[np.bool_] | None:
+    """Documents (of the given dates and sources) allowed by ``f`` (None: all)."""
+    if f is None or not f.active():
+        return None
+    mask = np.ones(len(dates), dtype=bool)
+    if f.since:
+        mask &= dates >= date_key(f.since)
+    if f.until:
+        mask &= (dates <= date_key(f.until)) & (dates > 0)
+    if f.as_of:
+        mask &= dates <= date_key(f.as_of)  # undated (0) kept
+    if f.dated_since:
+        mask &= (dates >= date_key(f.dated_since)) | (dates == 0)
+    if f.source:
+        needle = f.source.lower()
+        mask &= np.asarray([needle in s.lower() for s in sources], dtype=bool)
+    # Every question has an as-of date; when it excludes nothing, search unfiltered.
+    return None if mask.all() else mask
 
 
 def _doc_meta(

@@ -35,6 +35,15 @@ The best passage of each article keeps its score; an article's next passage stil
 another article's weaker first one when it is clearly more relevant. Near-duplicate clusters
 are not counted as one article here: pages whose text is only a site's boilerplate (a video
 page's ad survey) form one large cluster although their headlines tell different stories.
+
+Headline route: many pages (video pages, galleries, short briefs) tell their story only in
+their headline, and their passages (a title over boilerplate) never reach the candidates. The
+question's vector is also searched among the articles' own headline vectors; the nearest
+lift their articles' best candidate passages, or bring in an article's first passage, by
+``headline_weight * best * cosine`` (:mod:`qa.search.headline_route`). Weight and hits were
+chosen on the news and SQuAD-open dev questions (docs/benchmarks.md). A generation written
+without headline vectors, a backend without them (Milvus), a fusion other than ``linear`` or
+weight 0 rank as before.
 """
 
 from __future__ import annotations
@@ -47,10 +56,10 @@ from pathlib import Path
 
 from qa import settings
 from qa.errors import UsageError
-from qa.index.embed import EmbedderLike
+from qa.index.embed import EmbedderLike, Vectors
 from qa.index.folder import embedder_for
 from qa.index.neardup import PASSAGE_OVERLAP, overlap
-from qa.search import FUSIONS
+from qa.search import FUSIONS, headline_route
 from qa.search.backend import Filters, PassageRecord, SearchBackend, SearchView
 from qa.search.engines import open_backend
 from qa.search.local import date_key
@@ -89,6 +98,9 @@ class Retriever:
             of its article (0: none).
         spread_from: Passages ranked above this are left in order of relevance (the ones the
             reader reads); the penalty reorders those below.
+        headline_weight: Weight of the headline route (0: off; default
+            :data:`qa.settings.HEADLINE_WEIGHT`, 0 when ``NEWSQA_HEADLINES=off``).
+        headline_hits: Headlines searched per question.
 
     Raises:
         ValueError: ``fusion`` is not one of :data:`FUSIONS`.
@@ -107,6 +119,8 @@ class Retriever:
         half_life_days: float = settings.RECENCY_HALF_LIFE_DAYS,
         article_penalty: float = settings.SAME_ARTICLE_PENALTY,
         spread_from: int = settings.SPREAD_FROM,
+        headline_weight: float | None = None,
+        headline_hits: int = settings.HEADLINE_HITS,
     ) -> None:
         if fusion not in FUSIONS:
             raise ValueError(f"fusion {fusion!r} is not one of {', '.join(FUSIONS)}")
@@ -121,6 +135,11 @@ class Retriever:
         self.half_life_days = half_life_days
         self.article_penalty = article_penalty
         self.spread_from = spread_from
+        if headline_weight is None:
+            on = settings.load().headlines == "on"
+            headline_weight = settings.HEADLINE_WEIGHT if on else 0.0
+        self.headline_weight = headline_weight
+        self.headline_hits = headline_hits
         self._checked = False
         self.timings: dict[str, float] = {}
 
@@ -159,23 +178,31 @@ class Retriever:
         filters = _scoped(filters, scope)
         dense: dict[int, float] = {}
         sparse: dict[int, float] = {}
+        heads: dict[str, float] = {}
         if self.fusion.startswith("milvus-"):
             fused = self._ranked_by_engine(view, query, n, filters)
             t1 = t2 = time.perf_counter()
         else:
             if self.fusion != "bm25":
-                dense = view.dense(self.embedder.embed([query]), n, filters)
+                vector = self.embedder.embed([query])
+                dense = view.dense(vector, n, filters)
+                heads = self._headlines(view, vector, filters)
             t1 = time.perf_counter()
             sparse = view.keyword(query, n, filters) if self.fusion != "dense" else {}
             t2 = time.perf_counter()
             fused = self._fuse(dense, sparse)
         records = None
+        rankings = [fused]  # without the headline route, then with it
+        if heads:
+            lifted, records = self._lift(view, fused, heads, dense)
+            rankings.append(lifted)
         if scope is not None:
-            records = view.records([d for d, _ in fused])
-            fused = self._rescore(fused, records, scope)
+            records = records if records is not None else view.records([d for d, _ in fused])
+            rankings = [self._rescore(r, records, scope) for r in rankings]
         if self.article_penalty:
             records = records if records is not None else view.records([d for d, _ in fused])
-            fused = self._spread(fused, records)
+            rankings = [self._spread(r, records) for r in rankings]
+        fused = headline_route.below(rankings[0], rankings[-1], self.spread_from)
         chosen = self._collapse(view, fused, k, records)
         hits = [_hit(c, rank, dense.get(c.doc), sparse.get(c.doc)) for rank, c in enumerate(chosen)]
         hits = _with_urls(view, hits)
@@ -201,6 +228,32 @@ class Retriever:
                 for doc in set(dense) | set(sparse)
             }
         return sorted(fused.items(), key=lambda x: -x[1])
+
+    def _headlines(
+        self, view: SearchView, vector: Vectors, filters: Filters | None
+    ) -> dict[str, float]:
+        """Cosine of the nearest headlines by article id ({} when the route is off)."""
+        search = getattr(view, "headlines", None)  # engines without headline vectors: none
+        # The other fusions are kept as the passage routes' own, for comparison.
+        if self.fusion != "linear" or not self.headline_weight or self.headline_hits <= 0:
+            return {}
+        if search is None:
+            return {}
+        found: dict[str, float] = search(vector, self.headline_hits, filters)
+        return found
+
+    def _lift(
+        self,
+        view: SearchView,
+        fused: list[tuple[int, float]],
+        heads: dict[str, float],
+        dense: dict[int, float],
+    ) -> tuple[list[tuple[int, float]], dict[int, PassageRecord]]:
+        """Fuse the headline hits into the candidates (:func:`headline_route.lift`)."""
+        # What a passage found by neither side scores: the dense floor, as in ``_fuse``.
+        low = min(dense.values(), default=0.0)
+        floor = (1 - self.bm25_weight) * low
+        return headline_route.lift(view, fused, heads, self.headline_weight, floor)
 
     def _ranked_by_engine(
         self, view: SearchView, query: str, n: int, filters: Filters | None

@@ -103,6 +103,27 @@ def assert_same_index(plain: Path, other: Path) -> None:
     assert float(cos.min()) >= 0.999, f"lowest cosine {cos.min():.5f} at {ids[int(cos.argmin())]}"
 
 
+def headline_vectors(root: Path) -> dict[str, np.ndarray]:
+    name = read_head(root)
+    assert name is not None
+    db = sqlite3.connect(root / name)
+    try:
+        rows = db.execute("SELECT article_id, vec FROM headlines").fetchall()
+    finally:
+        db.close()
+    return {r[0]: np.frombuffer(r[1], dtype=np.float16).astype(np.float32) for r in rows}
+
+
+def assert_same_headlines(plain: Path, other: Path) -> None:
+    """The actors' headline vectors are the plain import's (one per titled article)."""
+    want, got = headline_vectors(plain), headline_vectors(other)
+    assert len(want) > 100 and set(got) == set(want)
+    ids = sorted(want)
+    a, b = np.stack([want[i] for i in ids]), np.stack([got[i] for i in ids])
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert float(cos.min()) >= 0.999
+
+
 def meta(root: Path, key: str) -> str:
     name = read_head(root)
     assert name is not None
@@ -131,6 +152,7 @@ def test_ray_import_gives_the_plain_imports_passages_and_vectors(
     assert report.truncated == want.truncated
     assert meta(root, "embed_runtime") == meta(plain, "embed_runtime") == real_embedder.runtime
     assert_same_index(plain, root)
+    assert_same_headlines(plain, root)
 
 
 def test_a_killed_ray_import_resumes_from_its_last_commit(

@@ -62,6 +62,23 @@ def test_the_actor_gives_the_chunkers_passages_and_the_embedders_vectors() -> No
         vecs = np.frombuffer(blob, dtype=np.float32).reshape(-1, 64)
         np.testing.assert_allclose(vecs, embedder.embed([p.embed_text() for p in want]))
     assert len(json.loads(out["spans"][0])) > 3  # the long article was split
+    for article, head in zip(ARTICLES, out["headline"], strict=True):
+        np.testing.assert_allclose(
+            np.frombuffer(head, dtype=np.float32), embedder.embed([article.title])[0]
+        )
+
+
+def test_the_actor_gives_no_headline_for_an_untitled_article() -> None:
+    chunker = Chunker(model_max_tokens=None)
+    actor = ChunkEmbed({"model": "hash-64", "runtime": ""}, chunker_settings(chunker), threads=1)
+    out = actor(
+        {
+            "id": np.array(["a", "b"], dtype=object),
+            "title": np.array(["", "Titled"], dtype=object),
+            "text": np.array(["Body one.", "Body two."], dtype=object),
+        }
+    )
+    assert out["headline"][0] == b"" and len(out["headline"][1]) == 64 * 4
 
 
 def test_the_actors_embedder_has_the_plain_imports_runtime(

@@ -29,6 +29,7 @@ STATS_KEYS = [
     "delta_passages",
     "deleted_passages",
     "keyword_tokenizer",
+    "headline_vectors",
 ]
 
 
