@@ -48,6 +48,7 @@ from qa.reader.spans import predict_pairs
 from qa.reader.weights import META_FILE
 from qa.train.data import QAExample, flatten, split_articles
 from qa.train.negatives import negative
+from qa.train.perturb import perturbed_negatives
 
 FEATURES = LOGIT_FEATURES
 # Cross-validation folds (whole held-out articles each) for choosing the text features, and
@@ -61,10 +62,14 @@ LABELS = {
 
 
 def heldout_with_negatives(
-    data: Path, n_heldout: int, seed: int
+    data: Path, n_heldout: int, seed: int, perturbed: float = 0.0
 ) -> tuple[list[QAExample], list[QAExample], dict[str, int]]:
     """Held-out questions, the same questions on a paragraph without their answer, and the
-    held-out article (its index) of every question id, twins included."""
+    held-out article (its index) of every question id, twins included.
+
+    With ``perturbed`` > 0 a seeded share of the questions also gets a changed question on
+    its own paragraph (:mod:`qa.train.perturb`), after the context twins.
+    """
     _, heldout = split_articles(load_articles(data), n_heldout)
     rng = random.Random(seed)
     positives: list[QAExample] = []
@@ -79,6 +84,9 @@ def heldout_with_negatives(
             if neg is not None:
                 negatives.append(neg)
                 article[neg.qid] = index
+    for twin in perturbed_negatives(heldout, positives, perturbed, seed):
+        negatives.append(twin)
+        article[twin.qid] = article[twin.qid.rsplit("-", 1)[0]]
     return positives, negatives, article
 
 
@@ -219,12 +227,13 @@ def calibrate(
     seed: int,
     label: str = "f1",
     text_features: bool = False,
+    perturbed: float = 0.0,
 ) -> dict[str, Any]:
     """Fit the confidence model and threshold; returns the ``calibration`` record."""
     # Fitted on torch's logits, the reference every runtime is checked against (not on a
     # machine's int8 copy).
     model, tokenizer = load_qa_model(reader_dir, backend="torch")
-    pos, neg, article = heldout_with_negatives(data, n_heldout, seed)
+    pos, neg, article = heldout_with_negatives(data, n_heldout, seed, perturbed)
     names = list(LOGIT_FEATURES + (TEXT_FEATURES if text_features else ()))
     t0 = time.time()
     x_pos, t_pos = span_features(model, tokenizer, pos, names)
@@ -259,7 +268,14 @@ def calibrate(
             "answerable": len(pos),
             "unanswerable": len(neg),
             "negatives": "own paragraph minus the answer sentences, or another paragraph "
-            "of the same article without the answer (alternating)",
+            "of the same article without the answer (alternating)"
+            + (
+                f"; plus a changed question on its own paragraph for {perturbed:g} of the questions"
+                if perturbed > 0
+                else ""
+            ),
+            "perturbed_share": perturbed,
+            "perturbed": sum(1 for e in neg if not e.qid.endswith("-neg")),
             "seed": seed,
         },
         "selection": {
@@ -272,10 +288,19 @@ def calibrate(
             "f1": round(100 * float(f1_pos.mean()), 2),
             "has_ans_f1_at_threshold": round(100 * float(np.where(answered, f1_pos, 0).mean()), 2),
             "no_ans_acc_at_threshold": round(100 * float((p[len(pos) :] < threshold).mean()), 2),
+            "perturbed_no_ans_acc_at_threshold": _share_below(
+                p[len(pos) :], [not e.qid.endswith("-neg") for e in neg], threshold
+            ),
             "ece": round(expected_calibration_error(rows), 4),
             "seconds": round(time.time() - t0, 1),
         },
     }
+
+
+def _share_below(p: np.ndarray, mask: Sequence[bool], threshold: float) -> float | None:
+    """Percentage of the masked probabilities under ``threshold`` (None if none is masked)."""
+    picked = p[np.asarray(mask, dtype=bool)]
+    return round(100 * float((picked < threshold).mean()), 2) if len(picked) else None
 
 
 def calibrate_reader(
@@ -285,6 +310,7 @@ def calibrate_reader(
     seed: int = 13,
     label: str = "f1",
     text_features: bool = False,
+    perturbed: float = 0.0,
 ) -> dict[str, Any]:
     """Calibrate a reader folder and write the record into its ``reader.json``.
 
@@ -296,6 +322,8 @@ def calibrate_reader(
         label: What the confidence predicts (a key of :data:`LABELS`).
         text_features: Whether the text features (:mod:`qa.reader.decide`) are candidates
             (default: the logit features alone).
+        perturbed: Share of the held-out questions also paired with a changed question on
+            their own paragraph (:mod:`qa.train.perturb`; 0: the context twins alone).
 
     Returns:
         The ``calibration`` record written.
@@ -308,7 +336,7 @@ def calibrate_reader(
         raise UsageError(f"label must be one of {', '.join(sorted(LABELS))}, not {label!r}")
     if not data.is_file():
         raise TrainingError(f"{data} not found (SQuAD train is needed to calibrate)")
-    cal = calibrate(reader_dir, data, n_heldout, seed, label, text_features)
+    cal = calibrate(reader_dir, data, n_heldout, seed, label, text_features, perturbed)
     meta_path = reader_dir / META_FILE
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
     meta["calibration"] = cal
