@@ -13,7 +13,9 @@ holds none of its gold answers. A logistic model of the top span's F1 against th
 answer (``--label f1``, the default: confidence = expected F1, 0 on the unanswerable twins)
 or of "the top span is exactly right" (``--label em``) is fitted on features of the top span,
 and the threshold that maximises SQuAD-2.0-style F1 on this 1:1 mix is written with the
-weights into the reader's ``reader.json``. No dev file is read.
+weights into the reader's ``reader.json``. With ``--perturbed SHARE`` that share of the
+questions also gets a changed question on its own paragraph (:mod:`qa.train.perturb`).
+No dev file is read.
 
 The features start with the span's logits (score, log-probability, margin over the null
 logit); each text feature of :mod:`qa.reader.decide` (does the span's type fit the question,
