@@ -7,7 +7,9 @@
 # parts (`python scripts/gpu_reader.py join` puts it back together here).
 #
 # Knobs (environment): STAGE (all, or teacher then student in two calls: each call is
-# limited to 10 minutes), BUNDLE (.gpu, where the chunks are), TEACHER_EPOCHS (2),
+# limited to 10 minutes; or perturbed: no teacher, the shipped reader continued with
+# no-answer twins and perturbed questions, NEGATIVES 0.25, PERTURBED 0.5, PERTURBED_EPOCHS
+# 1), BUNDLE (.gpu, where the chunks are), TEACHER_EPOCHS (2),
 # STUDENT_EPOCHS (2), BATCH (32), THREADS (16); for a smoke run on any machine:
 # MAX_STEPS, LIMIT_EXAMPLES, EVAL_LIMIT (0 = none).
 set -euo pipefail
@@ -28,6 +30,15 @@ COMMON=(--data "$WORK/squad/train-v1.1.json.gz" --batch-size "${BATCH:-32}"
         --threads "${THREADS:-16}" --log-every 200 --save-every 1000000
         --max-steps "${MAX_STEPS:-0}" --limit-examples "${LIMIT_EXAMPLES:-0}"
         --eval-limit "${EVAL_LIMIT:-0}")
+
+if [ "$STAGE" = perturbed ]; then
+    "$PY" -m qa.train "${COMMON[@]}" --init qa/models/reader --out "$WORK/perturbed" \
+        --export-dir "$WORK/reader" --negatives "${NEGATIVES:-0.25}" \
+        --perturbed "${PERTURBED:-0.5}" --lr 2e-5 --warmup 0.03 --seed 18 \
+        --epochs "${PERTURBED_EPOCHS:-1}" 2>&1 | tee "$OUT/perturbed.log"
+    "$PY" scripts/gpu_reader.py split "$WORK/reader" "$OUT/reader"
+    exit 0
+fi
 
 if [ "$STAGE" != student ]; then
     "$PY" -m qa.train "${COMMON[@]}" --base "$WORK/mpnet" --out "$WORK/teacher" \

@@ -5,6 +5,7 @@ Usage::
     python -m qa.train [options]                     # train (or --resume), evaluate, export
     python -m qa.train export --ckpt RUN/checkpoint.pt [--dest qa/models/reader]
     python -m qa.train calibrate [--reader DIR] [--data FILE] [--label f1|em] [--text-features]
+                                 [--perturbed SHARE]
     python -m qa.train calibrate-open [--reader DIR] [--data FILE] [--index-dir DIR] [--rows FILE]
                                       [--per-paragraph N]
     python -m qa.train bundle pack [--mpnet DIR] [--data FILE] [--out .gpu] [--chunk-mib 34]
@@ -112,6 +113,13 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
         type=float,
         default=d["negatives"],
         help="add a no-answer twin (context without the answer) for this share of questions",
+    )
+    p.add_argument(
+        "--perturbed",
+        type=float,
+        default=d["perturbed"],
+        help="add a no-answer twin with a changed question (a name, number, negation or "
+        "antonym; the paragraph kept) for this share of questions",
     )
     p.add_argument(
         "--max-train-questions", type=int, default=None, help="seeded subsample of train questions"
@@ -222,6 +230,13 @@ def calibrate_command(argv: Sequence[str]) -> None:
         help="also try the text features of qa/reader/decide.py; keep those that raise the "
         "cross-validated F1 (default: the span's logit features alone)",
     )
+    p.add_argument(
+        "--perturbed",
+        type=float,
+        default=0.0,
+        help="also pair this share of the held-out questions with a changed question on "
+        "their own paragraph (unanswerable; default 0: the context twins alone)",
+    )
     args = p.parse_args(argv)
     cal = calibrate.calibrate_reader(
         args.reader,
@@ -230,6 +245,7 @@ def calibrate_command(argv: Sequence[str]) -> None:
         args.seed,
         args.label,
         text_features=args.text_features,
+        perturbed=args.perturbed,
     )
     print(json.dumps(cal, indent=2))
 

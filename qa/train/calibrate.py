@@ -13,7 +13,9 @@ holds none of its gold answers. A logistic model of the top span's F1 against th
 answer (``--label f1``, the default: confidence = expected F1, 0 on the unanswerable twins)
 or of "the top span is exactly right" (``--label em``) is fitted on features of the top span,
 and the threshold that maximises SQuAD-2.0-style F1 on this 1:1 mix is written with the
-weights into the reader's ``reader.json``. No dev file is read.
+weights into the reader's ``reader.json``. With ``--perturbed SHARE`` that share of the
+questions also gets a changed question on its own paragraph (:mod:`qa.train.perturb`).
+No dev file is read.
 
 The features start with the span's logits (score, log-probability, margin over the null
 logit); each text feature of :mod:`qa.reader.decide` (does the span's type fit the question,
@@ -58,6 +60,7 @@ from qa.train.fitting import (
     predict_proba,
 )
 from qa.train.negatives import negative
+from qa.train.perturb import perturbed_negatives
 
 FEATURES = LOGIT_FEATURES
 LABELS = {
@@ -67,10 +70,14 @@ LABELS = {
 
 
 def heldout_with_negatives(
-    data: Path, n_heldout: int, seed: int
+    data: Path, n_heldout: int, seed: int, perturbed: float = 0.0
 ) -> tuple[list[QAExample], list[QAExample], dict[str, int]]:
     """Held-out questions, the same questions on a paragraph without their answer, and the
-    held-out article (its index) of every question id, twins included."""
+    held-out article (its index) of every question id, twins included.
+
+    With ``perturbed`` > 0 a seeded share of the questions also gets a changed question on
+    its own paragraph (:mod:`qa.train.perturb`), after the context twins.
+    """
     _, heldout = split_articles(load_articles(data), n_heldout)
     rng = random.Random(seed)
     positives: list[QAExample] = []
@@ -85,6 +92,9 @@ def heldout_with_negatives(
             if neg is not None:
                 negatives.append(neg)
                 article[neg.qid] = index
+    for twin in perturbed_negatives(heldout, positives, perturbed, seed):
+        negatives.append(twin)
+        article[twin.qid] = article[twin.qid.rsplit("-", 1)[0]]
     return positives, negatives, article
 
 
@@ -211,12 +221,13 @@ def calibrate(
     seed: int,
     label: str = "f1",
     text_features: bool = False,
+    perturbed: float = 0.0,
 ) -> dict[str, Any]:
     """Fit the confidence model and threshold; returns the ``calibration`` record."""
     # Fitted on torch's logits, the reference every runtime is checked against (not on a
     # machine's int8 copy).
     model, tokenizer = load_qa_model(reader_dir, backend="torch")
-    pos, neg, article = heldout_with_negatives(data, n_heldout, seed)
+    pos, neg, article = heldout_with_negatives(data, n_heldout, seed, perturbed)
     names = list(LOGIT_FEATURES + (TEXT_FEATURES if text_features else ()))
     t0 = time.time()
     mix = labelled_mix(model, tokenizer, pos, neg, article, names, label)
@@ -242,7 +253,14 @@ def calibrate(
             "answerable": len(pos),
             "unanswerable": len(neg),
             "negatives": "own paragraph minus the answer sentences, or another paragraph "
-            "of the same article without the answer (alternating)",
+            "of the same article without the answer (alternating)"
+            + (
+                f"; plus a changed question on its own paragraph for {perturbed:g} of the questions"
+                if perturbed > 0
+                else ""
+            ),
+            "perturbed_share": perturbed,
+            "perturbed": sum(1 for e in neg if not e.qid.endswith("-neg")),
             "seed": seed,
         },
         "selection": {
@@ -250,13 +268,16 @@ def calibrate(
             "min_gain_f1": MIN_GAIN,
             "rounds": rounds,
         },
-        "heldout": heldout_scores(mix, p, threshold, t0),
+        "heldout": heldout_scores(mix, p, threshold, t0, [not e.qid.endswith("-neg") for e in neg]),
     }
 
 
-def heldout_scores(mix: Mix, p: np.ndarray, threshold: float, t0: float) -> dict[str, float]:
+def heldout_scores(
+    mix: Mix, p: np.ndarray, threshold: float, t0: float, perturbed: Sequence[bool]
+) -> dict[str, float | None]:
     """EM and F1 of the top spans, the decision's scores at ``threshold`` (``p``: the fitted
-    probabilities), the calibration error, and the seconds since ``t0``."""
+    probabilities; ``perturbed``: which unanswerable twins are changed questions), the
+    calibration error, and the seconds since ``t0``."""
     n = len(mix.em)
     f1_pos = mix.f1[:n]
     rows = reliability(p, mix.y)
@@ -266,9 +287,16 @@ def heldout_scores(mix: Mix, p: np.ndarray, threshold: float, t0: float) -> dict
         "f1": round(100 * float(f1_pos.mean()), 2),
         "has_ans_f1_at_threshold": round(100 * float(np.where(answered, f1_pos, 0).mean()), 2),
         "no_ans_acc_at_threshold": round(100 * float((p[n:] < threshold).mean()), 2),
+        "perturbed_no_ans_acc_at_threshold": _share_below(p[n:], perturbed, threshold),
         "ece": round(expected_calibration_error(rows), 4),
         "seconds": round(time.time() - t0, 1),
     }
+
+
+def _share_below(p: np.ndarray, mask: Sequence[bool], threshold: float) -> float | None:
+    """Percentage of the masked probabilities under ``threshold`` (None if none is masked)."""
+    picked = p[np.asarray(mask, dtype=bool)]
+    return round(100 * float((picked < threshold).mean()), 2) if len(picked) else None
 
 
 def calibrate_reader(
@@ -278,6 +306,7 @@ def calibrate_reader(
     seed: int = 13,
     label: str = "f1",
     text_features: bool = False,
+    perturbed: float = 0.0,
 ) -> dict[str, Any]:
     """Calibrate a reader folder and write the record into its ``reader.json``.
 
@@ -289,6 +318,8 @@ def calibrate_reader(
         label: What the confidence predicts (a key of :data:`LABELS`).
         text_features: Whether the text features (:mod:`qa.reader.decide`) are candidates
             (default: the logit features alone).
+        perturbed: Share of the held-out questions also paired with a changed question on
+            their own paragraph (:mod:`qa.train.perturb`; 0: the context twins alone).
 
     Returns:
         The ``calibration`` record written.
@@ -301,7 +332,7 @@ def calibrate_reader(
         raise UsageError(f"label must be one of {', '.join(sorted(LABELS))}, not {label!r}")
     if not data.is_file():
         raise TrainingError(f"{data} not found (SQuAD train is needed to calibrate)")
-    cal = calibrate(reader_dir, data, n_heldout, seed, label, text_features)
+    cal = calibrate(reader_dir, data, n_heldout, seed, label, text_features, perturbed)
     meta_path = reader_dir / META_FILE
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
     meta["calibration"] = cal

@@ -57,6 +57,7 @@ class TrainConfig:
     stop_after: int = 0
     limit_examples: int = 0
     negatives: float = 0.0
+    perturbed: float = 0.0
     max_train_questions: int | None = None
     heldout_articles: int = 15
     eval_limit: int = 0

@@ -48,6 +48,7 @@ from qa.train.export import (
     save_checkpoint,
 )
 from qa.train.negatives import training_negatives
+from qa.train.perturb import perturbed_negatives
 
 HELDOUT_FILE = "heldout_titles.json"
 log = logging.getLogger(__name__)
@@ -161,13 +162,15 @@ def prepare_data(config: TrainConfig, tokenizer: Any, out: Path) -> tuple[Featur
     if config.limit_examples:
         examples = examples[: config.limit_examples]
     negatives = training_negatives(train_arts, examples, config.negatives, config.seed)
+    perturbed = perturbed_negatives(train_arts, examples, config.perturbed, config.seed)
     t0 = time.time()
-    feats = build_features(tokenizer, [*examples, *negatives], config)
+    feats = build_features(tokenizer, [*examples, *negatives, *perturbed], config)
     log.info(
-        "train questions %d/%d + %d no-answer, windows %d, mean length %.0f (%.0fs)",
+        "train questions %d/%d + %d no-answer + %d perturbed, windows %d, mean length %.0f (%.0fs)",
         len(examples),
         len(all_train),
         len(negatives),
+        len(perturbed),
         len(feats.start),
         feats.lengths().mean(),
         time.time() - t0,
@@ -175,6 +178,7 @@ def prepare_data(config: TrainConfig, tokenizer: Any, out: Path) -> tuple[Featur
     note = {
         "train_questions": len(examples),
         "train_negatives": len(negatives),
+        "train_perturbed": len(perturbed),
         "train_questions_available": len(all_train),
         "train_windows": len(feats.start),
     }
