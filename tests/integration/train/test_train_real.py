@@ -78,7 +78,10 @@ def test_the_checkpoint_keeps_the_runs_settings(exported: Path) -> None:
     assert config.train_note["train_questions"] == 9
     assert config.train_note["train_negatives"] > 0
     # The keys checkpoints have always stored (the options, then what training derived).
-    assert set(ckpt["args"]) == LEGACY_KEYS
+    assert set(ckpt["args"]) == LEGACY_KEYS | {"perturbed"}
+    # A checkpoint written before --perturbed existed still loads, without perturbed twins.
+    older = {k: v for k, v in ckpt["args"].items() if k in LEGACY_KEYS}
+    assert TrainConfig.from_dict(older).perturbed == 0.0
 
 
 def test_export_metadata_and_size(exported: Path) -> None:
