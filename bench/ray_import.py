@@ -79,13 +79,23 @@ def join_cgroup() -> bool:
     return True
 
 
-def leave_cgroup() -> None:
+def leave_cgroup(wait_s: float = 30.0) -> None:
+    """Move back to the root group and remove this run's group once Ray's processes in it
+    have exited (they outlive ``ray.shutdown`` by a few seconds)."""
     for group in _GROUP:
+        deadline = time.monotonic() + wait_s
         try:
             (CPUACCT / "cgroup.procs").write_text(str(os.getpid()))
-            group.rmdir()
         except OSError:
-            pass  # a process of the group still lives; the empty group is harmless
+            continue
+        while True:
+            try:
+                group.rmdir()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    break  # a process of the group still lives; the empty group is harmless
+                time.sleep(0.5)
 
 
 def cpu_seconds() -> float:
