@@ -121,37 +121,25 @@ class Generation:
     ) -> list[tuple[int, float]]:
         """Top-``n`` (document number, inner product), best first, among ``allowed`` if given."""
         nb = self.base.size
-        found: list[tuple[int, float]] = []
-        parts: list[tuple[Segment, int, Ids | None]] = []
+        parts: list[_Part] = []
         if allowed is None:
-            parts.append((self.base, 0, None))
+            parts.append((self.base, 0, None, self.deleted))
         else:
             base_allowed = allowed[allowed < nb]
             if len(self.deleted):
                 base_allowed = base_allowed[self._base_alive[base_allowed]]
-            parts.append((self.base, 0, base_allowed))
+            parts.append((self.base, 0, base_allowed, None))
         if self.delta is not None:
-            parts.append((self.delta, nb, None if allowed is None else allowed[allowed >= nb] - nb))
-        for seg, offset, ok in parts:
-            if seg.size == 0 or (ok is not None and not len(ok)):
-                continue
-            excluded = self.deleted if seg is self.base and ok is None else None
-            scores, idx = dense_index.search(
-                seg.dense, seg.spec, qv, min(n, seg.size), ok, excluded
-            )
-            found += [
-                (int(i) + offset, float(s))
-                for i, s in zip(idx[0], scores[0], strict=True)
-                if i >= 0
-            ]
-        return sorted(found, key=lambda x: -x[1])[:n]
+            ok = None if allowed is None else allowed[allowed >= nb] - nb
+            parts.append((self.delta, nb, ok, None))
+        return _search_parts(parts, qv, n)
 
     def headline_search(
         self, qv: npt.NDArray[np.float32], n: int, allowed: Ids | None = None
     ) -> list[tuple[int, float]]:
         """Top-``n`` (headline document number, inner product), best first, among ``allowed``
         if given; [] for a generation written without headlines."""
-        found: list[tuple[int, float]] = []
+        parts: list[_Part] = []
         offset = 0
         for i, seg in enumerate(self.heads or []):
             excluded = self.head_deleted if i == 0 and len(self.head_deleted) else None
@@ -161,17 +149,9 @@ class Generation:
                 if excluded is not None:
                     ok = np.setdiff1d(ok, excluded)
                     excluded = None
-            if seg.size and (ok is None or len(ok)):
-                scores, idx = dense_index.search(
-                    seg.dense, seg.spec, qv, min(n, seg.size), ok, excluded
-                )
-                found += [
-                    (int(j) + offset, float(sc))
-                    for j, sc in zip(idx[0], scores[0], strict=True)
-                    if j >= 0
-                ]
+            parts.append((seg, offset, ok, excluded))
             offset += seg.size
-        return sorted(found, key=lambda x: -x[1])[:n]
+        return _search_parts(parts, qv, n)
 
     @functools.cached_property
     def _base_alive(self) -> npt.NDArray[np.bool_]:
@@ -187,6 +167,26 @@ class Generation:
         if len(self.deleted):
             scores[self.deleted] = 0.0
         return scores
+
+
+# (segment, its first document number, the local numbers allowed or None for all, the local
+# numbers excluded or None)
+_Part = tuple["Segment | HeadlineSegment", int, "Ids | None", "Ids | None"]
+
+
+def _search_parts(
+    parts: list[_Part], qv: npt.NDArray[np.float32], n: int
+) -> list[tuple[int, float]]:
+    """Top-``n`` (document number, inner product) over segments, best first."""
+    found: list[tuple[int, float]] = []
+    for seg, offset, ok, excluded in parts:
+        if seg.size == 0 or (ok is not None and not len(ok)):
+            continue
+        scores, idx = dense_index.search(seg.dense, seg.spec, qv, min(n, seg.size), ok, excluded)
+        found += [
+            (int(i) + offset, float(s)) for i, s in zip(idx[0], scores[0], strict=True) if i >= 0
+        ]
+    return sorted(found, key=lambda x: -x[1])[:n]
 
 
 def _tokenizer_of(manifest: dict[str, Any]) -> int:
