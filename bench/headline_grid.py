@@ -17,11 +17,9 @@ The index needs headline vectors (``newsqa index`` or ``import`` writes them).
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
-from recency_grid import Memo, metrics
+from common import Memo, arguments, metrics
 
 from qa.eval.questions import load_questions
 from qa.search.retriever import Retriever
@@ -41,11 +39,7 @@ def floats(text: str) -> list[float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("index_dir", type=Path)
-    ap.add_argument("questions", type=Path)
-    ap.add_argument("--limit", type=int, default=0)
-    ap.add_argument("--as-of-question-date", action="store_true")
+    ap = arguments(__doc__)
     ap.add_argument("--weights", default="0.1,0.2,0.3,0.5")
     ap.add_argument("--hits", default="10,20")
     ap.add_argument("--forms", default="cosine")
