@@ -96,6 +96,11 @@ class SearchView(Protocol):
         """The near-duplicate cluster of an article with copies in the index, else None."""
         ...
 
+    def copies(self, article_id: str, filters: Filters | None) -> dict[str, list[str]]:
+        """Passage texts of the other articles in ``article_id``'s near-duplicate cluster
+        that ``filters`` allow, by article id ({} when it has no copies)."""
+        ...
+
     def urls(self, article_ids: Sequence[str]) -> dict[str, list[str]]:
         """Every URL known for each article (its own first)."""
         ...

@@ -30,7 +30,7 @@ from qa.types import Passage
 
 _META = ("date", "url", "source")
 
-__all__ = ["LocalBackend", "LocalView", "date_key", "store_records"]
+__all__ = ["LocalBackend", "LocalView", "cluster_copies", "date_key", "store_records"]
 
 
 def date_key(iso: str) -> int:
@@ -157,6 +157,10 @@ class LocalView:
         """Near-duplicate cluster of the article, when it has copies."""
         return self.clusters.get(article_id)
 
+    def copies(self, article_id: str, filters: Filters | None) -> dict[str, list[str]]:
+        """Passage texts of the article's near-duplicate copies that ``filters`` allow."""
+        return cluster_copies(self.store, self.clusters, self.generation, article_id, filters)
+
     def urls(self, article_ids: Sequence[str]) -> dict[str, list[str]]:
         """Every URL known for each article (its own first)."""
         urls = self.store.urls(article_ids)
@@ -255,6 +259,25 @@ class LocalBackend:
             live = np.setdiff1d(np.arange(len(hashes)), generation.head_deleted)
             view.head_shared = shared(hashes, live)
         return view
+
+
+def cluster_copies(
+    store: Store, clusters: dict[str, str], gen: int, article_id: str, filters: Filters | None
+) -> dict[str, list[str]]:
+    """Passage texts of the other articles in ``article_id``'s cluster, by article id, for
+    those passages ``filters`` allow (a copy published after the as-of day is left out)."""
+    cluster = clusters.get(article_id)
+    if cluster is None:
+        return {}
+    members = [a for a, c in clusters.items() if c == cluster and a != article_id]
+    rows = store.article_passages(members, gen)
+    dates = np.asarray([date_key(r["date"] or "") for r in rows], dtype=np.int64)
+    mask = _mask(dates, [r["source"] or "" for r in rows], filters)
+    out: dict[str, list[str]] = {}
+    for i, r in enumerate(rows):
+        if mask is None or mask[i]:
+            out.setdefault(str(r["article_id"]), []).append(str(r["text"]))
+    return out
 
 
 def _mask(

@@ -27,7 +27,7 @@ import numpy.typing as npt
 from qa.errors import BackendError
 from qa.index.keywords import tokenize
 from qa.search.backend import Filters, PassageRecord
-from qa.search.local import date_key, store_records
+from qa.search.local import cluster_copies, date_key, store_records
 
 if TYPE_CHECKING:
     from pymilvus import MilvusClient
@@ -236,6 +236,10 @@ class MilvusView:
     def cluster(self, article_id: str) -> str | None:
         """Near-duplicate cluster of the article, when it has copies."""
         return self.clusters.get(article_id)
+
+    def copies(self, article_id: str, filters: Filters | None) -> dict[str, list[str]]:
+        """Passage texts of the article's near-duplicate copies that ``filters`` allow."""
+        return cluster_copies(self.store, self.clusters, self.gen, article_id, filters)
 
     def urls(self, article_ids: Sequence[str]) -> dict[str, list[str]]:
         """Every URL known for each article (its own first)."""

@@ -8,7 +8,8 @@ kept as an option for comparison.
 Hits are collapsed before the top k are taken: identical passages of different articles into
 one hit (``Hit.duplicates``), and the matching passages of near-duplicate copies of one story
 (same cluster in :mod:`qa.index.neardup`) into the best-ranked one (``Hit.copies``), so that k
-distinct passages come back and each cites every URL that carries it.
+distinct passages come back and each cites every URL that carries it: a copy whose passage
+ranked too low to be met is looked up in the store (within the filters) and cited too.
 
 Every search has a time scope (:class:`qa.search.when.Scope`: the as-of day and what the
 question's time words ask for). Dated articles outside it are never returned, and a recency
@@ -204,6 +205,7 @@ class Retriever:
             rankings = [self._spread(r, records) for r in rankings]
         fused = headline_route.below(rankings[0], rankings[-1], self.spread_from)
         chosen = self._collapse(view, fused, k, records)
+        _add_copies(view, chosen, filters)
         hits = [_hit(c, rank, dense.get(c.doc), sparse.get(c.doc)) for rank, c in enumerate(chosen)]
         hits = _with_urls(view, hits)
         self.timings = {
@@ -384,6 +386,23 @@ def _copy_of(view: SearchView, rec: PassageRecord, chosen: list[_Chosen]) -> _Ch
         ):
             return c
     return None
+
+
+def _add_copies(view: SearchView, chosen: list[_Chosen], filters: Filters | None) -> None:
+    """Fold in every copy of each hit's story that holds its passage, within the filters.
+
+    Collapsing folds only the copies whose passage was among the candidates it walked, so
+    without this a hit's URLs would depend on ``k`` and on how the copy's passage ranked.
+    """
+    for c in chosen:
+        aid = c.record.passage.article_id
+        if view.cluster(aid) is None:
+            continue
+        known = {aid, *c.copies, *c.duplicates}
+        text = c.record.passage.text
+        for other, texts in view.copies(aid, filters).items():
+            if other not in known and any(overlap(t, text) >= PASSAGE_OVERLAP for t in texts):
+                c.copies.append(other)
 
 
 def _with_urls(view: SearchView, hits: list[Hit]) -> list[Hit]:

@@ -24,6 +24,7 @@ from qa.index.neardup import (
     similarity,
 )
 from qa.index.store import Store
+from qa.search.backend import Filters
 from qa.search.retriever import Retriever
 from qa.types import Article, Hit
 
@@ -178,6 +179,30 @@ def test_query_matching_both_copies_returns_one_hit_citing_both(
     assert set(top.urls) == {A_URL, B_URL} and len(top.copies) == 1
     same = [h for h in hits[1:] if overlap(h.passage.text, top.passage.text) >= 0.5]
     assert not same, "the copy's passage is not returned again"
+
+
+def test_a_hit_cites_its_copy_even_when_k_stops_before_the_copys_passage(
+    copies: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "index"
+    make_indexer(root).update([copies])
+    (top,) = search(root, "ferry crews strike over pay", k=1)
+    assert "Ferry crews walked out" in top.passage.text
+    assert set(top.urls) == {A_URL, B_URL}, "the copy is cited whatever k is"
+
+
+def test_a_copy_outside_the_filters_is_not_cited(copies: Path, tmp_path: Path) -> None:
+    root = tmp_path / "index"
+    make_indexer(root).update([copies])
+    r = Retriever(root, HashEmbedder(64))
+    try:
+        # The copy (B) was published a day after the story (A): as of A's day it does not exist.
+        (top,) = r.search("ferry crews strike over pay", k=1, filters=Filters(as_of="2023-03-01"))
+        assert top.urls == (A_URL,)
+        hits = r.search("ferry crews strike over pay", k=5, filters=Filters(source="localpaper"))
+        assert hits and all(h.urls == (B_URL,) for h in hits if "crews" in h.passage.text)
+    finally:
+        r.backend.close()
 
 
 def test_deleted_copy_leaves_the_other_answerable_and_alone(copies: Path, tmp_path: Path) -> None:

@@ -84,6 +84,16 @@ class MemoryView:
     def cluster(self, article_id: str) -> str | None:
         return self.clusters.get(article_id)
 
+    def copies(self, article_id: str, filters: Filters | None) -> dict[str, list[str]]:
+        cluster = self.clusters.get(article_id)
+        allowed = self._allowed(filters)
+        out: dict[str, list[str]] = {}
+        for r, ok in zip(self.recs, allowed, strict=True):
+            other = r.passage.article_id
+            if ok and other != article_id and cluster and self.clusters.get(other) == cluster:
+                out.setdefault(other, []).append(r.passage.text)
+        return out
+
     def urls(self, article_ids: Sequence[str]) -> dict[str, list[str]]:
         wanted = set(article_ids)
         return {r.passage.article_id: [r.url] for r in self.recs if r.passage.article_id in wanted}
