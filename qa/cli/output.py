@@ -140,8 +140,22 @@ def print_sources(citations: Sequence[Citation], holding: Collection[int]) -> No
         console.print(line, highlight=False, soft_wrap=True)
         # Duplicates and near-duplicate copies collapsed into a hit: list every URL carrying it.
         if article.other_urls:
-            also = outside(f"     also at: {', '.join(article.other_urls)}", "dim")
+            also = outside(f"     also at: {also_at(article.other_urls)}", "dim")
             console.print(also, highlight=False, soft_wrap=True)
+
+
+ALSO_AT_SHOWN = 5
+
+
+def also_at(urls: tuple[str, ...]) -> str:
+    """The other URLs of a cited article, the first few in full.
+
+    A passage of site boilerplate (a video page's ad survey) is carried by dozens of pages;
+    ``--json`` lists every URL.
+    """
+    shown = ", ".join(urls[:ALSO_AT_SHOWN])
+    more = len(urls) - ALSO_AT_SHOWN
+    return f"{shown} and {more} more (--json lists them all)" if more > 0 else shown
 
 
 def print_eval(m: dict[str, Any]) -> None:

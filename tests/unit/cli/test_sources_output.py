@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from qa.answer import citation_for
 from qa.cli.main import cli
+from qa.cli.output import also_at
 from qa.types import Answer, Hit, Passage, Response, Span
 
 URL_A = "https://news.example/a"
@@ -90,3 +91,9 @@ def test_json_keeps_one_entry_per_passage(run_ask: Any) -> None:
         (4, "a", 13),
     ]
     assert doc["answer"]["citation"] == 3 and doc["answer"]["citations"] == [3]
+
+
+def test_a_long_list_of_copies_is_cut_to_the_first_five() -> None:
+    urls = tuple(f"https://video.example/{i}" for i in range(8))
+    assert also_at(urls[:5]) == ", ".join(urls[:5])
+    assert also_at(urls) == ", ".join(urls[:5]) + " and 3 more (--json lists them all)"
