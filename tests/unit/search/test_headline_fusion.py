@@ -94,19 +94,26 @@ SURVEY = (
 )
 
 
+HEADS = [
+    "Netflix green lights Squid Game season two",
+    "Taco Bell brings back the Mexican pizza",
+    "Storm floods the coast of Florida",
+    "Senate passes the budget bill",
+]
+
+
 @pytest.fixture()
 def video_pages(tmp_path: Path) -> Path:
     """Pages whose only text is one survey, told apart by their headlines, and articles whose
     text matches the question's words better than any survey page."""
-    folder = tmp_path / "corpus"
+    return write_video_pages(tmp_path / "corpus")
+
+
+def write_video_pages(folder: Path) -> Path:
+    """The ``video_pages`` corpus in ``folder`` (video pages dated 2022-06-10, text pages
+    2023-04-11)."""
     folder.mkdir()
-    heads = [
-        "Netflix green lights Squid Game season two",
-        "Taco Bell brings back the Mexican pizza",
-        "Storm floods the coast of Florida",
-        "Senate passes the budget bill",
-    ]
-    for i, head in enumerate(heads):
+    for i, head in enumerate(HEADS):
         url = f"https://www.example.com/video/{i}"
         write(folder / f"video{i}.txt", article_text(head, [SURVEY], "2022-06-10", url))
     for i in range(6):
