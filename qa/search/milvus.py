@@ -319,13 +319,18 @@ class MilvusBackend:
         with open_store(self.index_dir) as store:
             spec = json.loads(store.get_meta(INDEX_META) or "{}")
             name = self.collection(store)
+        heads = milvus_heads.heads_name(name)
         with milvus_calls(self.identity):
             stats = self.client().get_collection_stats(name)
+            kept = self.client().has_collection(heads)
+            head_rows = self.client().get_collection_stats(heads) if kept else None
         return {
             "backend": self.identity,
             "collection": name,
             "collection_rows": int(stats.get("row_count", 0)),
             "dense_index": spec.get("type", ""),
+            # None: published before headlines were kept (the next `newsqa index` adds them).
+            "headline_vectors": None if head_rows is None else int(head_rows.get("row_count", 0)),
         }
 
 

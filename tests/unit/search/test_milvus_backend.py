@@ -209,6 +209,7 @@ def test_stats_shows_and_checks_the_index_own_backend(tmp_path: Path, newsqa: Ne
     assert doc["backend"] == parse_backend(lite).identity
     assert doc["collection_rows"] == doc["passages"] == 2
     assert doc["dense_index"] == "FLAT"
+    assert doc["headline_vectors"] == 2  # both articles are titled
     assert newsqa("stats", "--check", "--index-dir", str(root)).code == 0
     run = newsqa("stats", "--check", "--index-dir", str(root), "--backend", "embedded")
     assert run.code == 1 and "published to milvus:" in run.err
@@ -302,6 +303,7 @@ def test_a_collection_published_before_headlines_gets_them_from_the_next_index_r
         heads, gen = backend.collection(store) + "_heads", store.current_gen
     backend.client().drop_collection(heads)  # as an index published before headlines were kept
     assert _heads(root, lite, HEADS[0]) == {}  # no route, as before
+    assert backend.describe()["headline_vectors"] is None  # `stats` says so
     assert backend_check(root, lite) == [
         f"no headline collection {heads}: run `newsqa index` to write it"
     ]
