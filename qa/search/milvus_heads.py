@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from qa.index.headlines import title_keys
 from qa.search.local import date_key
 from qa.search.milvus_view import source_key, visible_expr
 
@@ -61,11 +62,6 @@ __all__ = ["META", "SUFFIX", "heads_name", "problems", "publish_delta", "publish
 def heads_name(collection: str) -> str:
     """The headline collection beside the passage collection ``collection``."""
     return collection + SUFFIX
-
-
-def title_key(embed_hash: str) -> int:
-    """A title's embed hash (hex) as a 60-bit integer."""
-    return int(embed_hash[:15], 16) if embed_hash else 0
 
 
 def publish_full(
@@ -185,7 +181,7 @@ def _entity(
     return {
         "id": str(article_id),
         "rowid": int(rowid),
-        "title_key": title_key(str(embed_hash)),
+        "title_key": int(title_keys([str(embed_hash)])[0]),
         "source_key": source_key(str(source)),
         "day": date_key(str(date)),
         "added_gen": int(added),

@@ -27,7 +27,7 @@ import numpy.typing as npt
 from qa.errors import BackendError
 from qa.index.keywords import tokenize
 from qa.search.backend import Filters, PassageRecord
-from qa.search.local import date_key, store_records
+from qa.search.local import date_key, first_passages, store_records
 
 if TYPE_CHECKING:
     from pymilvus import MilvusClient
@@ -254,18 +254,7 @@ class MilvusView:
 
     def lead(self, article_ids: Sequence[str]) -> dict[str, int]:
         """The document number (store rowid) of each article's first passage visible here."""
-        out: dict[str, int] = {}
-        ids = list(dict.fromkeys(article_ids))
-        for lo in range(0, len(ids), 500):
-            page = ids[lo : lo + 500]
-            q = (
-                f"SELECT article_id, MIN(rowid) FROM passages WHERE article_id IN "
-                f"({','.join('?' * len(page))}) AND added_gen <= ? "
-                "AND (deleted_gen IS NULL OR deleted_gen > ?) GROUP BY article_id"
-            )
-            rows = self.store.db.execute(q, [*page, self.gen, self.gen])
-            out.update((str(r[0]), int(r[1])) for r in rows)
-        return out
+        return first_passages(self.store, article_ids, self.gen)
 
     def doc_freq(self, term: str) -> int:
         """Passages visible at this generation that hold a stem of ``term``."""
