@@ -302,6 +302,7 @@ class MilvusBackend:
             with milvus_calls(self.identity):
                 if not self.client().has_collection(name):
                     return [f"no collection {name} in {self.identity}"]
+                self.client().load_collection(name)  # a Lite file opened afresh: released
                 have = [int(r["rowid"]) for r in _query_all(self.client(), name, visible_expr(gen))]
                 heads = milvus_heads.problems(self.client(), store, name, gen)
         out = []

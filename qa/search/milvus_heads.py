@@ -121,6 +121,7 @@ def problems(client: MilvusClient, store: Store, passages: str, gen: int) -> lis
     name = heads_name(passages)
     if not client.has_collection(name):
         return [f"no headline collection {name}: run `newsqa index` to write it"]
+    client.load_collection(name)
     q = f"SELECT h.article_id {_JOIN} WHERE {_VISIBLE}"
     want = {str(r[0]) for r in store.db.execute(q, {"gen": gen})}
     have = {str(r["id"]) for r in _query_ids(client, name, visible_expr(gen))}

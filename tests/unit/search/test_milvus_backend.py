@@ -211,6 +211,13 @@ def test_stats_shows_and_checks_the_index_own_backend(tmp_path: Path, newsqa: Ne
     assert doc["dense_index"] == "FLAT"
     assert doc["headline_vectors"] == 2  # both articles are titled
     assert newsqa("stats", "--check", "--index-dir", str(root)).code == 0
+    # As a Lite file opened by a new process finds them: released; the check loads them.
+    backend = MilvusBackend(root, parse_backend(lite))
+    with open_store(root) as store:
+        name = backend.collection(store)
+    for collection in (name, name + "_heads"):
+        backend.client().release_collection(collection)
+    assert backend.problems() == []
     run = newsqa("stats", "--check", "--index-dir", str(root), "--backend", "embedded")
     assert run.code == 1 and "published to milvus:" in run.err
 
