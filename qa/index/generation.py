@@ -153,6 +153,23 @@ class Generation:
             offset += seg.size
         return _search_parts(parts, qv, n)
 
+    def docs_of(self, rowids: Ids) -> Ids:
+        """Document numbers of passage rowids (-1: not searchable in this generation).
+
+        Both segments list their rowids in ascending order, so each is a binary search.
+        """
+        out = np.full(len(rowids), -1, dtype=np.int64)
+        nb = self.base.size
+        for seg, offset in ((self.base, 0), (self.delta, nb)):
+            if seg is None or not seg.size:
+                continue
+            pos = np.minimum(np.searchsorted(seg.ids, rowids), seg.size - 1)
+            hit = (out < 0) & (seg.ids[pos] == rowids)
+            if offset == 0 and len(self.deleted):
+                hit &= self._base_alive[pos]
+            out[hit] = pos[hit] + offset
+        return out
+
     @functools.cached_property
     def _base_alive(self) -> npt.NDArray[np.bool_]:
         alive = np.ones(self.base.size, dtype=bool)

@@ -21,7 +21,6 @@ route; the next ``newsqa index`` embeds the missing titles and builds a full gen
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -283,7 +282,13 @@ def article_meta(store: Store, rowids: Ids) -> tuple[list[str], list[str], list[
     return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows]
 
 
-def shared(hashes: list[str], live: Ids) -> npt.NDArray[np.bool_]:
-    """Which headline documents hold a title that another live document holds too."""
-    counts = Counter(hashes[i] for i in live)
-    return np.asarray([counts[h] > 1 for h in hashes], dtype=bool)
+def title_keys(hashes: Sequence[str]) -> Ids:
+    """Embed hashes (hex) as 60-bit integers, for comparing titles in arrays ("" -> 0)."""
+    return np.asarray([int(h[:15], 16) if h else 0 for h in hashes], dtype=np.int64)
+
+
+def shared(keys: Ids, alive: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """Which headline documents (their :func:`title_keys`) hold a title that another live
+    document holds too; ``alive``: the documents not deleted."""
+    titles, counts = np.unique(keys[alive], return_counts=True)
+    return np.isin(keys, titles[counts > 1])

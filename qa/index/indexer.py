@@ -28,7 +28,7 @@ from qa.index.report import IndexReport
 from qa.index.sources import estimate_records, file_sha, next_store_number, readable_files
 from qa.index.store import FileState, Store
 from qa.ingest.files import FileProblem, Ingestor, Skipped, file_problem
-from qa.search.uri import EMBEDDED, META_KEY, switches_backend
+from qa.search.uri import EMBEDDED, META_KEY, behind, switches_backend
 from qa.types import Article, Passage, content_id
 
 __all__ = ["IndexReport", "Indexer", "Progress", "Publisher"]
@@ -435,7 +435,7 @@ class Indexer:
         damaged = self.backend is None and self._generation_damaged(store)
         full = damaged or switches_backend(store, self.backend)
         changed = store.pending_changes(target) or headlines.pending(store, target)
-        if store.current_gen == 0 or outdated or full or changed:
+        if store.current_gen == 0 or outdated or full or changed or behind(store, self.backend):
             # Same transaction as the new current_gen: readers never see half-done clusters.
             NearDupIndex(store.db).recluster_after_deletions(target)
             if self.backend is None:

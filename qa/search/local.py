@@ -20,7 +20,7 @@ from qa.errors import CorruptIndex
 from qa.index.build import build_generation
 from qa.index.folder import check_model, open_store, read_head
 from qa.index.generation import Generation, gen_dir, load_generation
-from qa.index.headlines import article_meta, shared
+from qa.index.headlines import article_meta, shared, title_keys
 from qa.index.neardup import NearDupIndex
 from qa.index.store import Store
 from qa.search.backend import Filters, PassageRecord
@@ -30,7 +30,14 @@ from qa.types import Passage
 
 _META = ("date", "url", "source")
 
-__all__ = ["LocalBackend", "LocalView", "cluster_copies", "date_key", "store_records"]
+__all__ = [
+    "LocalBackend",
+    "LocalView",
+    "cluster_copies",
+    "date_key",
+    "first_passages",
+    "store_records",
+]
 
 
 def date_key(iso: str) -> int:
@@ -75,7 +82,7 @@ class LocalView:
     head_dates: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     head_sources: list[str] = field(default_factory=list)
     head_shared: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
-    _leads: dict[str, int] | None = None
+    head_keys: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def generation(self) -> int:
@@ -137,13 +144,12 @@ class LocalView:
         return {self.head_articles[d]: s for d, s in found if self.head_articles[d]}
 
     def lead(self, article_ids: Sequence[str]) -> dict[str, int]:
-        """The document number of each article's first searchable passage."""
-        if self._leads is None:
-            leads: dict[str, int] = {}
-            for d in self.gen.live_docs()[::-1]:  # the lowest rowid (first passage) wins
-                leads[self.article_ids[d]] = int(d)
-            self._leads = leads
-        return {a: self._leads[a] for a in article_ids if a in self._leads}
+        """The document number of each article's first searchable passage: its lowest rowid
+        visible at this generation (the store's index by article), found among the
+        generation's documents. Nothing is built per view: a few index lookups a question."""
+        rowids = first_passages(self.store, article_ids, self.generation)
+        docs = self.gen.docs_of(np.asarray(list(rowids.values()), dtype=np.int64))
+        return {a: int(d) for a, d in zip(rowids, docs, strict=True) if d >= 0}
 
     def doc_freq(self, term: str) -> int:
         """Passages where ``term`` scores above 0 in BM25."""
@@ -251,13 +257,7 @@ class LocalBackend:
         clusters = NearDupIndex(store.db).clusters(gen_no)
         view = LocalView(store, generation, dates, sources, aids, clusters)
         if generation.heads:
-            # Read afresh each generation: one row an article, a few ms per 10,000.
-            view.head_articles, head_dates, view.head_sources, hashes = article_meta(
-                store, generation.head_ids
-            )
-            view.head_dates = np.asarray([date_key(d) for d in head_dates], dtype=np.int64)
-            live = np.setdiff1d(np.arange(len(hashes)), generation.head_deleted)
-            view.head_shared = shared(hashes, live)
+            _head_meta(view, old)
         return view
 
 
@@ -277,6 +277,43 @@ def cluster_copies(
     for i, r in enumerate(rows):
         if mask is None or mask[i]:
             out.setdefault(str(r["article_id"]), []).append(str(r["text"]))
+    return out
+
+
+def _head_meta(view: LocalView, old: LocalView | None) -> None:
+    """The headline documents' articles, dates, sources and titles: the base's kept from
+    ``old`` when only a delta changed (as passages' are), only the delta's read."""
+    generation = view.gen
+    ids, nb = generation.head_ids, generation.heads[0].size if generation.heads else 0
+    if old is not None and old.gen.base is generation.base and len(old.head_keys) >= nb:
+        articles, sources = old.head_articles[:nb], old.head_sources[:nb]
+        dates, keys, fresh = old.head_dates[:nb], old.head_keys[:nb], ids[nb:]
+    else:
+        articles, sources, fresh = [], [], ids
+        dates, keys = np.zeros(0, np.int64), np.zeros(0, np.int64)
+    new_articles, new_dates, new_sources, hashes = article_meta(view.store, fresh)
+    view.head_articles, view.head_sources = articles + new_articles, sources + new_sources
+    view.head_dates = np.concatenate(
+        [dates, np.asarray([date_key(d) for d in new_dates], np.int64)]
+    )
+    view.head_keys = np.concatenate([keys, title_keys(hashes)])
+    alive = np.ones(len(ids), dtype=bool)
+    alive[generation.head_deleted] = False
+    view.head_shared = shared(view.head_keys, alive)
+
+
+def first_passages(store: Store, article_ids: Sequence[str], gen: int) -> dict[str, int]:
+    """The lowest passage rowid of each article visible at ``gen`` (its first passage)."""
+    out: dict[str, int] = {}
+    ids = list(dict.fromkeys(article_ids))
+    for lo in range(0, len(ids), 500):
+        page = ids[lo : lo + 500]
+        q = (
+            f"SELECT article_id, MIN(rowid) FROM passages WHERE article_id IN "
+            f"({','.join('?' * len(page))}) AND added_gen <= ? "
+            "AND (deleted_gen IS NULL OR deleted_gen > ?) GROUP BY article_id"
+        )
+        out.update((str(r[0]), int(r[1])) for r in store.db.execute(q, [*page, gen, gen]))
     return out
 
 

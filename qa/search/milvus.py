@@ -41,8 +41,10 @@ import numpy as np
 
 from qa.errors import BackendError
 from qa.index.folder import check_model, open_store, read_head
+from qa.index.headlines import count_visible
 from qa.index.neardup import NearDupIndex
 from qa.index.store import Store
+from qa.search import milvus_heads
 from qa.search.local import date_key
 from qa.search.milvus_view import (
     MilvusView,
@@ -172,8 +174,14 @@ class MilvusBackend:
         spec = json.loads(store.get_meta(INDEX_META) or "{}") or dense_index(0)
         name = self.collection(store)
         client = self.client()
+        heads = milvus_heads.heads_name(name)
+        head_spec = json.loads(store.get_meta(milvus_heads.META) or "{}")
         with milvus_calls(self.identity):
             client.load_collection(name)
+            # Published before headlines were kept: no headline route until the next publish.
+            heads = heads if head_spec and client.has_collection(heads) else ""
+            if heads:
+                client.load_collection(heads)
         return MilvusView(
             store=store,
             client=client,
@@ -183,6 +191,8 @@ class MilvusBackend:
             search_params={"metric_type": "IP", "params": spec.get("search", {})},
             clusters=NearDupIndex(store.db).clusters(gen),
             size=store.counts(gen)[1],
+            heads=heads,
+            head_params={"metric_type": "IP", "params": head_spec.get("search", {})},
         )
 
     def publish(self, store: Store, gen: int) -> None:
@@ -199,8 +209,23 @@ class MilvusBackend:
                 self._publish_full(client, store, name, gen)
             else:
                 self._publish_delta(client, store, name, gen)
+            heads = milvus_heads.heads_name(name)
+            if full or not client.has_collection(heads):  # published before headlines were
+                spec = dense_index(count_visible(store, gen))
+                milvus_heads.publish_full(client, store, heads, gen, spec, self.batch)
+            else:
+                milvus_heads.publish_delta(client, store, heads, gen, self.batch)
             self._drop_stale(client, store)
         store.set_meta(META_KEY, self.identity)
+
+    def behind(self, store: Store) -> bool:
+        """Whether the collection published from ``store`` lacks its headline collection
+        (published before headlines were kept): the next publish writes it."""
+        if published_to(store) != self.identity:
+            return False  # published in full anyway
+        with milvus_calls(self.identity):
+            heads = milvus_heads.heads_name(self.collection(store))
+            return not self.client().has_collection(heads)
 
     def close(self) -> None:
         """Close the store and the connection (a later search opens them again)."""
@@ -262,7 +287,7 @@ class MilvusBackend:
         prefix, own = _prefix(self.index_dir), self.collection(store)
         for other in client.list_collections():
             if other.startswith(prefix) and other != own:
-                stem = other[len(prefix) :].replace("_", "-")
+                stem = other[len(prefix) :].removesuffix(milvus_heads.SUFFIX).replace("_", "-")
                 if not (self.index_dir / f"{stem}.sqlite").exists():
                     client.drop_collection(other)
 
@@ -277,7 +302,9 @@ class MilvusBackend:
             with milvus_calls(self.identity):
                 if not self.client().has_collection(name):
                     return [f"no collection {name} in {self.identity}"]
+                self.client().load_collection(name)  # a Lite file opened afresh: released
                 have = [int(r["rowid"]) for r in _query_all(self.client(), name, visible_expr(gen))]
+                heads = milvus_heads.problems(self.client(), store, name, gen)
         out = []
         if len(have) != len(set(have)):
             out.append(f"{len(have) - len(set(have))} passage(s) twice in {name}")
@@ -286,20 +313,25 @@ class MilvusBackend:
             out.append(f"{len(missing)} passage(s) of generation {gen} missing from {name}")
         if extra:
             out.append(f"{len(extra)} row(s) in {name} that generation {gen} does not hold")
-        return out
+        return out + heads
 
     def describe(self) -> dict[str, Any]:
         """What ``newsqa stats`` shows of the collection."""
         with open_store(self.index_dir) as store:
             spec = json.loads(store.get_meta(INDEX_META) or "{}")
             name = self.collection(store)
+        heads = milvus_heads.heads_name(name)
         with milvus_calls(self.identity):
             stats = self.client().get_collection_stats(name)
+            kept = self.client().has_collection(heads)
+            head_rows = self.client().get_collection_stats(heads) if kept else None
         return {
             "backend": self.identity,
             "collection": name,
             "collection_rows": int(stats.get("row_count", 0)),
             "dense_index": spec.get("type", ""),
+            # None: published before headlines were kept (the next `newsqa index` adds them).
+            "headline_vectors": None if head_rows is None else int(head_rows.get("row_count", 0)),
         }
 
 

@@ -27,7 +27,7 @@ import numpy.typing as npt
 from qa.errors import BackendError
 from qa.index.keywords import tokenize
 from qa.search.backend import Filters, PassageRecord
-from qa.search.local import cluster_copies, date_key, store_records
+from qa.search.local import cluster_copies, date_key, first_passages, store_records
 
 if TYPE_CHECKING:
     from pymilvus import MilvusClient
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 _NOT_WORD = re.compile(r"[^a-z0-9_]")
 
-__all__ = ["MilvusView", "analysed", "encode_terms", "source_key", "visible_expr"]
+__all__ = ["MilvusView", "analysed", "encode_terms", "shared_expr", "source_key", "visible_expr"]
 
 
 def analysed(text: str) -> str:
@@ -63,6 +63,13 @@ def source_key(source: str) -> int:
 def visible_expr(gen: int) -> str:
     """Rows visible at generation ``gen``."""
     return f"added_gen <= {int(gen)} and (deleted_gen == 0 or deleted_gen > {int(gen)})"
+
+
+def shared_expr(gen: int) -> str:
+    """Headline rows whose title no other headline visible at ``gen`` holds (the headline
+    collection's ``shared_*`` fields, :mod:`qa.search.milvus_heads`)."""
+    g = int(gen)
+    return f"((shared_gen <= {g} and shared_now == 0) or (shared_gen > {g} and shared_before == 0))"
 
 
 @contextmanager
@@ -93,6 +100,9 @@ class MilvusView:
         search_params: Dense search parameters of the collection's vector index.
         clusters: Near-duplicate clusters of the generation.
         size: Passages visible at ``gen``.
+        heads: The headline collection (:mod:`qa.search.milvus_heads`); "" when the
+            collection was published before headlines were kept (no headline route).
+        head_params: Dense search parameters of the headline collection's vector index.
     """
 
     store: Store
@@ -103,6 +113,8 @@ class MilvusView:
     search_params: dict[str, Any]
     clusters: dict[str, str]
     size: int
+    heads: str = ""
+    head_params: dict[str, Any] = field(default_factory=dict)
     _sources: dict[str, int] | None = field(default=None, repr=False)
 
     @property
@@ -218,6 +230,31 @@ class MilvusView:
                 self.collection, requests, rank, limit=k, output_fields=["rowid"]
             )
         return {int(h["entity"]["rowid"]): float(h["distance"]) for h in res[0]}
+
+    def headlines(
+        self, vector: npt.NDArray[np.float32], k: int, filters: Filters | None
+    ) -> dict[str, float]:
+        """The ``k`` articles whose headlines are nearest ``vector``, by article id, filtered
+        as passages are, inside the request; a title other articles share too is not searched
+        (as :meth:`qa.search.local.LocalView.headlines`)."""
+        expr = self.expr(filters)
+        if not self.heads or expr is None or k <= 0:
+            return {}
+        with milvus_calls(self.where):
+            res = self.client.search(
+                self.heads,
+                data=[np.asarray(vector, dtype=np.float32)[0].tolist()],
+                anns_field="vec",
+                limit=k,
+                filter=f"{expr} and {shared_expr(self.gen)}",
+                output_fields=["id"],
+                search_params=self.head_params,
+            )
+        return {str(h["id"]): float(h["distance"]) for h in res[0]}
+
+    def lead(self, article_ids: Sequence[str]) -> dict[str, int]:
+        """The document number (store rowid) of each article's first passage visible here."""
+        return first_passages(self.store, article_ids, self.gen)
 
     def doc_freq(self, term: str) -> int:
         """Passages visible at this generation that hold a stem of ``term``."""

@@ -31,6 +31,7 @@ __all__ = [
     "EMBEDDED",
     "META_KEY",
     "BackendURI",
+    "behind",
     "check_published",
     "parse_backend",
     "published_to",
@@ -133,3 +134,10 @@ def switches_backend(store: Store, backend: object | None) -> bool:
     backend than its last generation's; one without an ``identity`` is not tracked."""
     identity = EMBEDDED if backend is None else getattr(backend, "identity", None)
     return identity is not None and published_to(store) != identity
+
+
+def behind(store: Store, backend: object | None) -> bool:
+    """Whether ``backend`` lacks a part of the store's current generation that the next
+    publish writes (a Milvus collection published before headlines were kept)."""
+    lacks = getattr(backend, "behind", None)
+    return bool(lacks(store)) if callable(lacks) else False

@@ -4,7 +4,8 @@ site's ad survey is found by its headline.
 The corpus mimics the news slice: several video pages share one survey as their whole body and
 differ only by headline, and text articles about streaming and television match the question's
 words in their passages. With a small candidate pool (as 100 candidates are small against a
-news archive), the passage routes alone never reach the video page.
+news archive), the passage routes alone never reach the video page. A Milvus Lite copy ranks
+the same.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from conftest import SHARED_DIR  # noqa: F401  (keeps the shared conftest loaded
 from qa.index.check import check_index
 from qa.index.embed import Embedder
 from qa.index.indexer import Indexer
+from qa.search.engines import open_backend, publisher_for
 from qa.search.retriever import Retriever
 
 pytestmark = pytest.mark.integration
@@ -73,7 +75,7 @@ def page_text(title: str, day: str, body: str, url: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory, real_embedder: Embedder) -> Path:
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     corpus = tmp_path_factory.mktemp("videos")
     for name, title in VIDEOS.items():
         page = page_text(title, "September 20, 2022", SURVEY, f"https://video.example/{name}")
@@ -81,14 +83,20 @@ def root(tmp_path_factory: pytest.TempPathFactory, real_embedder: Embedder) -> P
     for i, (title, body) in enumerate(TEXTS):
         page = page_text(title, "September 19, 2022", body, f"https://news.example/{i}")
         (corpus / f"text{i}.txt").write_text(page, encoding="utf-8")
+    return corpus
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory, real_embedder: Embedder, corpus: Path) -> Path:
     index = tmp_path_factory.mktemp("index")
     report = Indexer(index, real_embedder).update([corpus])
     assert report.headlines_added == len(VIDEOS) + len(TEXTS)
     return index
 
 
-def urls(root: Path, embedder: Embedder, weight: float | None) -> list[str]:
-    r = Retriever(root, embedder, candidates=3, headline_weight=weight)
+def urls(root: Path, embedder: Embedder, weight: float | None, uri: str = "embedded") -> list[str]:
+    backend = open_backend(root, uri)
+    r = Retriever(root, embedder, candidates=3, headline_weight=weight, backend=backend)
     try:
         return [h.url for h in r.search(QUESTION, k=7)]
     finally:
@@ -105,3 +113,18 @@ def test_the_page_told_only_by_its_headline_is_found(root: Path, real_embedder: 
     assert found[n] == GOLD
     assert not {f"https://video.example/{n}" for n in VIDEOS if n != "squid"} & set(found)
     assert check_index(root) == []
+
+
+@pytest.mark.milvus
+@pytest.mark.usefixtures("release_lite")
+def test_milvus_finds_it_alike(
+    root: Path, corpus: Path, real_embedder: Embedder, tmp_path: Path
+) -> None:
+    pytest.importorskip("pymilvus")
+    lite, other = f"milvus:{tmp_path / 'm.db'}", tmp_path / "milvus"
+    Indexer(other, real_embedder, backend=publisher_for(other, lite)).update([corpus])
+    found = {}
+    for weight in (0.0, None):  # the route off, then on (the default)
+        found[weight] = urls(other, real_embedder, weight, lite)
+        assert found[weight] == urls(root, real_embedder, weight)
+    assert GOLD not in found[0.0] and GOLD in found[None]

@@ -5,6 +5,11 @@ and deleted show in dense and keyword search alike; every hit satisfies its filt
 filtered search finds every passage the filters allow (filtering inside the search, never
 after it); a new article is answerable. A fake embedder keeps these fast; the real model runs
 the same contract in tests/integration/test_milvus_real.py.
+
+The headline route holds on every backend too: a question near a headline lifts that article
+(below the reader's passages), a deleted article's headline and a changed title's old words
+are gone, its filters apply inside the headline search, and a title two live articles share
+is not searched until it is one article's own again.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from qa.search.local import date_key
 from qa.search.retriever import Retriever
 from tests.unit.index.test_indexer import article_text, write
 from tests.unit.search.test_backend import two_article_corpus as _corpus
+from tests.unit.search.test_headline_fusion import HEADS, SURVEY, write_video_pages
 
 pytestmark = [pytest.mark.milvus, pytest.mark.usefixtures("release_lite")]
 DIM = 64
@@ -186,3 +192,101 @@ def test_a_new_article_is_answerable(tmp_path: Path, backend: Uri) -> None:
     assert response.answer is not None
     assert "forty-one years" in response.answer.sentence
     assert response.citations[0].url == "https://example.com/lighthouse"
+
+
+# ----------------------------------------------------------------------------- headline route
+SQUID = "Did Netflix green light a second season of Squid Game?"
+GOLD = "https://www.example.com/video/0"
+
+
+def headline_urls(r: Retriever, vector_of: str, k: int = 10, f: Filters | None = None) -> set[str]:
+    """URLs of the articles whose headlines are nearest the text ``vector_of``."""
+    view = r.view()
+    heads = view.headlines(HashEmbedder(DIM).embed([vector_of]), k, f)  # type: ignore[attr-defined]
+    leads = view.lead(list(heads))  # type: ignore[attr-defined]
+    return {rec.url for rec in view.records(list(leads.values())).values()}
+
+
+def test_a_question_near_a_headline_lifts_its_article(tmp_path: Path, backend: Uri) -> None:
+    corpus, root = write_video_pages(tmp_path / "corpus"), tmp_path / "idx"
+    uri = backend(root)
+    index(root, [corpus], uri)
+    off = Retriever(
+        root, HashEmbedder(DIM), candidates=5, headline_weight=0.0, backend=open_backend(root, uri)
+    )
+    on = Retriever(
+        root, HashEmbedder(DIM), candidates=5, headline_weight=0.5, backend=open_backend(root, uri)
+    )
+    before = [h.url for h in off.search(SQUID, k=8)]
+    after = [h.url for h in on.search(SQUID, k=8)]
+    # The page's only text is a survey: its headline brings it in, below the reader's five.
+    assert GOLD not in before and GOLD in after
+    assert after[:5] == before[:5] and after.index(GOLD) >= 5
+    assert "https://www.example.com/video/1" not in after
+
+    # A deleted article's headline is gone; a changed title is searched under its new words.
+    (corpus / "video0.txt").unlink()
+    write(
+        corpus / "video1.txt",
+        article_text(
+            "Volcano erupts in Iceland", [SURVEY], "2022-06-10", "https://www.example.com/video/1"
+        ),
+    )
+    index(root, [corpus], uri)
+    assert GOLD not in [h.url for h in on.search(SQUID, k=8)]
+    assert GOLD not in headline_urls(on, HEADS[0])
+    assert headline_urls(on, "Volcano erupts in Iceland", k=1) == {
+        "https://www.example.com/video/1"
+    }
+    assert headline_urls(on, HEADS[1], k=1) != {"https://www.example.com/video/1"}
+
+
+def test_headline_filters_apply_inside_the_search(tmp_path: Path, backend: Uri) -> None:
+    root = tmp_path / "idx"
+    uri = backend(root)
+    index(root, [_records(tmp_path / "in")], uri, prune=False)
+    with open_store(root) as store:
+        rows = store.db.execute("SELECT url, date, source FROM articles").fetchall()
+    r = retriever(root, uri)
+    for f in FILTERS:  # one index for every filter: a Milvus collection costs seconds
+        want = {str(u) for u, d, s in rows if _allowed(f, str(d), str(s))}
+        # All 24 titles are distinct: every allowed headline, and only those, come back.
+        assert headline_urls(r, "Harbour report", k=50, f=f) == want, f
+        # Five a search: a filter applied after the search would leave fewer.
+        assert len(headline_urls(r, "Harbour report", k=5, f=f)) == min(5, len(want)), f
+
+
+def test_a_title_two_live_articles_share_is_not_searched(tmp_path: Path, backend: Uri) -> None:
+    folder, root = tmp_path / "corpus", tmp_path / "idx"
+    folder.mkdir()
+    uri = backend(root)
+    bodies = ["The river rose overnight.", "Markets fell at the open.", "A new bridge opened."]
+    for i, body in enumerate(bodies[:2]):
+        write(
+            folder / f"live{i}.txt",
+            article_text("Live updates", [body], url=f"https://www.example.com/live/{i}"),
+        )
+    index(root, [folder], uri)
+    r = retriever(root, uri)
+    assert headline_urls(r, "Live updates") == set()
+    # A third article with the same title (the title stays shared), then two of the three go:
+    # the title is one article's own again and its headline is searched.
+    write(
+        folder / "live2.txt",
+        article_text("Live updates", [bodies[2]], url="https://www.example.com/live/2"),
+    )
+    index(root, [folder], uri)
+    assert headline_urls(r, "Live updates") == set()
+    (folder / "live1.txt").unlink()
+    (folder / "live2.txt").unlink()
+    index(root, [folder], uri)
+    assert headline_urls(r, "Live updates") == {"https://www.example.com/live/0"}
+    # And shared again once another article takes the title.
+    write(
+        folder / "live3.txt",
+        article_text(
+            "Live updates", ["Rain is due at noon."], url="https://www.example.com/live/3"
+        ),
+    )
+    index(root, [folder], uri)
+    assert headline_urls(r, "Live updates") == set()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 
 from qa.index.embed import HashEmbedder
@@ -94,19 +96,26 @@ SURVEY = (
 )
 
 
+HEADS = [
+    "Netflix green lights Squid Game season two",
+    "Taco Bell brings back the Mexican pizza",
+    "Storm floods the coast of Florida",
+    "Senate passes the budget bill",
+]
+
+
 @pytest.fixture()
 def video_pages(tmp_path: Path) -> Path:
     """Pages whose only text is one survey, told apart by their headlines, and articles whose
     text matches the question's words better than any survey page."""
-    folder = tmp_path / "corpus"
+    return write_video_pages(tmp_path / "corpus")
+
+
+def write_video_pages(folder: Path) -> Path:
+    """The ``video_pages`` corpus in ``folder`` (video pages dated 2022-06-10, text pages
+    2023-04-11)."""
     folder.mkdir()
-    heads = [
-        "Netflix green lights Squid Game season two",
-        "Taco Bell brings back the Mexican pizza",
-        "Storm floods the coast of Florida",
-        "Senate passes the budget bill",
-    ]
-    for i, head in enumerate(heads):
+    for i, head in enumerate(HEADS):
         url = f"https://www.example.com/video/{i}"
         write(folder / f"video{i}.txt", article_text(head, [SURVEY], "2022-06-10", url))
     for i in range(6):
@@ -195,3 +204,59 @@ def test_a_title_several_articles_share_is_not_searched(tmp_path: Path) -> None:
     (folder / "live1.txt").unlink()  # the title is now one article's own
     make_indexer(root).update([folder])
     assert found() == {"https://www.example.com/live/0", "https://www.example.com/live/2"}
+
+
+def test_one_reader_across_delta_generations_reads_only_the_new_headlines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qa.search import local
+
+    monkeypatch.setenv("NEWSQA_DELTA_MIN", "0")
+    monkeypatch.setenv("NEWSQA_DELTA_SHARE", "10")
+    folder, root = tmp_path / "corpus", tmp_path / "idx"
+    folder.mkdir()
+
+    def page(name: str, title: str, body: str) -> None:
+        url = f"https://www.example.com/{name}"
+        write(folder / f"{name}.txt", article_text(title, [body], url=url))
+
+    for i in range(4):
+        page(f"other{i}", f"Ferry timetable {i}", f"Ferry number {i} sails at noon.")
+    page("live0", "Live updates", "The river rose overnight.")
+    make_indexer(root).update([folder])
+    read: list[int] = []
+    real = local.article_meta
+
+    def counting(store: object, rowids: npt.NDArray[np.int64]) -> object:
+        read.append(len(rowids))
+        return real(store, rowids)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(local, "article_meta", counting)
+    r = Retriever(root, HashEmbedder(64))
+    vector = HashEmbedder(64).embed(["Live updates"])
+
+    def found() -> dict[str, int]:
+        view = r.view()
+        leads = view.lead(list(view.headlines(vector, 10, None)))
+        recs = view.records(list(leads.values()))
+        return {rec.url.rsplit("/", 1)[1]: d for d, rec in recs.items()}
+
+    try:
+        assert set(found()) == {"live0", *(f"other{i}" for i in range(4))}
+        assert read == [5]
+        page("live1", "Live updates", "Markets fell at the open.")  # the title is shared now
+        make_indexer(root).update([folder])
+        assert set(found()) == {f"other{i}" for i in range(4)}
+        (folder / "live0.txt").unlink()  # one article's own again, its passages in the delta
+        make_indexer(root).update([folder])
+        now = found()
+        view = r.view()
+        assert view.gen.delta is not None and set(now) == {
+            "live1",
+            *(f"other{i}" for i in range(4)),
+        }
+        assert now["live1"] >= view.gen.base.size  # its first passage, a delta document
+        # The base's headlines were read once; each delta generation read its own.
+        assert read == [5, 1, 1]
+    finally:
+        r.backend.close()

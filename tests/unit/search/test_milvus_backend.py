@@ -1,5 +1,7 @@
 """What only the Milvus backend has: its URIs, switching backends, a killed publish, its own
-rankers, and one-line errors for a bad URI or a server that is not there."""
+rankers, one-line errors for a bad URI or a server that is not there, and the headline
+collection: the same headline route as the embedded index, a killed publish of it, and one
+written for a collection published before headlines were kept."""
 
 from __future__ import annotations
 
@@ -15,11 +17,20 @@ from qa.index.folder import open_store
 from qa.index.indexer import Indexer
 from qa.search.engines import backend_check, open_backend, publisher_for
 from qa.search.milvus import MilvusBackend, dense_index
+from qa.search.retriever import Retriever
 from qa.search.uri import parse_backend, published_to
 from tests.conftest import NewsQA
 from tests.milvus_fixtures import free_port
 from tests.unit.index.test_indexer import article_text, write
-from tests.unit.search.test_backend_contract import DIM, _corpus, index, retriever, titles
+from tests.unit.search.test_backend_contract import (
+    DIM,
+    SQUID,
+    _corpus,
+    index,
+    retriever,
+    titles,
+)
+from tests.unit.search.test_headline_fusion import HEADS, write_video_pages
 
 pytestmark = [pytest.mark.milvus, pytest.mark.usefixtures("release_lite")]
 
@@ -198,6 +209,113 @@ def test_stats_shows_and_checks_the_index_own_backend(tmp_path: Path, newsqa: Ne
     assert doc["backend"] == parse_backend(lite).identity
     assert doc["collection_rows"] == doc["passages"] == 2
     assert doc["dense_index"] == "FLAT"
+    assert doc["headline_vectors"] == 2  # both articles are titled
     assert newsqa("stats", "--check", "--index-dir", str(root)).code == 0
+    # As a Lite file opened by a new process finds them: released; the check loads them.
+    backend = MilvusBackend(root, parse_backend(lite))
+    with open_store(root) as store:
+        name = backend.collection(store)
+    for collection in (name, name + "_heads"):
+        backend.client().release_collection(collection)
+    assert backend.problems() == []
     run = newsqa("stats", "--check", "--index-dir", str(root), "--backend", "embedded")
     assert run.code == 1 and "published to milvus:" in run.err
+
+
+def _heads(root: Path, uri: str, text: str, k: int = 10) -> dict[str, float]:
+    view = retriever(root, uri).view()
+    found: dict[str, float] = view.headlines(HashEmbedder(DIM).embed([text]), k, None)  # type: ignore[attr-defined]
+    return found
+
+
+def test_the_headline_route_ranks_alike_on_both_backends(tmp_path: Path) -> None:
+    corpus = write_video_pages(tmp_path / "corpus")
+    roots = {"embedded": tmp_path / "emb", f"milvus:{tmp_path / 'm.db'}": tmp_path / "mil"}
+    for uri, root in roots.items():
+        index(root, [corpus], uri)
+    (emb, e_root), (lite, m_root) = roots.items()
+    for text in [SQUID, "Taco Bell pizza", "Senate budget", "Netflix season of the show"]:
+        want, got = _heads(e_root, emb, text), _heads(m_root, lite, text)
+        # The same headlines at the same cosines (equal cosines may come in either order).
+        assert got == pytest.approx(want, abs=1e-4), text
+        urls = []
+        for uri, root in roots.items():
+            r = Retriever(root, HashEmbedder(DIM), candidates=5, backend=open_backend(root, uri))
+            urls.append([(h.url, round(h.score, 4)) for h in r.search(text, k=8)])
+        assert sorted(urls[0]) == sorted(urls[1]), text
+        assert [x for _, x in urls[0]] == [x for _, x in urls[1]], text
+
+
+def test_a_killed_headline_publish_converges(tmp_path: Path, monkeypatch: Any) -> None:
+    corpus, root = write_video_pages(tmp_path / "corpus"), tmp_path / "idx"
+    lite = f"milvus:{tmp_path / 'm.db'}"
+    index(root, [corpus], lite)
+    for i in range(4):
+        write(
+            corpus / f"extra{i}.txt",
+            article_text(
+                f"Canal barge {i} sinks near Leeds", ["A barge sank."], url=f"https://x.example/{i}"
+            ),
+        )
+    (corpus / "video2.txt").unlink()
+    backend = publisher_for(root, lite)
+    assert isinstance(backend, MilvusBackend)
+    backend.batch = 1
+    client = backend.client()
+    real_upsert, calls = client.upsert, []
+
+    def upsert(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name.endswith("_heads"):
+            calls.append(1)
+            if len(calls) == 3:  # the run dies halfway through publishing the headlines
+                raise _Killed()
+        return real_upsert(name, *args, **kwargs)
+
+    monkeypatch.setattr(client, "upsert", upsert)
+    with pytest.raises(_Killed):
+        Indexer(root, HashEmbedder(DIM), backend=backend).update([corpus])
+    monkeypatch.undo()
+    # Readers still see generation 1: the storm page's headline, none of the new ones.
+    assert backend_check(root, lite) == []
+    storm = "https://www.example.com/video/2"
+    view = retriever(root, lite).view()
+    found = _heads(root, lite, HEADS[2], k=1)
+    assert [r.url for r in view.records(list(view.lead(list(found)).values())).values()] == [storm]  # type: ignore[attr-defined]
+    assert max(_heads(root, lite, "Canal barge 1 sinks near Leeds").values()) < 0.9
+
+    (corpus / "extra0.txt").unlink()  # one of the half-published articles goes again
+    index(root, [corpus], lite)
+    assert backend_check(root, lite) == []
+    assert max(_heads(root, lite, HEADS[2]).values()) < 0.9
+    assert max(_heads(root, lite, "Canal barge 0 sinks near Leeds").values()) < 0.99
+    assert max(_heads(root, lite, "Canal barge 3 sinks near Leeds").values()) > 0.99
+    # The check can fail: a headline row missing from its collection is reported.
+    with open_store(root) as store:
+        heads = backend.collection(store) + "_heads"
+    one = client.query(heads, filter="deleted_gen == 0", output_fields=["id"], limit=1)[0]["id"]
+    client.delete(heads, ids=[one])
+    problems = backend_check(root, lite)
+    assert len(problems) == 1 and "headline(s) of generation" in problems[0]
+
+
+def test_a_collection_published_before_headlines_gets_them_from_the_next_index_run(
+    tmp_path: Path,
+) -> None:
+    corpus, root = write_video_pages(tmp_path / "corpus"), tmp_path / "idx"
+    lite = f"milvus:{tmp_path / 'm.db'}"
+    index(root, [corpus], lite)
+    backend = publisher_for(root, lite)
+    assert isinstance(backend, MilvusBackend)
+    with open_store(root) as store:
+        heads, gen = backend.collection(store) + "_heads", store.current_gen
+    backend.client().drop_collection(heads)  # as an index published before headlines were kept
+    assert _heads(root, lite, HEADS[0]) == {}  # no route, as before
+    assert backend.describe()["headline_vectors"] is None  # `stats` says so
+    assert backend_check(root, lite) == [
+        f"no headline collection {heads}: run `newsqa index` to write it"
+    ]
+    index(root, [corpus], lite)  # nothing changed in the corpus
+    with open_store(root) as store:
+        assert store.current_gen == gen + 1
+    assert backend_check(root, lite) == []
+    assert max(_heads(root, lite, HEADS[0]).values()) > 0.99
