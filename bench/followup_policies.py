@@ -1,0 +1,172 @@
+"""Which reading of a follow-up question answers best: as typed, rewritten, or both?
+
+Usage: python bench/followup_policies.py INDEX_DIR PAIRS.jsonl [PAIRS.jsonl ...]
+       [--records bench/out/followup-records.jsonl] [-k 5] [--limit N]
+       python bench/followup_policies.py --score RECORDS.jsonl [RECORDS.jsonl ...]
+
+Pairs come from ``bench/followup_pairs.py`` (``first``, ``follow_up``, gold ``answers``,
+``part``). For each pair, as in the chat: the first question is asked for real and its turn
+feeds ``qa.followup.QueryRewriter`` (with the index's document frequencies); the follow-up is
+then retrieved with the rewrite and read twice, as typed and as rewritten. Both answers are
+recorded (text shown, calibrated confidence), so every policy is scored from one run:
+
+* ``typed``: the question as typed;
+* ``rewrite``: the rewrite whenever the rewriter changed the question;
+* ``old chat``: as typed, the rewrite only when a leaning-back question got no answer;
+* ``leans back``: the rewrite when the question leans back (pronoun, ellipsis), else typed;
+* ``leans back, else typed``: as ``leans back``, the typed reading when the rewrite gets none;
+* ``max conf``: both, the answer with the higher calibrated confidence (either when only one
+  answers);
+* ``rewrite, else typed``: the rewrite, the typed reading when the rewrite gets none.
+
+Per part: F1/EM over all pairs (no answer scores 0), share answered, and the precision of what
+is answered (share of answered pairs with F1 >= 0.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+from qa.eval.metrics import max_over_truths
+from qa.types import Response
+
+Reading = dict[str, Any]  # {"text": str | None, "conf": float}
+Policy = Callable[[dict[str, Any]], Reading]
+
+
+def reading(resp: Response) -> Reading:
+    """The answer shown (None when none cleared the threshold) and its confidence."""
+    top = resp.answers[0] if resp.answers else None
+    return {
+        "text": resp.answer.text if resp.answer else None,
+        "conf": resp.answer.confidence if resp.answer else (top.confidence if top else 0.0),
+        "kind": resp.answer.kind if resp.answer else None,
+    }
+
+
+def _max_conf(r: dict[str, Any]) -> Reading:
+    t, w = r["typed"], r["rewrite"]
+    if t["text"] is None or w["text"] is None:
+        return t if w["text"] is None else w
+    return w if w["conf"] > t["conf"] else t
+
+
+POLICIES: dict[str, Policy] = {
+    "typed": lambda r: r["typed"],
+    "rewrite": lambda r: r["rewrite"],
+    "old chat": lambda r: (
+        r["rewrite"] if r["typed"]["text"] is None and r["leans_back"] else r["typed"]
+    ),
+    "leans back": lambda r: r["rewrite"] if r["leans_back"] else r["typed"],
+    "leans back, else typed": lambda r: (
+        r["rewrite"] if r["leans_back"] and r["rewrite"]["text"] is not None else r["typed"]
+    ),
+    "max conf": _max_conf,
+    "rewrite, else typed": lambda r: (
+        r["rewrite"] if r["rewrite"]["text"] is not None else r["typed"]
+    ),
+}
+
+
+def run(index_dir: Path, pairs: list[dict[str, Any]], k: int, out: Path) -> None:
+    """Ask every pair as the chat would and write one record a pair to ``out``."""
+    from qa.answer import Answerer
+    from qa.chats import Turn
+    from qa.followup import QueryRewriter, RetrieverStats
+    from qa.index.embed import Embedder
+
+    answerer = Answerer(index_dir, embedder=Embedder())
+    rewriter = QueryRewriter(RetrieverStats(answerer.retriever))
+    t0 = time.perf_counter()
+    with out.open("w") as f:
+        for i, p in enumerate(pairs):
+            first = Turn.from_response(answerer.ask(p["first"], k=k))
+            rw = rewriter.rewrite(p["follow_up"], [first.exchange()])
+            search = rw.query if rw.rewritten else None
+            typed = answerer.ask(rw.question, k=k, search_query=search)
+            rewrite = answerer.ask(rw.query, k=k) if rw.rewritten else typed
+            rec = {
+                "id": p["id"],
+                "part": p["part"],
+                "follow_up": p["follow_up"],
+                "query": rw.query,
+                "rewritten": rw.rewritten,
+                "leans_back": rw.leans_back,
+                "reason": rw.reason,
+                "answers": p["answers"],
+                "first_shown": first.answer,
+                "typed": reading(typed),
+                "rewrite": reading(rewrite),
+            }
+            f.write(json.dumps(rec) + "\n")
+            f.flush()
+            if (i + 1) % 25 == 0:
+                print(f"{i + 1}/{len(pairs)} pairs, {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def score(records: list[dict[str, Any]]) -> str:
+    """Markdown table: each policy on each part."""
+    lines = [
+        "| part | policy | n | F1 | EM | answered | precision of answered (F1 >= 0.5) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for part in [*sorted({r["part"] for r in records}), "all"]:
+        rs = [r for r in records if part in (r["part"], "all")]
+        for name, policy in POLICIES.items():
+            f1s, ems, answered = [], [], []
+            for r in rs:
+                text = policy(r)["text"]
+                answered.append(text is not None)
+                f1s.append(max_over_truths("f1", text, r["answers"]) if text else 0.0)
+                ems.append(max_over_truths("em", text, r["answers"]) if text else 0.0)
+            n, a = len(rs), sum(answered)
+            good = sum(1 for f, x in zip(f1s, answered, strict=True) if x and f >= 0.5)
+            prec = f"{100 * good / a:.1f}" if a else "-"
+            lines.append(
+                f"| {part} | {name} | {n} | {100 * sum(f1s) / n:.1f} | {100 * sum(ems) / n:.1f} "
+                f"| {100 * a / n:.1f}% | {prec} |"
+            )
+    rewritten = sum(r["rewritten"] for r in records)
+    leaning = sum(r["leans_back"] for r in records)
+    lines.append(f"\n{len(records)} pairs; rewritten {rewritten}; leaning back {leaning}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Command line."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("paths", nargs="+", type=Path)
+    ap.add_argument("--records", type=Path, default=Path("bench/out/followup-records.jsonl"))
+    ap.add_argument("--score", action="store_true", help="Score records files only.")
+    ap.add_argument("-k", type=int, default=5)
+    ap.add_argument("--limit", type=int, default=0, help="The first N pairs of each file.")
+    args = ap.parse_args()
+
+    def load(path: Path) -> list[dict[str, Any]]:
+        rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+        return rows[: args.limit] if args.limit else rows
+
+    if not args.score:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        pairs = [p for path in args.paths[1:] for p in load(path)]
+        run(args.paths[0], pairs, args.k, args.records)
+        paths = [args.records]
+    else:
+        paths = args.paths
+    print(score([r for path in paths for r in load(path)]))
+
+
+if __name__ == "__main__":
+    main()
