@@ -1,7 +1,7 @@
 """Which reading of a follow-up question answers best: as typed, rewritten, or both?
 
 Usage: python bench/followup_policies.py INDEX_DIR PAIRS.jsonl [PAIRS.jsonl ...]
-       [--records bench/out/followup-records.jsonl] [-k 5] [--limit N]
+       [--records bench/out/followup-records.jsonl] [-k 5] [--limit N] [--shorter 2,4]
        python bench/followup_policies.py --score RECORDS.jsonl [RECORDS.jsonl ...]
 
 Pairs come from ``bench/followup_pairs.py`` (``first``, ``follow_up``, gold ``answers``,
@@ -17,7 +17,9 @@ recorded (text shown, calibrated confidence), so every policy is scored from one
 * ``leans back, else typed``: as ``leans back``, the typed reading when the rewrite gets none;
 * ``max conf``: both, the answer with the higher calibrated confidence (either when only one
   answers);
-* ``rewrite, else typed``: the rewrite, the typed reading when the rewrite gets none.
+* ``rewrite, else typed``: the rewrite, the typed reading when the rewrite gets none;
+* with ``--shorter N`` records merged in: ``leans back, rewrite N words, else typed``, the
+  question read with only the first N appended words.
 
 Per part: F1/EM over all pairs (no answer scores 0), share answered, and the precision of what
 is answered (share of answered pairs with F1 >= 0.5).
@@ -61,6 +63,14 @@ def _max_conf(r: dict[str, Any]) -> Reading:
     return w if w["conf"] > t["conf"] else t
 
 
+def _leaning(key: str) -> Policy:
+    def policy(r: dict[str, Any]) -> Reading:
+        read: Reading = r[key]
+        return read if r["leans_back"] and read["text"] is not None else r["typed"]
+
+    return policy
+
+
 POLICIES: dict[str, Policy] = {
     "typed": lambda r: r["typed"],
     "rewrite": lambda r: r["rewrite"],
@@ -78,8 +88,15 @@ POLICIES: dict[str, Policy] = {
 }
 
 
-def run(index_dir: Path, pairs: list[dict[str, Any]], k: int, out: Path) -> None:
-    """Ask every pair as the chat would and write one record a pair to ``out``."""
+def run(
+    index_dir: Path, pairs: list[dict[str, Any]], k: int, out: Path, shorter: list[int]
+) -> None:
+    """Ask every pair as the chat would and write one record a pair to ``out``.
+
+    With ``shorter`` only the readings of the question with its first N added words (each N
+    given) are recorded, retrieved with the whole rewrite: ``rewrite N`` in the record, merged
+    with a full record by id when scored.
+    """
     from qa.answer import Answerer
     from qa.chats import Turn
     from qa.followup import QueryRewriter, RetrieverStats
@@ -93,6 +110,14 @@ def run(index_dir: Path, pairs: list[dict[str, Any]], k: int, out: Path) -> None
             first = Turn.from_response(answerer.ask(p["first"], k=k))
             rw = rewriter.rewrite(p["follow_up"], [first.exchange()])
             search = rw.query if rw.rewritten else None
+            if shorter:
+                rec: dict[str, Any] = {"id": p["id"], "query": rw.query}
+                for n in shorter:
+                    read = " ".join([rw.question, *rw.added[:n]])
+                    resp = answerer.ask(read, k=k, search_query=search)
+                    rec[f"rewrite {n}"] = reading(resp)
+                f.write(json.dumps(rec) + "\n")
+                continue
             typed = answerer.ask(rw.question, k=k, search_query=search)
             rewrite = answerer.ask(rw.query, k=k) if rw.rewritten else typed
             rec = {
@@ -120,9 +145,14 @@ def score(records: list[dict[str, Any]]) -> str:
         "| part | policy | n | F1 | EM | answered | precision of answered (F1 >= 0.5) |",
         "|---|---|---|---|---|---|---|",
     ]
+    extra = sorted({key for r in records for key in r if key.startswith("rewrite ")})
+    policies = dict(POLICIES)
+    for key in extra:
+        if all(key in r for r in records):
+            policies[f"leans back, {key} words, else typed"] = _leaning(key)
     for part in [*sorted({r["part"] for r in records}), "all"]:
         rs = [r for r in records if part in (r["part"], "all")]
-        for name, policy in POLICIES.items():
+        for name, policy in policies.items():
             f1s, ems, answered = [], [], []
             for r in rs:
                 text = policy(r)["text"]
@@ -150,6 +180,11 @@ def main() -> None:
     ap.add_argument("--score", action="store_true", help="Score records files only.")
     ap.add_argument("-k", type=int, default=5)
     ap.add_argument("--limit", type=int, default=0, help="The first N pairs of each file.")
+    ap.add_argument(
+        "--shorter",
+        default="",
+        help="Comma-separated N: record only readings with the first N added words.",
+    )
     args = ap.parse_args()
 
     def load(path: Path) -> list[dict[str, Any]]:
@@ -161,11 +196,18 @@ def main() -> None:
 
         hf_logging.disable_progress_bar()
         pairs = [p for path in args.paths[1:] for p in load(path)]
-        run(args.paths[0], pairs, args.k, args.records)
+        shorter = [int(n) for n in args.shorter.split(",") if n]
+        run(args.paths[0], pairs, args.k, args.records, shorter)
+        if shorter:
+            return
         paths = [args.records]
     else:
         paths = args.paths
-    print(score([r for path in paths for r in load(path)]))
+    merged: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        for r in load(path):
+            merged.setdefault(r["id"], {}).update(r)
+    print(score([r for r in merged.values() if "typed" in r]))
 
 
 if __name__ == "__main__":
