@@ -65,7 +65,7 @@ def _max_conf(r: dict[str, Any]) -> Reading:
 
 def _leaning(key: str) -> Policy:
     def policy(r: dict[str, Any]) -> Reading:
-        read: Reading = r[key]
+        read: Reading = r.get(key, r["typed"])
         return read if r["leans_back"] and read["text"] is not None else r["typed"]
 
     return policy
@@ -110,29 +110,27 @@ def run(
             first = Turn.from_response(answerer.ask(p["first"], k=k))
             rw = rewriter.rewrite(p["follow_up"], [first.exchange()])
             search = rw.query if rw.rewritten else None
+            rec: dict[str, Any] = {"id": p["id"], "query": rw.query}
             if shorter:
-                rec: dict[str, Any] = {"id": p["id"], "query": rw.query}
                 for n in shorter:
-                    read = " ".join([rw.question, *rw.added[:n]])
-                    resp = answerer.ask(read, k=k, search_query=search)
-                    rec[f"rewrite {n}"] = reading(resp)
-                f.write(json.dumps(rec) + "\n")
-                continue
-            typed = answerer.ask(rw.question, k=k, search_query=search)
-            rewrite = answerer.ask(rw.query, k=k) if rw.rewritten else typed
-            rec = {
-                "id": p["id"],
-                "part": p["part"],
-                "follow_up": p["follow_up"],
-                "query": rw.query,
-                "rewritten": rw.rewritten,
-                "leans_back": rw.leans_back,
-                "reason": rw.reason,
-                "answers": p["answers"],
-                "first_shown": first.answer,
-                "typed": reading(typed),
-                "rewrite": reading(rewrite),
-            }
+                    # Not rewritten: nothing added, so the typed reading (in the full record).
+                    if rw.rewritten:
+                        read = " ".join([rw.question, *rw.added[:n]])
+                        rec[f"rewrite {n}"] = reading(answerer.ask(read, k=k, search_query=search))
+            else:
+                typed = answerer.ask(rw.question, k=k, search_query=search)
+                rewrite = answerer.ask(rw.query, k=k) if rw.rewritten else typed
+                rec |= {
+                    "part": p["part"],
+                    "follow_up": p["follow_up"],
+                    "rewritten": rw.rewritten,
+                    "leans_back": rw.leans_back,
+                    "reason": rw.reason,
+                    "answers": p["answers"],
+                    "first_shown": first.answer,
+                    "typed": reading(typed),
+                    "rewrite": reading(rewrite),
+                }
             f.write(json.dumps(rec) + "\n")
             f.flush()
             if (i + 1) % 25 == 0:
@@ -148,7 +146,7 @@ def score(records: list[dict[str, Any]]) -> str:
     extra = sorted({key for r in records for key in r if key.startswith("rewrite ")})
     policies = dict(POLICIES)
     for key in extra:
-        if all(key in r for r in records):
+        if all(key in r for r in records if r["rewritten"]):
             policies[f"leans back, {key} words, else typed"] = _leaning(key)
     for part in [*sorted({r["part"] for r in records}), "all"]:
         rs = [r for r in records if part in (r["part"], "all")]
