@@ -22,7 +22,8 @@ recorded (text shown, calibrated confidence), so every policy is scored from one
   question read with only the first N appended words.
 
 Per part: F1/EM over all pairs (no answer scores 0), share answered, and the precision of what
-is answered (share of answered pairs with F1 >= 0.5).
+is answered (share of answered pairs with F1 >= 0.5); then paired F1 differences with a
+bootstrap interval.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -170,6 +172,38 @@ def score(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+# Paired comparisons printed under the table: (policy, against).
+PAIRED = [
+    ("leans back, else typed", "old chat"),
+    ("leans back, else typed", "typed"),
+    ("max conf", "old chat"),
+]
+
+
+def _f1(policy: Policy, r: dict[str, Any]) -> float:
+    text = policy(r)["text"]
+    return max_over_truths("f1", text, r["answers"]) if text else 0.0
+
+
+def paired(records: list[dict[str, Any]], resamples: int = 2000) -> str:
+    """Mean paired F1 difference of each pair of policies in ``PAIRED``, per part, with a
+    bootstrap 95% interval over pairs (seeded) and the pairs each policy wins."""
+    out = []
+    for part in [*sorted({r["part"] for r in records}), "all"]:
+        rs = [r for r in records if part in (r["part"], "all")]
+        for a, b in PAIRED:
+            d = [_f1(POLICIES[a], r) - _f1(POLICIES[b], r) for r in rs]
+            rng = random.Random(0)
+            means = sorted(sum(rng.choices(d, k=len(d))) / len(d) for _ in range(resamples))
+            lo, hi = means[int(0.025 * resamples)], means[int(0.975 * resamples) - 1]
+            wins, losses = sum(x > 1e-9 for x in d), sum(x < -1e-9 for x in d)
+            out.append(
+                f"{part}: {a} minus {b}: {100 * sum(d) / len(d):+.1f} F1, 95% interval "
+                f"[{100 * lo:+.1f}, {100 * hi:+.1f}], better on {wins}, worse on {losses}"
+            )
+    return "\n".join(out)
+
+
 def main() -> None:
     """Command line."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -205,7 +239,10 @@ def main() -> None:
     for path in paths:
         for r in load(path):
             merged.setdefault(r["id"], {}).update(r)
-    print(score([r for r in merged.values() if "typed" in r]))
+    records = [r for r in merged.values() if "typed" in r]
+    print(score(records))
+    print()
+    print(paired(records))
 
 
 if __name__ == "__main__":
