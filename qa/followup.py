@@ -136,9 +136,10 @@ def answer_rewritten(
     Retrieval always uses the rewrite. A question that leans back ("who boycotted it?", "and
     in 2019?") is read as rewritten: as typed it names nothing to read for, and the reader
     picks whatever sentence of the retrieved passages fits the bare question best (the Kurds'
-    for "who boycotted it?"). Read with the previous turn's words it answered better on SQuAD
-    follow-up pairs (``bench/followup_policies.py``). When the rewrite gets no answer the
-    question is read as typed. Other rewritten questions (taken for follow-ups only because
+    for "who boycotted it?"). Read with the previous turn's words it answered better on the
+    news follow-ups, and as well as as typed on SQuAD follow-up pairs
+    (``bench/followup_policies.py``). When the rewrite gets no answer the question is read as
+    typed. Other rewritten questions (taken for follow-ups only because
     the index does not know their words) are read as typed: read with the appended words, the
     reader answered a new topic with the previous turn's sentence.
 
