@@ -42,10 +42,21 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 from qa.eval.metrics import max_over_truths
+from qa.followup import PRONOUNS, Exchange, QueryRewriter, words
 from qa.types import Response
 
 Reading = dict[str, Any]  # {"text": str | None, "conf": float}
 Policy = Callable[[dict[str, Any]], Reading]
+
+
+class _PronounRewriter(QueryRewriter):
+    """The chat's rewriter, but every question with a pronoun is a follow-up."""
+
+    def is_follow_up(self, question: str, previous: Exchange | None = None) -> tuple[bool, str]:
+        follow, reason = super().is_follow_up(question, previous)
+        if not follow and {w.lower() for w in words(question)} & PRONOUNS:
+            return True, "pronoun"
+        return follow, reason
 
 
 def reading(resp: Response) -> Reading:
@@ -73,6 +84,13 @@ def _leaning(key: str) -> Policy:
     return policy
 
 
+def _pronoun(r: dict[str, Any]) -> Reading:
+    if "pronoun rewrite" not in r:
+        return POLICIES["leans back, else typed"](r)
+    read: Reading = r["pronoun rewrite"]
+    return read if read["text"] is not None else r["pronoun typed"]
+
+
 POLICIES: dict[str, Policy] = {
     "typed": lambda r: r["typed"],
     "rewrite": lambda r: r["rewrite"],
@@ -91,21 +109,29 @@ POLICIES: dict[str, Policy] = {
 
 
 def run(
-    index_dir: Path, pairs: list[dict[str, Any]], k: int, out: Path, shorter: list[int]
+    index_dir: Path,
+    pairs: list[dict[str, Any]],
+    k: int,
+    out: Path,
+    shorter: list[int],
+    pronoun_follow_up: bool = False,
 ) -> None:
     """Ask every pair as the chat would and write one record a pair to ``out``.
 
     With ``shorter`` only the readings of the question with its first N added words (each N
     given) are recorded, retrieved with the whole rewrite: ``rewrite N`` in the record, merged
-    with a full record by id when scored.
+    with a full record by id when scored. With ``pronoun_follow_up`` the rewriter takes every
+    question with a pronoun for a follow-up, and only the pairs that changes are recorded
+    (``pronoun typed``, ``pronoun rewrite``).
     """
     from qa.answer import Answerer
     from qa.chats import Turn
-    from qa.followup import QueryRewriter, RetrieverStats
+    from qa.followup import RetrieverStats
     from qa.index.embed import Embedder
 
     answerer = Answerer(index_dir, embedder=Embedder())
     rewriter = QueryRewriter(RetrieverStats(answerer.retriever))
+    forced = _PronounRewriter(RetrieverStats(answerer.retriever))
     t0 = time.perf_counter()
     with out.open("w") as f:
         for i, p in enumerate(pairs):
@@ -113,7 +139,17 @@ def run(
             rw = rewriter.rewrite(p["follow_up"], [first.exchange()])
             search = rw.query if rw.rewritten else None
             rec: dict[str, Any] = {"id": p["id"], "query": rw.query}
-            if shorter:
+            if pronoun_follow_up:
+                fw = forced.rewrite(p["follow_up"], [first.exchange()])
+                if fw.rewritten == rw.rewritten:
+                    continue
+                typed = answerer.ask(fw.question, k=k, search_query=fw.query)
+                rec |= {
+                    "pronoun query": fw.query,
+                    "pronoun typed": reading(typed),
+                    "pronoun rewrite": reading(answerer.ask(fw.query, k=k)),
+                }
+            elif shorter:
                 for n in shorter:
                     # Not rewritten: nothing added, so the typed reading (in the full record).
                     if rw.rewritten:
@@ -147,6 +183,8 @@ def score(records: list[dict[str, Any]]) -> str:
     ]
     extra = sorted({key for r in records for key in r if key.startswith("rewrite ")})
     policies = dict(POLICIES)
+    if any("pronoun rewrite" in r for r in records):
+        policies["every pronoun a follow-up, leans back, else typed"] = _pronoun
     for key in extra:
         if all(key in r for r in records if r["rewritten"]):
             policies[f"leans back, {key} words, else typed"] = _leaning(key)
@@ -213,6 +251,12 @@ def main() -> None:
     ap.add_argument("-k", type=int, default=5)
     ap.add_argument("--limit", type=int, default=0, help="The first N pairs of each file.")
     ap.add_argument(
+        "--pronoun-follow-up",
+        action="store_true",
+        help="Record only pairs that a rewriter taking every pronoun question for a follow-up "
+        "rewrites (and the chat's does not).",
+    )
+    ap.add_argument(
         "--shorter",
         default="",
         help="Comma-separated N: record only readings with the first N added words.",
@@ -229,8 +273,8 @@ def main() -> None:
         hf_logging.disable_progress_bar()
         pairs = [p for path in args.paths[1:] for p in load(path)]
         shorter = [int(n) for n in args.shorter.split(",") if n]
-        run(args.paths[0], pairs, args.k, args.records, shorter)
-        if shorter:
+        run(args.paths[0], pairs, args.k, args.records, shorter, args.pronoun_follow_up)
+        if shorter or args.pronoun_follow_up:
             return
         paths = [args.records]
     else:
