@@ -127,7 +127,8 @@ def read_table(results: list[Result]) -> str:
     """Markdown: answer F1 against the notes, reading the rewritten query or the typed one."""
     lines = [
         "| follow-ups | n | F1 reading the rewritten query | F1 reading the question as typed "
-        "| F1 as the chat reads (typed; the rewrite when a leaning-back question got none) |",
+        "| F1 as the chat reads (qa.followup.answer_rewritten: the rewrite for a leaning-back "
+        "question, as typed otherwise or when the rewrite gets none) |",
         "|---|---|---|---|---|",
     ]
     for corpus in [*sorted({r.corpus for r in results}), "all"]:

@@ -133,10 +133,15 @@ def answer_rewritten(
 ) -> Response:
     """Answer a chat question after the rewriter.
 
-    Retrieval uses the rewrite, the reader reads the question as typed: the appended words
-    find the passages, but read as part of the question they made the readers answer a new
-    topic (taken for a follow-up) from the previous turn. Only a question that leans back and
-    got no answer is read as rewritten: "why did they refuse?" alone names nothing to read for.
+    Retrieval always uses the rewrite. A question that leans back ("who boycotted it?", "and
+    in 2019?") is read as rewritten: as typed it names nothing to read for, and the reader
+    picks whatever sentence of the retrieved passages fits the bare question best (the Kurds'
+    for "who boycotted it?"). Read with the previous turn's words it answered better on the
+    news follow-ups, and as well as as typed on SQuAD follow-up pairs
+    (``bench/followup_policies.py``). When the rewrite gets no answer the question is read as
+    typed. Other rewritten questions (taken for follow-ups only because
+    the index does not know their words) are read as typed: read with the appended words, the
+    reader answered a new topic with the previous turn's sentence.
 
     Args:
         ask: ``Answerer.ask`` (or a stand-in with its signature).
@@ -147,11 +152,12 @@ def answer_rewritten(
     Returns:
         The response (its ``question`` is the question as typed).
     """
+    if rw.leans_back:
+        resp = ask(rw.query, k=k, filters=filters)
+        if resp.answer is not None:
+            return replace(resp, question=rw.question)
     search = rw.query if rw.rewritten else None
-    resp = ask(rw.question, k=k, filters=filters, search_query=search)
-    if resp.answer is None and rw.leans_back:
-        resp = replace(ask(rw.query, k=k, filters=filters), question=rw.question)
-    return resp
+    return ask(rw.question, k=k, filters=filters, search_query=search)
 
 
 def words(text: str) -> list[str]:

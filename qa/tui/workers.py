@@ -105,7 +105,8 @@ class ChatWorkers(App[None]):
                 rw = None
             query = rw.query if rw is not None else question
             filters = Filters(settings.since, settings.until, settings.source)
-            # Retrieved with the rewrite, read as typed (see answer_rewritten).
+            # Retrieved with the rewrite; a question that leans back is read as rewritten,
+            # others as typed (see answer_rewritten).
             resp = (
                 answer_rewritten(backend.answerer.ask, rw, settings.k, filters)
                 if rw is not None

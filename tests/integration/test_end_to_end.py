@@ -13,6 +13,8 @@ import pytest
 from conftest import SHARED_DIR, needs_shared
 
 from qa.answer import Answerer
+from qa.chats import Turn
+from qa.followup import QueryRewriter, RetrieverStats, answer_rewritten
 from qa.index.chunk import Chunker, tiktoken_counter
 from qa.index.embed import Embedder, HashEmbedder
 from qa.index.folder import open_store
@@ -209,6 +211,24 @@ def test_a_rewritten_follow_up_is_retrieved_with_the_rewrite_and_read_as_typed(
         "Who read it?", search_query="Who read it? Putin opening message Sochi congress"
     )
     assert response.answer is not None and "Lavrov" in response.answer.text
+
+
+def test_a_follow_up_that_leans_back_is_read_with_the_conversation(
+    reference_index: Path, real_embedder: Embedder
+) -> None:
+    # As the chat does: the first answer feeds the rewriter, the follow-up is answered by
+    # answer_rewritten. Read as typed, "Who boycotted it?" got the Kurds' sentence (0.96).
+    answerer = Answerer(reference_index, embedder=real_embedder)
+    rewriter = QueryRewriter(RetrieverStats(answerer.retriever))
+    first = answerer.ask("How many Syrians did the Kremlin invite to Sochi?")
+    assert first.answer is not None and "1,600" in first.answer.text
+    rw = rewriter.rewrite("Who boycotted it?", [Turn.from_response(first).exchange()])
+    assert rw.rewritten and rw.leans_back and "Sochi" in rw.added
+    response = answer_rewritten(answerer.ask, rw)
+    answer = response.answer
+    assert answer is not None and response.question == "Who boycotted it?"
+    assert "Kurds" not in answer.sentence
+    assert "main opposition faction" in answer.sentence
 
 
 def test_sentence_reader_stays_selectable(reference_index: Path, real_embedder: Embedder) -> None:

@@ -194,7 +194,8 @@ def test_stats_common_names_are_not_a_subject_of_their_own() -> None:
 
 
 def _response(question: str, answered: bool) -> Response:
-    text = "The West is also vowing to withhold aid."
+    # The answer names the question it was read for, so a test sees which reading won.
+    text = f"The West is also vowing to withhold aid ({question})."
     p = Passage(id="p", article_id="a", paragraph=0, start=0, end=len(text), text=text)
     hit = Hit(passage=p, score=1.0, rank=1, title="", date="", url="", source="")
     answer = Answer(text, text, 0.9, hit, Span(0, len(text)), Span(0, len(text)))
@@ -215,21 +216,40 @@ class _Ask:
         return _response(question, question in self.answers)
 
 
-def test_a_rewritten_question_is_retrieved_with_the_rewrite_and_read_as_typed() -> None:
+def test_a_leaning_back_question_is_read_as_rewritten() -> None:
+    # "Who boycotted it?" as typed names nothing to read for: the reader reads the rewrite
+    # even when the question as typed would get an answer too.
     rw = QueryRewriter().rewrite("Why did they refuse?", [SOCHI])
     assert rw.rewritten and rw.leans_back
-    ask = _Ask(rw.question)
+    ask = _Ask(rw.question, rw.query)
     resp = answer_rewritten(ask, rw)
-    assert ask.calls == [(rw.question, rw.query)]
-    assert resp.answer is not None and resp.question == rw.question
+    assert ask.calls == [(rw.query, None)]
+    assert resp.answer is not None and f"({rw.query})" in resp.answer.text
+    assert resp.question == "Why did they refuse?"
 
 
-def test_a_leaning_back_question_without_an_answer_is_read_as_rewritten() -> None:
+def test_an_elliptical_question_is_read_as_rewritten() -> None:
+    rw = QueryRewriter().rewrite("And in 2019?", [SOCHI])
+    assert rw.rewritten and rw.leans_back
+    ask = _Ask(rw.question, rw.query)
+    resp = answer_rewritten(ask, rw)
+    assert resp.answer is not None and f"({rw.query})" in resp.answer.text
+
+
+def test_a_leaning_back_question_whose_rewrite_gets_no_answer_is_read_as_typed() -> None:
     rw = QueryRewriter().rewrite("Why did they refuse?", [SOCHI])
-    ask = _Ask(rw.query)  # only the rewrite gets an answer
+    ask = _Ask(rw.question)  # only the question as typed gets an answer
     resp = answer_rewritten(ask, rw)
-    assert ask.calls == [(rw.question, rw.query), (rw.query, None)]
-    assert resp.answer is not None and resp.question == "Why did they refuse?"
+    # Still retrieved with the rewrite.
+    assert ask.calls == [(rw.query, None), (rw.question, rw.query)]
+    assert resp.answer is not None and f"({rw.question})" in resp.answer.text
+    assert resp.question == "Why did they refuse?"
+
+
+def test_a_leaning_back_question_without_any_answer_says_so() -> None:
+    rw = QueryRewriter().rewrite("Why did they refuse?", [SOCHI])
+    resp = answer_rewritten(_Ask(), rw)
+    assert resp.answer is None and resp.question == "Why did they refuse?"
 
 
 def test_a_new_topic_taken_for_a_follow_up_is_never_read_as_rewritten() -> None:
