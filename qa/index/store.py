@@ -431,20 +431,6 @@ class Store:
             out.update((int(r["rowid"]), r) for r in self.db.execute(q, page))
         return out
 
-    def article_passages(self, article_ids: Sequence[str], gen: int) -> list[sqlite3.Row]:
-        """Passages visible at ``gen`` of ``article_ids``: ``article_id``, ``text`` and the
-        article's ``date`` and ``source``."""
-        if not article_ids:
-            return []
-        marks = ",".join("?" * len(article_ids))
-        q = (
-            "SELECT p.article_id AS article_id, p.text AS text, a.date AS date, "
-            "a.source AS source FROM passages p JOIN articles a ON a.id = p.article_id "
-            f"WHERE p.article_id IN ({marks}) AND p.added_gen <= ? "
-            "AND (p.deleted_gen IS NULL OR p.deleted_gen > ?)"
-        )
-        return list(self.db.execute(q, [*article_ids, gen, gen]))
-
     def visible_rowids(self, gen: int, rowids: set[int]) -> set[int]:
         """Those of ``rowids`` whose passages are visible at ``gen``."""
         q = f"SELECT rowid FROM passages WHERE {VISIBLE}"

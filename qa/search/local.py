@@ -270,7 +270,13 @@ def cluster_copies(
     if cluster is None:
         return {}
     members = [a for a, c in clusters.items() if c == cluster and a != article_id]
-    rows = store.article_passages(members, gen)
+    q = (
+        "SELECT p.article_id AS article_id, p.text AS text, a.date AS date, a.source AS source "
+        "FROM passages p JOIN articles a ON a.id = p.article_id "
+        f"WHERE p.article_id IN ({','.join('?' * len(members))}) AND p.added_gen <= ? "
+        "AND (p.deleted_gen IS NULL OR p.deleted_gen > ?)"
+    )
+    rows = list(store.db.execute(q, [*members, gen, gen])) if members else []
     dates = np.asarray([date_key(r["date"] or "") for r in rows], dtype=np.int64)
     mask = _mask(dates, [r["source"] or "" for r in rows], filters)
     out: dict[str, list[str]] = {}
