@@ -33,7 +33,6 @@ import logging
 import math
 import socket
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,8 +48,10 @@ from qa.search.local import date_key
 from qa.search.milvus_view import (
     MilvusView,
     analysed,
+    batches,
     encode_terms,
     milvus_calls,
+    query_rows,
     source_key,
     visible_expr,
 )
@@ -63,6 +64,8 @@ if TYPE_CHECKING:
 # above it IVF_SQ8: 384 bytes a vector against HNSW's 1.7 KB (see docs/design.md).
 FLAT_MAX = 200_000
 INDEX_META = "milvus_index"
+# Each mirrored row's collection id and store rowid, as read back to reconcile.
+_IDS = ["id", "rowid"]
 _ROWS = (
     "SELECT p.rowid, p.id, p.article_id, p.tokens, p.text, p.vec, p.added_gen, p.deleted_gen, "
     "a.date, a.source FROM passages p JOIN articles a ON a.id = p.article_id"
@@ -251,7 +254,7 @@ class MilvusBackend:
         dim = int(store.get_meta("embed_dim", "0") or 0)
         _create(client, name, dim, spec)
         q = f"{_ROWS} WHERE p.added_gen <= :gen AND (p.deleted_gen IS NULL OR p.deleted_gen > :gen)"
-        for rows in _batches(store.db.execute(q, {"gen": gen}), self.batch):
+        for rows in batches(store.db.execute(q, {"gen": gen}), self.batch):
             # Rows removed after ``gen`` count as live here: this collection starts at ``gen``.
             client.insert(name, [_entity(r, live=True) for r in rows])
         store.set_meta(INDEX_META, json.dumps(spec))
@@ -262,13 +265,13 @@ class MilvusBackend:
         # Rows that a killed attempt at this generation wrote: made to match the store again.
         leftover = {
             str(r["id"])
-            for r in _query_all(
-                client, name, f"added_gen >= {int(gen)} or deleted_gen >= {int(gen)}"
+            for r in query_rows(
+                client, name, f"added_gen >= {int(gen)} or deleted_gen >= {int(gen)}", _IDS
             )
         }
         q = f"{_ROWS} WHERE p.added_gen = :gen OR p.deleted_gen = :gen"
         mirrored: set[str] = set()
-        for rows in _batches(store.db.execute(q, {"gen": gen}), self.batch):
+        for rows in batches(store.db.execute(q, {"gen": gen}), self.batch):
             client.upsert(name, [_entity(r) for r in rows])
             mirrored.update(str(r[1]) for r in rows)
         rest = sorted(leftover - mirrored)
@@ -303,7 +306,8 @@ class MilvusBackend:
                 if not self.client().has_collection(name):
                     return [f"no collection {name} in {self.identity}"]
                 self.client().load_collection(name)  # a Lite file opened afresh: released
-                have = [int(r["rowid"]) for r in _query_all(self.client(), name, visible_expr(gen))]
+                rows = query_rows(self.client(), name, visible_expr(gen), _IDS)
+                have = [int(r["rowid"]) for r in rows]
                 heads = milvus_heads.problems(self.client(), store, name, gen)
         out = []
         if len(have) != len(set(have)):
@@ -403,27 +407,3 @@ def _entity(row: Any, live: bool = False) -> dict[str, Any]:
         "terms": (analysed(text) if tokens is None else encode_terms(tokens.split()))[:60000],
         "vec": vector.tolist(),
     }
-
-
-def _batches(rows: Any, size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _query_all(client: MilvusClient, name: str, expr: str) -> Iterator[dict[str, Any]]:
-    """Every row matching ``expr`` (id and rowid), a page at a time."""
-    it = client.query_iterator(name, batch_size=1000, filter=expr, output_fields=["id", "rowid"])
-    try:
-        while True:
-            page = it.next()
-            if not page:
-                return
-            yield from page
-    finally:
-        it.close()

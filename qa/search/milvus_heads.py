@@ -32,14 +32,14 @@ never every headline.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from qa.index.headlines import title_keys
 from qa.search.local import date_key
-from qa.search.milvus_view import source_key, visible_expr
+from qa.search.milvus_view import batches, query_rows, source_key, visible_expr
 
 if TYPE_CHECKING:
     from pymilvus import MilvusClient
@@ -74,7 +74,7 @@ def publish_full(
     q = f"SELECT h.embed_hash {_JOIN} WHERE {_VISIBLE} GROUP BY h.embed_hash HAVING COUNT(*) > 1"
     shared = {str(r[0]) for r in store.db.execute(q, {"gen": gen})}
     rows = store.db.execute(f"{_ROWS} WHERE {_VISIBLE}", {"gen": gen})
-    for page in _batches(rows, batch):
+    for page in batches(rows, batch):
         # Rows removed after ``gen`` count as live here: this collection starts at ``gen``.
         flags = {str(r[2]): (str(r[2]) in shared,) * 2 for r in page}
         client.insert(name, [_entity(r, gen, flags, live=True) for r in page])
@@ -89,8 +89,8 @@ def publish_delta(client: MilvusClient, store: Store, name: str, gen: int, batch
     # Rows that a killed attempt at this generation wrote: made to match the store again.
     leftover = {
         str(r["id"])
-        for r in _query_ids(
-            client, name, f"added_gen >= {g} or deleted_gen >= {g} or shared_gen >= {g}"
+        for r in query_rows(
+            client, name, f"added_gen >= {g} or deleted_gen >= {g} or shared_gen >= {g}", ["id"]
         )
     }
     q = f"SELECT h.article_id {_JOIN} WHERE h.added_gen = :gen OR a.deleted_gen = :gen"
@@ -108,7 +108,7 @@ def publish_delta(client: MilvusClient, store: Store, name: str, gen: int, batch
         )
         rows.update((str(r[1]), r) for r in store.db.execute(q, [*page, g, g]))
     flags = {h: (now.get(h, 0) > 1, before.get(h, 0) > 1) for h in touched}
-    for page in _batches(rows.values(), batch):
+    for page in batches(rows.values(), batch):
         client.upsert(name, [_entity(r, g, flags) for r in page])
     gone = sorted(leftover - set(rows))
     for lo in range(0, len(gone), batch):
@@ -124,7 +124,7 @@ def problems(client: MilvusClient, store: Store, passages: str, gen: int) -> lis
     client.load_collection(name)
     q = f"SELECT h.article_id {_JOIN} WHERE {_VISIBLE}"
     want = {str(r[0]) for r in store.db.execute(q, {"gen": gen})}
-    have = {str(r["id"]) for r in _query_ids(client, name, visible_expr(gen))}
+    have = {str(r["id"]) for r in query_rows(client, name, visible_expr(gen), ["id"])}
     out = []
     if want - have:
         out.append(f"{len(want - have)} headline(s) of generation {gen} missing from {name}")
@@ -192,27 +192,3 @@ def _entity(
         "shared_gen": int(gen),
         "vec": np.frombuffer(vec, dtype=np.float16).astype(np.float32).tolist(),
     }
-
-
-def _batches(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _query_ids(client: MilvusClient, name: str, expr: str) -> Iterator[dict[str, Any]]:
-    """Every row matching ``expr`` (its id), a page at a time."""
-    it = client.query_iterator(name, batch_size=1000, filter=expr, output_fields=["id"])
-    try:
-        while True:
-            page = it.next()
-            if not page:
-                return
-            yield from page
-    finally:
-        it.close()

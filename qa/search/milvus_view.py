@@ -36,7 +36,16 @@ if TYPE_CHECKING:
 
 _NOT_WORD = re.compile(r"[^a-z0-9_]")
 
-__all__ = ["MilvusView", "analysed", "encode_terms", "shared_expr", "source_key", "visible_expr"]
+__all__ = [
+    "MilvusView",
+    "analysed",
+    "batches",
+    "encode_terms",
+    "query_rows",
+    "shared_expr",
+    "source_key",
+    "visible_expr",
+]
 
 
 def analysed(text: str) -> str:
@@ -70,6 +79,33 @@ def shared_expr(gen: int) -> str:
     collection's ``shared_*`` fields, :mod:`qa.search.milvus_heads`)."""
     g = int(gen)
     return f"((shared_gen <= {g} and shared_now == 0) or (shared_gen > {g} and shared_before == 0))"
+
+
+def batches(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """``rows`` in lists of ``size`` (the last one shorter), for inserts of bounded size."""
+    batch: list[Any] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def query_rows(
+    client: MilvusClient, name: str, expr: str, fields: list[str]
+) -> Iterator[dict[str, Any]]:
+    """Every row of collection ``name`` matching ``expr`` (its ``fields``), a page at a time."""
+    it = client.query_iterator(name, batch_size=1000, filter=expr, output_fields=fields)
+    try:
+        while True:
+            page = it.next()
+            if not page:
+                return
+            yield from page
+    finally:
+        it.close()
 
 
 @contextmanager
@@ -156,17 +192,30 @@ class MilvusView:
         expr = self.expr(filters)
         if expr is None or k <= 0:
             return {}
+        hits = self._nearest(self.collection, vector, k, expr, "rowid", self.search_params)
+        return {int(h["entity"]["rowid"]): float(h["distance"]) for h in hits}
+
+    def _nearest(
+        self,
+        collection: str,
+        vector: npt.NDArray[np.float32],
+        k: int,
+        expr: str,
+        field: str,
+        params: dict[str, Any],
+    ) -> list[Any]:
+        """The ``k`` rows of ``collection`` nearest ``vector`` (field ``vec``) matching ``expr``."""
         with milvus_calls(self.where):
             res = self.client.search(
-                self.collection,
+                collection,
                 data=[np.asarray(vector, dtype=np.float32)[0].tolist()],
                 anns_field="vec",
                 limit=k,
                 filter=expr,
-                output_fields=["rowid"],
-                search_params=self.search_params,
+                output_fields=[field],
+                search_params=params,
             )
-        return {int(h["entity"]["rowid"]): float(h["distance"]) for h in res[0]}
+        return list(res[0])
 
     def keyword(self, query: str, k: int, filters: Filters | None) -> dict[int, float]:
         """Top-``k`` documents by BM25 score above 0, among those the filters allow."""
@@ -240,17 +289,9 @@ class MilvusView:
         expr = self.expr(filters)
         if not self.heads or expr is None or k <= 0:
             return {}
-        with milvus_calls(self.where):
-            res = self.client.search(
-                self.heads,
-                data=[np.asarray(vector, dtype=np.float32)[0].tolist()],
-                anns_field="vec",
-                limit=k,
-                filter=f"{expr} and {shared_expr(self.gen)}",
-                output_fields=["id"],
-                search_params=self.head_params,
-            )
-        return {str(h["id"]): float(h["distance"]) for h in res[0]}
+        unshared = f"{expr} and {shared_expr(self.gen)}"
+        hits = self._nearest(self.heads, vector, k, unshared, "id", self.head_params)
+        return {str(h["id"]): float(h["distance"]) for h in hits}
 
     def lead(self, article_ids: Sequence[str]) -> dict[str, int]:
         """The document number (store rowid) of each article's first passage visible here."""
