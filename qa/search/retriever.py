@@ -43,8 +43,7 @@ question's vector is also searched among the articles' own headline vectors; the
 lift their articles' best candidate passages, or bring in an article's first passage, by
 ``headline_weight * best * cosine`` (:mod:`qa.search.headline_route`). Weight and hits were
 chosen on the news and SQuAD-open dev questions (docs/benchmarks.md). A generation written
-without headline vectors, a fusion other than ``linear`` or
-weight 0 rank as before.
+without headline vectors, a fusion other than ``linear`` or weight 0 rank as before.
 """
 
 from __future__ import annotations
