@@ -25,36 +25,30 @@ once rather than a minute of retries. Every node needs newsqa installed (``pip i
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import logging
 import math
-import os
 import socket
-from collections.abc import Generator, Iterator, Sequence
-from contextlib import closing, contextmanager
+from collections.abc import Generator, Sequence
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from qa import hardware
 from qa.errors import ClusterError, ModelLoadError, QAError
 from qa.index.chunk import Chunker
 from qa.index.embed import EmbedderLike, Vectors
 from qa.index.indexer import Indexer, Progress
+from qa.index.ray_cluster import line as _line
+from qa.index.ray_cluster import start_ray
 from qa.index.report import IndexReport
 from qa.index.store import Store
 from qa.types import Article, Passage, content_id
 
-LOCAL = "local"
-LOOPBACK = "127.0.0.1"
-DEFAULT_PORT = 6379
 # ~5,000 news articles a window: a Ray Data dataset (and a model load per actor) each.
 WINDOW_CHARS = 16_000_000
 ACTOR_BATCH = 16  # articles per actor call: ~250 passages, four forward passes of 64
-CONNECT_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -162,116 +156,6 @@ class ChunkEmbed:
             "headline": np.array(head_blobs, dtype=object),
             "truncated": np.array([cut] + [0] * (len(ids) - 1), dtype=np.int64),
         }
-
-
-def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
-    """Fail at once, in one line, when nothing listens at a Ray address.
-
-    Raises:
-        ClusterError: the address is malformed or refuses a TCP connection.
-    """
-    hostport = address.removeprefix("ray://").rstrip("/")
-    host, _, port = hostport.rpartition(":")
-    if not host:
-        host, port = hostport, str(DEFAULT_PORT)
-    if not host or not port.isdigit():
-        raise ClusterError(f"--ray {address!r} is not HOST:PORT (or ray://HOST:PORT)")
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
-    except OSError as exc:
-        raise ClusterError(
-            f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}): start it with "
-            "`ray start --head`, check the address, or leave it out for a local Ray"
-        ) from exc
-
-
-def start_ray(address: str | None, num_cpus: int | None = None) -> bool:
-    """Connect to the Ray cluster at ``address`` or start a local one on 127.0.0.1.
-
-    Args:
-        address: ``HOST:PORT``, ``ray://HOST:PORT``; None or ``local`` for a local Ray.
-        num_cpus: CPUs of a local Ray (default: one per core this process may use).
-
-    Returns:
-        True when this call connected (the caller shuts Ray down); False when this process
-        was already connected (tests, notebooks), whose connection is left alone.
-
-    Raises:
-        ClusterError: the cluster is unreachable or refuses the connection.
-    """
-    local = address in (None, "", LOCAL)
-    if not local:
-        assert address is not None
-        check_reachable(address)  # before Ray's import: seconds
-    # Ray reports usage statistics over the network unless told not to.
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    import ray
-
-    if ray.is_initialized():
-        return False
-    quiet: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
-    if local or address is None:
-        with _loopback_kept(LOOPBACK):
-            ray.init(
-                # "local": a Ray of its own, never one found running on this machine.
-                address=LOCAL,
-                num_cpus=num_cpus or hardware.probe().cores,
-                include_dashboard=False,
-                _node_ip_address=LOOPBACK,
-                **quiet,
-            )
-        return True
-    try:
-        with _loopback_kept(address):
-            ray.init(address=address, **quiet)
-    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
-        raise ClusterError(f"cannot connect to the Ray cluster at {address}: {_line(exc)}") from exc
-    return True
-
-
-def is_loopback(address: str) -> bool:
-    """Whether a Ray address (``HOST:PORT``; not ``ray://``) names this machine's loopback."""
-    if address.startswith("ray://"):
-        return False
-    host = address.rpartition(":")[0] or address
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-@contextmanager
-def _loopback_kept(address: str) -> Iterator[None]:
-    """Start or connect Ray on a loopback address as given.
-
-    ``ray.init`` replaces a loopback host, in ``address`` and in ``_node_ip_address`` alike,
-    by this machine's routable IP (ray-project/ray#59110). A head started on 127.0.0.1 (``ray
-    start --head --node-ip-address 127.0.0.1``, every node of a loopback test cluster)
-    listens on loopback only, so the driver waited minutes for a GCS it never reached; and a
-    local Ray asked for 127.0.0.1 came up on the routable IP, listening on every interface.
-    Ray's own switch for loopback-only clusters (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``) is
-    read when Ray is imported, so its value is set here for the call alone; once connected,
-    Ray takes the node's address from the node itself.
-    """
-    if not is_loopback(address):
-        yield
-        return
-    from ray._private import ray_constants
-
-    before = ray_constants.ENABLE_RAY_CLUSTER
-    ray_constants.ENABLE_RAY_CLUSTER = False
-    try:
-        yield
-    finally:
-        ray_constants.ENABLE_RAY_CLUSTER = before
-
-
-def _line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
 def _cause(exc: BaseException) -> BaseException:

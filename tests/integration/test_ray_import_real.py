@@ -24,7 +24,8 @@ from conftest import SHARED_DIR, needs_shared
 from qa.errors import ClusterError
 from qa.index.folder import read_head
 from qa.index.indexer import Indexer, IndexReport
-from qa.index.ray_import import RayIndexer, start_ray
+from qa.index.ray_cluster import start_ray
+from qa.index.ray_import import RayIndexer
 from tests.ray_fixtures import assert_none_left
 
 if TYPE_CHECKING:

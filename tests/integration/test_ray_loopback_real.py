@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.index.ray_import import is_loopback, start_ray
+from qa.index.ray_cluster import is_loopback, start_ray
 from tests.ray_fixtures import assert_none_left, listening_hosts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,7 +62,7 @@ def test_a_local_ray_listens_on_loopback_only(no_ray: None) -> None:
 _HEAD = """
 import sys
 import ray
-from qa.index.ray_import import start_ray
+from qa.index.ray_cluster import start_ray
 start_ray(None, num_cpus=1)
 print(ray.get_runtime_context().gcs_address, flush=True)
 sys.stdin.readline()

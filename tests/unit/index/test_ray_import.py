@@ -16,13 +16,13 @@ from qa.errors import ClusterError, ModelLoadError
 from qa.index import embed_onnx
 from qa.index.chunk import Chunker
 from qa.index.embed import Embedder, HashEmbedder
+from qa.index.ray_cluster import check_reachable
 from qa.index.ray_import import (
     ChunkEmbed,
     EmbedSpec,
     _cause,
     _passage,
     build_embedder,
-    check_reachable,
     chunker_settings,
 )
 from qa.types import Article
