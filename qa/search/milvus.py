@@ -64,6 +64,11 @@ if TYPE_CHECKING:
 # above it IVF_SQ8: 384 bytes a vector against HNSW's 1.7 KB (see docs/design.md).
 FLAT_MAX = 200_000
 INDEX_META = "milvus_index"
+# pymilvus pings an idle channel every 10 s. A gRPC server by default takes pings without
+# calls more often than every 5 minutes as abuse and answers GOAWAY ("too many pings"), as a
+# loopback Milvus Lite server did; a call made while the channel reconnects can then fail (a
+# chat left idle, then asked). Pings while a call is in flight are kept.
+_QUIET_CHANNEL = {"grpc.keepalive_permit_without_calls": False}
 # Each mirrored row's collection id and store rowid, as read back to reconcile.
 _IDS = ["id", "rowid"]
 _ROWS = (
@@ -128,7 +133,9 @@ class MilvusBackend:
             quiet = logging.getLogger("milvus_lite")
             level, quiet.level = quiet.level, logging.CRITICAL + 1
             try:
-                self._client = MilvusClient(uri=self.uri.client_uri, timeout=10)
+                self._client = MilvusClient(
+                    uri=self.uri.client_uri, timeout=10, grpc_options=_QUIET_CHANNEL
+                )
             except MilvusException as exc:
                 raise BackendError(self._unreachable(exc)) from exc
             finally:
