@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qa.index.dense import DenseSpec, build_dense, choose_kind, configure
+from qa.index.store import visible
 from qa.types import content_id
 
 if TYPE_CHECKING:
@@ -42,8 +43,9 @@ DELETED = "headlines-deleted.npy"
 # Titles embedded per batch during a backfill (each batch committed).
 BACKFILL_BATCH = 512
 
-_JOIN = "FROM headlines h JOIN articles a ON a.id = h.article_id"
-_VISIBLE = "a.added_gen <= :gen AND (a.deleted_gen IS NULL OR a.deleted_gen > :gen)"
+JOIN = "FROM headlines h JOIN articles a ON a.id = h.article_id"
+# A headline is visible exactly when its article is.
+VISIBLE = visible("a.")
 
 Ids = npt.NDArray[np.int64]
 
@@ -148,7 +150,7 @@ def backfill(store: Store, embedder: EmbedderLike, gen: int) -> int:
 
 def count_visible(store: Store, gen: int) -> int:
     """Headlines visible at ``gen``."""
-    q = f"SELECT COUNT(*) {_JOIN} WHERE {_VISIBLE}"
+    q = f"SELECT COUNT(*) {JOIN} WHERE {VISIBLE}"
     return int(store.db.execute(q, {"gen": gen}).fetchone()[0])
 
 
@@ -164,7 +166,7 @@ def pending(store: Store, gen: int) -> bool:
 
 
 def _rows(store: Store, where: str, params: dict[str, int], dim: int) -> tuple[Ids, Any]:
-    q = f"SELECT h.rowid, h.vec {_JOIN} WHERE {where} ORDER BY h.rowid"
+    q = f"SELECT h.rowid, h.vec {JOIN} WHERE {where} ORDER BY h.rowid"
     rows = store.db.execute(q, params).fetchall()
     ids = np.asarray([r[0] for r in rows], dtype=np.int64)
     vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float16).reshape(-1, dim)
@@ -176,7 +178,7 @@ def write_full(store: Store, gen: int, dim: int, folder: Path) -> dict[str, Any]
     """Write every headline visible at ``gen``; returns the manifest's ``headlines`` entry."""
     import faiss
 
-    ids, vecs = _rows(store, _VISIBLE, {"gen": gen}, dim)
+    ids, vecs = _rows(store, VISIBLE, {"gen": gen}, dim)
     index, spec = build_dense(vecs, choose_kind(len(ids)))
     faiss.write_index(index, str(folder / FILE))
     np.save(folder / IDS, ids)
@@ -198,14 +200,14 @@ def write_delta(
     if base_entry is None:
         return None
     params = {"base": base_gen, "gen": gen}
-    ids, vecs = _rows(store, f"h.added_gen > :base AND {_VISIBLE}", params, dim)
+    ids, vecs = _rows(store, f"h.added_gen > :base AND {VISIBLE}", params, dim)
     index = faiss.IndexFlatIP(dim)
     if len(ids):
         index.add(np.ascontiguousarray(vecs, dtype=np.float32))
     faiss.write_index(index, str(folder / FILE))
     np.save(folder / IDS, ids)
     q = (
-        f"SELECT h.rowid {_JOIN} WHERE h.added_gen <= :base AND a.deleted_gen > :base "
+        f"SELECT h.rowid {JOIN} WHERE h.added_gen <= :base AND a.deleted_gen > :base "
         "AND a.deleted_gen <= :gen"
     )
     gone = np.asarray([r[0] for r in store.db.execute(q, params)], dtype=np.int64)
@@ -271,7 +273,7 @@ def article_meta(store: Store, rowids: Ids) -> tuple[list[str], list[str], list[
         page = wanted[lo : lo + 10_000]
         marks = ",".join("?" * len(page))
         q = (
-            f"SELECT h.rowid, a.id, a.date, a.source, h.embed_hash {_JOIN} "
+            f"SELECT h.rowid, a.id, a.date, a.source, h.embed_hash {JOIN} "
             f"WHERE h.rowid IN ({marks})"
         )
         out.update(

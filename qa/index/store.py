@@ -82,7 +82,13 @@ CREATE INDEX IF NOT EXISTS headlines_gen ON headlines(added_gen);
 CREATE INDEX IF NOT EXISTS headlines_embed ON headlines(embed_hash);
 """
 
-VISIBLE = "added_gen <= :gen AND (deleted_gen IS NULL OR deleted_gen > :gen)"
+
+def visible(p: str = "") -> str:
+    """SQL condition: the rows visible at generation ``:gen`` (``p``: a table prefix, "a.")."""
+    return f"{p}added_gen <= :gen AND ({p}deleted_gen IS NULL OR {p}deleted_gen > :gen)"
+
+
+VISIBLE = visible()
 LIVE = "deleted_gen IS NULL"
 # Visible at :gen and added after the base generation :base (a delta generation's rows).
 ADDED_SINCE = f"added_gen > :base AND {VISIBLE}"

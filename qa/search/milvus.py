@@ -42,7 +42,8 @@ from qa.errors import BackendError
 from qa.index.folder import check_model, open_store, read_head
 from qa.index.headlines import count_visible
 from qa.index.neardup import NearDupIndex
-from qa.index.store import Store
+from qa.index.store import VISIBLE, Store
+from qa.index.store import visible as visible_at
 from qa.search import milvus_heads
 from qa.search.local import date_key
 from qa.search.milvus_view import (
@@ -254,13 +255,12 @@ class MilvusBackend:
     # -- publishing ---------------------------------------------------------------------------
     def _publish_full(self, client: MilvusClient, store: Store, name: str, gen: int) -> None:
         """A new collection holding every passage visible at ``gen``."""
-        visible = store.counts(gen)[1]
-        spec = dense_index(visible)
+        spec = dense_index(store.counts(gen)[1])
         if client.has_collection(name):
             client.drop_collection(name)
         dim = int(store.get_meta("embed_dim", "0") or 0)
         _create(client, name, dim, spec)
-        q = f"{_ROWS} WHERE p.added_gen <= :gen AND (p.deleted_gen IS NULL OR p.deleted_gen > :gen)"
+        q = f"{_ROWS} WHERE {visible_at('p.')}"
         for rows in batches(store.db.execute(q, {"gen": gen}), self.batch):
             # Rows removed after ``gen`` count as live here: this collection starts at ``gen``.
             client.insert(name, [_entity(r, live=True) for r in rows])
@@ -306,7 +306,7 @@ class MilvusBackend:
         """Disagreements between the store's current generation and the collection."""
         with open_store(self.index_dir) as store:
             gen = store.current_gen
-            q = f"SELECT rowid FROM passages WHERE {_visible_sql()}"
+            q = f"SELECT rowid FROM passages WHERE {VISIBLE}"
             want = {int(r[0]) for r in store.db.execute(q, {"gen": gen})}
             name = self.collection(store)
             with milvus_calls(self.identity):
@@ -350,10 +350,6 @@ def _prefix(index_dir: Path) -> str:
     """Collections of one index folder on one machine share this prefix."""
     where = f"{socket.gethostname()}:{index_dir.resolve()}"
     return "newsqa_" + hashlib.sha256(where.encode()).hexdigest()[:12] + "_"
-
-
-def _visible_sql() -> str:
-    return "added_gen <= :gen AND (deleted_gen IS NULL OR deleted_gen > :gen)"
 
 
 def _create(client: MilvusClient, name: str, dim: int, spec: dict[str, Any]) -> None:

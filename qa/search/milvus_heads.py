@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from qa.index.headlines import JOIN as _JOIN
+from qa.index.headlines import VISIBLE as _VISIBLE
 from qa.index.headlines import title_keys
 from qa.search.local import date_key
 from qa.search.milvus_view import batches, query_rows, source_key, visible_expr
@@ -50,10 +52,8 @@ SUFFIX = "_heads"
 META = "milvus_heads_index"
 _ROWS = (
     "SELECT h.rowid, h.article_id, h.embed_hash, h.vec, h.added_gen, a.deleted_gen, a.date, "
-    "a.source FROM headlines h JOIN articles a ON a.id = h.article_id"
+    f"a.source {_JOIN}"
 )
-_JOIN = "FROM headlines h JOIN articles a ON a.id = h.article_id"
-_VISIBLE = "h.added_gen <= :gen AND (a.deleted_gen IS NULL OR a.deleted_gen > :gen)"
 _PAGE = 500
 
 __all__ = ["META", "SUFFIX", "heads_name", "problems", "publish_delta", "publish_full"]
