@@ -277,32 +277,10 @@ def pick(
 
     conf = settings.load()
     if for_index and (recorded is None or conf.embed_dtype != "auto"):
-        built = find_copy(INT8, model) is not None
-        wanted = hardware.passage_runtime(conf.embed_dtype, built)
-        if wanted == "onnx-int8":  # the int8 copy: the recipe that setup builds
-            wanted = f"onnx-{INT8}"
-        if recorded is not None and runtime_family(wanted) != runtime_family(recorded or "torch"):
-            raise IndexMismatch(
-                f"this index was embedded by {recorded or 'torch'} but NEWSQA_EMBED_DTYPE="
-                f"{conf.embed_dtype} asks for {wanted}: unset it to keep the index's own, or "
-                "re-embed with `newsqa index --rebuild`"
-            )
-        recorded = wanted  # a new index: this CPU's choice
+        recorded = _passage_runtime(conf.embed_dtype, model, recorded)
     family = runtime_family(recorded or "torch")
     if for_index and family.startswith("int8"):
-        path = find_copy(family, model)  # the family of an int8 runtime is its recipe
-        if path is None and family != INT8:
-            raise ModelLoadError(
-                f"this index was embedded by an earlier int8 copy of the embedder (onnx-{family}) "
-                "that is no longer built: re-embed it with `newsqa index --rebuild`"
-            )
-        if path is None:
-            raise ModelLoadError(
-                "this index was embedded by the int8 ONNX copy of the embedder, which is not "
-                "built here: run `python -m qa.index` (part of `make setup`), or re-embed with "
-                "`newsqa index --rebuild`"
-            )
-        return OnnxEmbedder(path, family, model, spin=False)
+        return OnnxEmbedder(_int8_copy(family, model), family, model, spin=False)
     if (for_index and not few) or conf.embed_backend == "torch":
         return None  # passages of a float index: torch, in bf16 where the CPU has it
     path = find_copy("fp32", model)
@@ -312,3 +290,45 @@ def pick(
             "`python -m qa.index`"
         )
     return OnnxEmbedder(path, "fp32", model) if path else None
+
+
+def _passage_runtime(embed_dtype: str, model: str, recorded: str | None) -> str:
+    """The runtime for passages that this CPU and ``NEWSQA_EMBED_DTYPE`` choose.
+
+    Raises:
+        IndexMismatch: the choice is of another family than the index's ``recorded`` one.
+    """
+    from qa.index.embed import runtime_family
+
+    built = find_copy(INT8, model) is not None
+    wanted = hardware.passage_runtime(embed_dtype, built)
+    if wanted == "onnx-int8":  # the int8 copy: the recipe that setup builds
+        wanted = f"onnx-{INT8}"
+    if recorded is not None and runtime_family(wanted) != runtime_family(recorded or "torch"):
+        raise IndexMismatch(
+            f"this index was embedded by {recorded or 'torch'} but NEWSQA_EMBED_DTYPE="
+            f"{embed_dtype} asks for {wanted}: unset it to keep the index's own, or "
+            "re-embed with `newsqa index --rebuild`"
+        )
+    return wanted  # a new index: this CPU's choice
+
+
+def _int8_copy(family: str, model: str) -> Path:
+    """The built int8 copy of recipe ``family`` (the family of an int8 runtime is its recipe).
+
+    Raises:
+        ModelLoadError: it is not built here.
+    """
+    path = find_copy(family, model)
+    if path is None and family != INT8:
+        raise ModelLoadError(
+            f"this index was embedded by an earlier int8 copy of the embedder (onnx-{family}) "
+            "that is no longer built: re-embed it with `newsqa index --rebuild`"
+        )
+    if path is None:
+        raise ModelLoadError(
+            "this index was embedded by the int8 ONNX copy of the embedder, which is not "
+            "built here: run `python -m qa.index` (part of `make setup`), or re-embed with "
+            "`newsqa index --rebuild`"
+        )
+    return path
