@@ -191,18 +191,7 @@ class Retriever:
             sparse = view.keyword(query, n, filters) if self.fusion != "dense" else {}
             t2 = time.perf_counter()
             fused = self._fuse(dense, sparse)
-        records = None
-        rankings = [fused]  # without the headline route, then with it
-        if heads:
-            lifted, records = self._lift(view, fused, heads, dense)
-            rankings.append(lifted)
-        if scope is not None:
-            records = records if records is not None else view.records([d for d, _ in fused])
-            rankings = [self._rescore(r, records, scope) for r in rankings]
-        if self.article_penalty:
-            records = records if records is not None else view.records([d for d, _ in fused])
-            rankings = [self._spread(r, records) for r in rankings]
-        fused = headline_route.below(rankings[0], rankings[-1], self.spread_from)
+        fused, records = self._reranked(view, fused, heads, dense, scope)
         chosen = self._collapse(view, fused, k, records)
         _add_copies(view, chosen, filters)
         hits = [_hit(c, rank, dense.get(c.doc), sparse.get(c.doc)) for rank, c in enumerate(chosen)]
@@ -213,6 +202,29 @@ class Retriever:
             "fuse_ms": (time.perf_counter() - t2) * 1000,
         }
         return hits
+
+    def _reranked(
+        self,
+        view: SearchView,
+        fused: list[tuple[int, float]],
+        heads: dict[str, float],
+        dense: dict[int, float],
+        scope: Scope | None,
+    ) -> tuple[list[tuple[int, float]], dict[int, PassageRecord] | None]:
+        """The ranking after the headline route, recency prior and article spread; records read."""
+        records = None
+        rankings = [fused]  # without the headline route, then with it
+        if heads:
+            lifted, records = self._lift(view, fused, heads, dense)
+            rankings.append(lifted)
+        if scope is not None or self.article_penalty:
+            known = records if records is not None else view.records([d for d, _ in fused])
+            if scope is not None:
+                rankings = [self._rescore(r, known, scope) for r in rankings]
+            if self.article_penalty:
+                rankings = [self._spread(r, known) for r in rankings]
+            records = known
+        return headline_route.below(rankings[0], rankings[-1], self.spread_from), records
 
     def _fuse(self, dense: dict[int, float], sparse: dict[int, float]) -> list[tuple[int, float]]:
         if self.fusion == "rrf":
