@@ -38,7 +38,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from qa.index.headlines import JOIN as _JOIN
-from qa.index.headlines import VISIBLE as _VISIBLE
 from qa.index.headlines import title_keys
 from qa.search.local import date_key
 from qa.search.milvus_view import batches, query_rows, source_key, visible_expr
@@ -54,6 +53,10 @@ _ROWS = (
     "SELECT h.rowid, h.article_id, h.embed_hash, h.vec, h.added_gen, a.deleted_gen, a.date, "
     f"a.source {_JOIN}"
 )
+# The collection's rows carry the generation that wrote the headline row (``added_gen``), and
+# searches filter on it: a headline backfilled at a later generation than its article is
+# visible from that generation here, as in the collection.
+_VISIBLE = "h.added_gen <= :gen AND (a.deleted_gen IS NULL OR a.deleted_gen > :gen)"
 _PAGE = 500
 
 __all__ = ["META", "SUFFIX", "heads_name", "problems", "publish_delta", "publish_full"]
