@@ -42,8 +42,7 @@ from qa.errors import BackendError
 from qa.index.folder import check_model, open_store, read_head
 from qa.index.headlines import count_visible
 from qa.index.neardup import NearDupIndex
-from qa.index.store import VISIBLE, Store
-from qa.index.store import visible as visible_at
+from qa.index.store import VISIBLE, Store, visible
 from qa.search import milvus_heads
 from qa.search.local import date_key
 from qa.search.milvus_view import (
@@ -260,7 +259,7 @@ class MilvusBackend:
             client.drop_collection(name)
         dim = int(store.get_meta("embed_dim", "0") or 0)
         _create(client, name, dim, spec)
-        q = f"{_ROWS} WHERE {visible_at('p.')}"
+        q = f"{_ROWS} WHERE {visible('p.')}"
         for rows in batches(store.db.execute(q, {"gen": gen}), self.batch):
             # Rows removed after ``gen`` count as live here: this collection starts at ``gen``.
             client.insert(name, [_entity(r, live=True) for r in rows])
