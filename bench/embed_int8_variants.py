@@ -13,16 +13,20 @@ ONNX Runtime session settings:
   embedded (a) by the same variant and (b) by the float32 ONNX copy (int8 passages, float
   questions); mean and minimum cosine of its passage vectors to the float32 copy's;
 - speed: ``--rounds`` interleaved rounds over ``--sample`` passages spread over the set; each
-  round runs float32 ``SentenceTransformer.encode`` (the baseline), then every variant, so a
-  changing load hits all of them alike; the median of the per-round ratios is reported.
+  round runs plain float32 ``SentenceTransformer.encode`` first (``st-fp32``: batches of 64
+  sorted by characters, the baseline of every ratio), then the product's torch embedder in
+  float32 and bf16 (``torch-fp32``, ``torch-bf16``: batches grouped by word pieces), then every
+  variant, so a changing load hits all of them alike; the median of the per-round ratios is
+  reported.
 
 Quantisation variants (``quantize_dynamic``, int8 weights, uint8 activations):
 ``rr-pc`` (the shipped copy: reduced range, per-channel), ``pc`` (full range, per-channel),
 ``pt`` (full range, per-tensor), ``pc-matmul`` (per-channel, MatMul only: the embedding
 lookups stay float32), ``pc-matmul-keep-ffn5`` (and the last layer's FFN in float32),
-``pc-matmul-keep-ffnout`` (every FFN output projection in float32). Session variants of the
-shipped copy: ``rr-pc@bs16`` / ``@bs32`` / ``@bs128`` (batch size), ``rr-pc@nospin`` (no
-busy-waiting of the intra-op threads), ``rr-pc@tok`` (sorted by word pieces, not characters).
+``pc-matmul-keep-ffnout`` (every FFN output projection in float32). Session settings
+after ``@``, joined by ``+``: ``bsN`` (N texts a batch; default the product's), ``nospin`` (no
+busy-waiting of the intra-op threads, as the product embeds passages), ``chars`` (the earlier
+batching: 64 texts a batch sorted by characters), e.g. ``fused-rr-pc-keep3@nospin+chars``.
 Fused recipes (:mod:`qa.index.onnx_int8`): ``fused-fp32`` (the TorchScript export fused by ONNX
 Runtime's transformer optimizer: one Attention node per layer, EmbedLayerNormalization,
 SkipLayerNormalization, BiasGelu; float32), ``fused-rr-pc`` / ``fused-pc`` (that graph
@@ -53,7 +57,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.embed_runtimes import recall_at, squad_open  # noqa: E402
 from qa import hardware  # noqa: E402
-from qa.index.embed import Embedder, _normalize  # noqa: E402
+from qa.index.embed import BATCH, Embedder, _normalize  # noqa: E402
 from qa.index.embed_onnx import OnnxEmbedder, build  # noqa: E402
 
 DEV = ROOT.parent / "shared" / "data" / "squad" / "dev-v1.1.json.gz"
@@ -112,46 +116,52 @@ def quantised(name: str, fp32: Path) -> Path:
 
 
 class Variant(OnnxEmbedder):
-    """The ONNX embedder with a batch size, spinning and ordering of its own."""
+    """The ONNX embedder with a batch size and spinning of its own; ``chars``: batches of the
+    earlier ordering (by characters, as sentence-transformers sorts, not by word pieces)."""
 
-    def __init__(self, path: Path, batch: int = 64, spin: bool = True, tok: bool = False) -> None:
-        super().__init__(path, "int8")
-        self.batch, self.spin, self.tok = batch, spin, tok
+    def __init__(self, path: Path, batch: int = BATCH, spin: bool = True, chars: bool = False):
+        super().__init__(path, "int8", spin=spin)
+        self.batch, self.chars = batch, chars
 
-    def _load(self) -> tuple[Any, Any]:
-        if self._session is None and not self.spin:
-            import onnxruntime as ort
-
-            from qa.index.embed import default_model_path
-            from qa.reader.tokens import WordPieces
-
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = self.threads
-            options.inter_op_num_threads = 1
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            self._session = ort.InferenceSession(
-                str(self.path), options, providers=["CPUExecutionProvider"]
-            )
-            self._tokenizer = WordPieces(default_model_path())
-        return super()._load()
-
-    def embed(self, texts: Any, batch_size: int = 64) -> np.ndarray:
-        if not self.tok:
+    def embed(self, texts: Any, batch_size: int = BATCH) -> np.ndarray:
+        if not self.chars:
             return super().embed(texts, batch_size=self.batch)
         session, tokenizer = self._load()
-        enc = tokenizer(list(texts), truncation=True, max_length=self.max_seq_length)
-        ids, types = enc["input_ids"], enc["token_type_ids"]
-        order = sorted(range(len(texts)), key=lambda i: -len(ids[i]))
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        from qa.reader.spans import pad_arrays
-
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         for lo in range(0, len(order), self.batch):
             rows = order[lo : lo + self.batch]
-            batch = pad_arrays([ids[i] for i in rows], [types[i] for i in rows])
-            (hidden,) = session.run(["last_hidden_state"], batch)
-            mask = batch["attention_mask"][:, :, None].astype(np.float32)
-            out[rows] = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+            enc = tokenizer([texts[i] for i in rows], truncation=True, max_length=256)
+            out[rows] = self._pooled(session, enc["input_ids"], enc["token_type_ids"])
         return _normalize(out)
+
+
+class StEncode(Embedder):
+    """Plain ``SentenceTransformer.encode`` (batches of 64 sorted by characters): the baseline
+    a user of sentence-transformers gets, whatever the product's own batching does."""
+
+    def embed(self, texts: Any, batch_size: int = 64) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            vecs = self.model.encode(list(texts), batch_size=64, show_progress_bar=False)
+        return _normalize(np.asarray(vecs, dtype=np.float32))
+
+
+def session(spec: str) -> dict[str, Any]:
+    """Session settings of a variant: ``nospin``, ``bsN``, ``chars`` joined by ``+``."""
+    opts: dict[str, Any] = {"spin": True}
+    for part in filter(None, spec.split("+")):
+        if part == "nospin":
+            opts["spin"] = False
+        elif part == "chars":
+            opts["chars"] = True
+            opts.setdefault("batch", 64)
+        elif part.startswith("bs"):
+            opts["batch"] = int(part[2:])
+        else:
+            raise SystemExit(f"unknown session setting {part!r}")
+    return opts
 
 
 def fused_fp32() -> Path:
@@ -237,20 +247,15 @@ def make(name: str, fp32: Path) -> Any:
     """The embedder of a variant name (``quant`` or ``quant@session``)."""
     if name == "fused-fp32":
         return OnnxEmbedder(fused_fp32(), "fp32")
-    if name.startswith("fused-"):
-        quant, _, sess = name.partition("@")
-        return Variant(fused_quantised(quant), spin=sess != "nospin")
-    if name == "torch-fp32":
-        return Embedder(bf16=False)
-    if name == "torch-bf16":
-        return Embedder(bf16=True)
+    if name in ("st-fp32", "st-bf16"):
+        return StEncode(bf16=name == "st-bf16")
+    if name in ("torch-fp32", "torch-bf16"):
+        return Embedder(bf16=name == "torch-bf16")
     if name == "onnx-fp32":
         return OnnxEmbedder(fp32, "fp32")
     quant, _, sess = name.partition("@")
-    path = quantised(quant, fp32)
-    if sess.startswith("bs"):
-        return Variant(path, batch=int(sess[2:]))
-    return Variant(path, spin=sess != "nospin", tok=sess == "tok")
+    path = fused_quantised(quant) if quant.startswith("fused-") else quantised(quant, fp32)
+    return Variant(path, **session(sess))
 
 
 def main() -> None:
@@ -315,7 +320,8 @@ def main() -> None:
         return
     step = max(1, len(texts) // args.sample)
     sample = texts[::step][: args.sample]
-    embedders = {n: make(n, fp32) for n in ["torch-fp32", "torch-bf16", *speed_variants]}
+    base = ["st-fp32", "torch-fp32", "torch-bf16"]
+    embedders = {n: make(n, fp32) for n in dict.fromkeys([*base, *speed_variants])}
     for emb in embedders.values():
         emb.embed(sample[:8])  # load and warm up
     rates: dict[str, list[float]] = {n: [] for n in embedders}
@@ -330,8 +336,8 @@ def main() -> None:
             cpu_rates[name].append(len(sample) / (time.process_time() - c))
         print(f"round {r}: " + ", ".join(f"{n} {v[-1]:.1f}" for n, v in rates.items()), flush=True)
     for name, values in rates.items():
-        ratios = [v / b for v, b in zip(values, rates["torch-fp32"], strict=True)]
-        cpu_ratios = [v / b for v, b in zip(cpu_rates[name], cpu_rates["torch-fp32"], strict=True)]
+        ratios = [v / b for v, b in zip(values, rates["st-fp32"], strict=True)]
+        cpu_ratios = [v / b for v, b in zip(cpu_rates[name], cpu_rates["st-fp32"], strict=True)]
         doc["speed"][name] = {
             "passages_s": values,
             "median_ratio": statistics.median(ratios),
@@ -344,7 +350,7 @@ def main() -> None:
 
     print(f"\nload average (1 min) at each round: {loads}")
     print(
-        "| variant | passages/s (median) | x torch fp32 (median of rounds) | x in CPU s "
+        "| variant | passages/s (median) | x st-fp32 encode (median of rounds) | x in CPU s "
         "| recall@5 own q "
         "| recall@5 fp32 q | recall@20 fp32 q | cos mean / min |"
     )

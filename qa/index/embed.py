@@ -112,6 +112,19 @@ class EmbedderLike(Protocol):
     def embed(self, texts: Sequence[str], batch_size: int = 64) -> Vectors: ...
 
 
+# Texts per forward pass. Passages are grouped by their number of word pieces, longest first,
+# so a batch pads little; small batches pad less still and keep the activations in cache. On
+# 300 SQuAD passages (2-core Zen 4), groups of 16 embedded 1.4x (bf16) to 1.5x (float32) faster
+# than sentence-transformers' own batches of 64 sorted by characters (docs/benchmarks.md).
+BATCH = 16
+
+
+def length_batches(lengths: Sequence[int], size: int) -> list[list[int]]:
+    """Indices of texts grouped ``size`` at a time by decreasing length (one group a batch)."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    return [order[lo : lo + size] for lo in range(0, len(order), size)]
+
+
 class Embedder:
     """Text -> L2-normalised float32 vectors.
 
@@ -166,43 +179,48 @@ class Embedder:
     def max_seq_length(self) -> int:
         return int(self.model.max_seq_length)
 
-    def embed(self, texts: Sequence[str], batch_size: int = 64) -> Vectors:
+    def embed(self, texts: Sequence[str], batch_size: int = BATCH) -> Vectors:
         """Embed texts.
 
         Args:
             texts: Texts to embed.
-            batch_size: Texts per forward pass (the model sorts them by length).
+            batch_size: Texts per forward pass, grouped by their number of word pieces.
 
         Returns:
             ``(len(texts), dim)`` float32 array of unit vectors.
         """
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
+            return out
         import torch
 
-        # Batched tokenisation is cheap next to the forward pass; a non-zero count means the
-        # chunker let a passage through that the model would cut.
-        self.truncated += self.count_truncated(texts)
+        # Batched tokenisation is cheap next to the forward pass; a count over the window means
+        # the chunker let a passage through that the model would cut.
+        lengths = self._lengths(texts)
+        limit = self.max_seq_length
+        self.truncated += sum(1 for n in lengths if n > limit)
         with torch.inference_mode():
-            vecs = self.model.encode(
-                list(texts),
-                batch_size=batch_size,
-                convert_to_tensor=True,
-                normalize_embeddings=False,
-                show_progress_bar=False,
-            )
-        out = vecs.float().cpu().numpy().astype(np.float32)
-        del vecs
+            for rows in length_batches([min(n, limit) for n in lengths], batch_size):
+                vecs = self.model.encode(
+                    [texts[i] for i in rows],
+                    batch_size=len(rows),
+                    convert_to_tensor=True,
+                    normalize_embeddings=False,
+                    show_progress_bar=False,
+                )
+                out[rows] = vecs.float().cpu().numpy()
+                del vecs
         if len(texts) > 1:
             release_memory()  # batches of varying shapes fragment the heap (see top)
         return _normalize(out)
 
+    def _lengths(self, texts: Sequence[str]) -> list[int]:
+        """Each text's word pieces, special tokens included (before any cut)."""
+        return [len(ids) for ids in self.model.tokenizer(list(texts), verbose=False)["input_ids"]]
+
     def count_truncated(self, texts: Sequence[str]) -> int:
         """How many texts exceed the model window (they would be cut)."""
-        limit = self.max_seq_length
-        tok = self.model.tokenizer
-        lengths = [len(ids) for ids in tok(list(texts), verbose=False)["input_ids"]]
-        return sum(1 for n in lengths if n > limit)
+        return sum(1 for n in self._lengths(texts) if n > self.max_seq_length)
 
 
 class HashEmbedder:

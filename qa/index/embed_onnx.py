@@ -36,7 +36,14 @@ import numpy as np
 
 from qa import hardware, settings
 from qa.errors import IndexMismatch, ModelLoadError
-from qa.index.embed import DEFAULT_MODEL, Vectors, _normalize, default_model_path
+from qa.index.embed import (
+    BATCH,
+    DEFAULT_MODEL,
+    Vectors,
+    _normalize,
+    default_model_path,
+    length_batches,
+)
 
 INT8 = "int8-fused"  # the int8 recipe setup builds; its runtime id is ``onnx-int8-fused``
 PRECISIONS = ("fp32", INT8)  # what `python -m qa.index` builds
@@ -148,8 +155,8 @@ class OnnxEmbedder:
             self._session = session
         return self._session, self._tokenizer
 
-    def embed(self, texts: Sequence[str], batch_size: int = 64) -> Vectors:
-        """Embed texts (batched by length, as sentence-transformers does).
+    def embed(self, texts: Sequence[str], batch_size: int = BATCH) -> Vectors:
+        """Embed texts, batched by their number of word pieces (see :data:`BATCH`).
 
         Args:
             texts: Texts to embed.
@@ -162,21 +169,18 @@ class OnnxEmbedder:
         if not texts:
             return out
         session, tokenizer = self._load()
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        for lo in range(0, len(order), batch_size):
-            rows = order[lo : lo + batch_size]
-            enc = tokenizer(
-                [texts[i] for i in rows], truncation=True, max_length=self.max_seq_length
-            )
-            self.truncated += sum(1 for e in enc._encodings if e.overflowing)
-            out[rows] = self._pooled(session, enc)
+        enc = tokenizer(list(texts), truncation=True, max_length=self.max_seq_length)
+        self.truncated += sum(1 for e in enc._encodings if e.overflowing)
+        ids, types = enc["input_ids"], enc["token_type_ids"]
+        for rows in length_batches([len(x) for x in ids], batch_size):
+            out[rows] = self._pooled(session, [ids[i] for i in rows], [types[i] for i in rows])
         return _normalize(out)
 
-    def _pooled(self, session: Any, enc: Any) -> Vectors:
+    def _pooled(self, session: Any, ids: list[list[int]], types: list[list[int]]) -> Vectors:
         """Mean of the last hidden states over each text's real tokens."""
         from qa.reader.spans import pad_arrays
 
-        batch = pad_arrays(enc["input_ids"], enc["token_type_ids"], pad_id=0)
+        batch = pad_arrays(ids, types, pad_id=0)
         (hidden,) = session.run(["last_hidden_state"], {k: batch[k] for k in _INPUTS})
         mask = batch["attention_mask"][:, :, None].astype(np.float32)
         summed = (hidden * mask).sum(axis=1)

@@ -81,6 +81,18 @@ def test_float32_copy_vectors_match_torch(copies: dict[str, Path], torch_fp32: E
     assert float((want * got).sum(axis=1).min()) >= 0.999
 
 
+def test_batches_by_word_pieces_give_each_text_its_own_vector(
+    copies: dict[str, Path], torch_fp32: Embedder
+) -> None:
+    # Texts of many lengths, in small batches: grouping by length reorders them, and every
+    # vector must land on its own text's row (as if it had been embedded alone).
+    texts = _texts()
+    for embedder in (torch_fp32, OnnxEmbedder(copies["embed-fp32"], "fp32")):
+        together = embedder.embed(texts, batch_size=3)
+        alone = np.vstack([embedder.embed([t]) for t in texts])
+        assert float((together * alone).sum(axis=1).min()) >= 0.9999
+
+
 def test_int8_copy_vectors_stay_close(copies: dict[str, Path], torch_fp32: Embedder) -> None:
     texts = _texts()
     cos = (torch_fp32.embed(texts) * OnnxEmbedder(copies["embed-int8"], "int8").embed(texts)).sum(

@@ -11,7 +11,7 @@ from qa import hardware
 from qa.errors import IndexMismatch, ModelLoadError
 from qa.index import embed_onnx
 from qa.index.chunk import Chunker
-from qa.index.embed import DEFAULT_MODEL, HashEmbedder, runtime_family
+from qa.index.embed import DEFAULT_MODEL, HashEmbedder, length_batches, runtime_family
 from qa.index.embed_onnx import INT8, OnnxEmbedder, onnx_path, pick
 from qa.index.folder import embedder_for, open_store
 from qa.index.indexer import Indexer
@@ -278,3 +278,13 @@ def test_embedder_for_reads_the_record(tmp_path: Path, feed: Path, cache: Path) 
         embedder_for(root, for_index=True, few=True)
     assert embedder_for(root).name == "hash-64"
     assert embed_onnx.find_copy("int8", "hash-64") is None
+
+
+def test_length_batches_group_texts_longest_first_and_cover_each_once() -> None:
+    lengths = [5, 40, 12, 40, 7, 30, 2]
+    groups = length_batches(lengths, 3)
+    assert [len(g) for g in groups] == [3, 3, 1]
+    flat = [i for g in groups for i in g]
+    assert sorted(flat) == list(range(len(lengths)))  # every text exactly once
+    assert [lengths[i] for i in flat] == sorted(lengths, reverse=True)
+    assert length_batches([], 16) == []
