@@ -55,7 +55,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.embed_runtimes import recall_at, squad_open  # noqa: E402
+from bench.embed_runtimes import StEncode, recall_at, squad_open  # noqa: E402
 from qa import hardware  # noqa: E402
 from qa.index.embed import BATCH, Embedder, _normalize  # noqa: E402
 from qa.index.embed_onnx import OnnxEmbedder, build  # noqa: E402
@@ -134,18 +134,6 @@ class Variant(OnnxEmbedder):
             enc = tokenizer([texts[i] for i in rows], truncation=True, max_length=256)
             out[rows] = self._pooled(session, enc["input_ids"], enc["token_type_ids"])
         return _normalize(out)
-
-
-class StEncode(Embedder):
-    """Plain ``SentenceTransformer.encode`` (batches of 64 sorted by characters): the baseline
-    a user of sentence-transformers gets, whatever the product's own batching does."""
-
-    def embed(self, texts: Any, batch_size: int = 64) -> np.ndarray:
-        import torch
-
-        with torch.inference_mode():
-            vecs = self.model.encode(list(texts), batch_size=64, show_progress_bar=False)
-        return _normalize(np.asarray(vecs, dtype=np.float32))
 
 
 def session(spec: str) -> dict[str, Any]:

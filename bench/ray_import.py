@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from qa.index.embed import Embedder  # noqa: E402
 from qa.index.indexer import Indexer  # noqa: E402
-from qa.index.ray_cluster import start_ray
+from qa.index.ray_cluster import start_ray  # noqa: E402
 from qa.index.ray_import import RayIndexer  # noqa: E402
 
 CORPUS = ROOT.parent / "shared/data/news/realtimeqa-corpus.jsonl.gz"
