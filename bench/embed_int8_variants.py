@@ -14,7 +14,8 @@ ONNX Runtime session settings:
   questions); mean and minimum cosine of its passage vectors to the float32 copy's;
 - speed: ``--rounds`` interleaved rounds over ``--sample`` passages spread over the set; each
   round runs plain float32 ``SentenceTransformer.encode`` first (``st-fp32``: batches of 64
-  sorted by characters, the baseline of every ratio), then the product's torch embedder in
+  sorted by characters, the baseline of every ratio; ``st-bf16`` the same in bf16, when
+  listed), then the product's torch embedder in
   float32 and bf16 (``torch-fp32``, ``torch-bf16``: batches grouped by word pieces), then every
   variant, so a changing load hits all of them alike; the median of the per-round ratios is
   reported.
@@ -131,7 +132,9 @@ class Variant(OnnxEmbedder):
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         for lo in range(0, len(order), self.batch):
             rows = order[lo : lo + self.batch]
-            enc = tokenizer([texts[i] for i in rows], truncation=True, max_length=256)
+            enc = tokenizer(
+                [texts[i] for i in rows], truncation=True, max_length=self.max_seq_length
+            )
             out[rows] = self._pooled(session, enc["input_ids"], enc["token_type_ids"])
         return _normalize(out)
 
@@ -233,7 +236,7 @@ def fp32_vectors(fp32: Path, questions: list[str], texts: list[str]) -> tuple[An
 
 def make(name: str, fp32: Path) -> Any:
     """The embedder of a variant name (``quant`` or ``quant@session``)."""
-    if name == "fused-fp32":
+    if name.partition("@")[0] == "fused-fp32":
         return OnnxEmbedder(fused_fp32(), "fp32")
     if name in ("st-fp32", "st-bf16"):
         return StEncode(bf16=name == "st-bf16")
@@ -308,8 +311,8 @@ def main() -> None:
         return
     step = max(1, len(texts) // args.sample)
     sample = texts[::step][: args.sample]
-    base = ["st-fp32", "torch-fp32", "torch-bf16"]
-    embedders = {n: make(n, fp32) for n in dict.fromkeys([*base, *speed_variants])}
+    always = ["st-fp32", "torch-fp32", "torch-bf16"]
+    embedders = {n: make(n, fp32) for n in dict.fromkeys([*always, *speed_variants])}
     for emb in embedders.values():
         emb.embed(sample[:8])  # load and warm up
     rates: dict[str, list[float]] = {n: [] for n in embedders}

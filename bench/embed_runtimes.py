@@ -69,7 +69,8 @@ def make(variant: str) -> Any:
     if variant in ("fp32", "bf16"):
         return Embedder(bf16=variant == "bf16")
     precision = variant.removeprefix("onnx-")
-    return OnnxEmbedder(build(precision), precision)
+    # int8 passages without spinning threads, as the product embeds them.
+    return OnnxEmbedder(build(precision), precision, spin=not precision.startswith("int8"))
 
 
 def squad_open(

@@ -26,7 +26,7 @@ Vectors = npt.NDArray[np.float32]
 
 # oneDNN keeps compiled kernels per input shape (1,024 by default) and every passage batch has
 # another length: with glibc's fragmented heap this grew a full-corpus import's RSS by about
-# 0.25 MB per article without bound. 64 kernels plus `release_memory` after each batch keep it
+# 0.25 MB per article without bound. 64 kernels plus `release_memory` after each `embed` keep it
 # flat (~800 MB for the model process) at the same encode speed (docs/benchmarks.md). Read
 # by oneDNN at its first kernel, so setting it here, before any model runs, is enough.
 os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "64")
@@ -101,6 +101,20 @@ def runtime_family(runtime: str) -> str:
     return runtime.removeprefix("onnx-") if runtime.startswith("onnx-int8") else "float"
 
 
+# Texts per forward pass. Passages are grouped by their number of word pieces, longest first,
+# so a batch pads little; small batches pad less still and keep the activations in cache. On
+# 300 SQuAD passages (2-core Zen 4), groups of 16 embedded 1.46x faster in float32 torch and
+# 1.37x in the int8 copy than batches of 64 sorted by characters, as sentence-transformers
+# sorts them (docs/benchmarks.md, "Batches by word pieces").
+BATCH = 16
+
+
+def length_batches(lengths: Sequence[int], size: int) -> list[list[int]]:
+    """Indices of texts grouped ``size`` at a time by decreasing length (one group a batch)."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    return [order[lo : lo + size] for lo in range(0, len(order), size)]
+
+
 class EmbedderLike(Protocol):
     """What the index needs from an embedder (real or fake)."""
 
@@ -109,20 +123,7 @@ class EmbedderLike(Protocol):
     @property
     def dim(self) -> int: ...
 
-    def embed(self, texts: Sequence[str], batch_size: int = 64) -> Vectors: ...
-
-
-# Texts per forward pass. Passages are grouped by their number of word pieces, longest first,
-# so a batch pads little; small batches pad less still and keep the activations in cache. On
-# 300 SQuAD passages (2-core Zen 4), groups of 16 embedded 1.4x (bf16) to 1.5x (float32) faster
-# than sentence-transformers' own batches of 64 sorted by characters (docs/benchmarks.md).
-BATCH = 16
-
-
-def length_batches(lengths: Sequence[int], size: int) -> list[list[int]]:
-    """Indices of texts grouped ``size`` at a time by decreasing length (one group a batch)."""
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    return [order[lo : lo + size] for lo in range(0, len(order), size)]
+    def embed(self, texts: Sequence[str], batch_size: int = BATCH) -> Vectors: ...
 
 
 class Embedder:
@@ -234,7 +235,7 @@ class HashEmbedder:
     def dim(self) -> int:
         return self._dim
 
-    def embed(self, texts: Sequence[str], batch_size: int = 64) -> Vectors:
+    def embed(self, texts: Sequence[str], batch_size: int = BATCH) -> Vectors:
         import re
         import zlib
 

@@ -101,7 +101,8 @@ class OnnxEmbedder:
         threads: ONNX Runtime intra-op threads (None: one per core).
         spin: Whether ONNX Runtime's idle threads spin for work. Off for batches of passages:
             between operators the spinning thread only takes CPU time from the one at work
-            (int8 passages/s 1.95x -> 2.06x float32 ``encode`` on an idle 2-core Zen 4).
+            (int8 passages/s 1.95x -> 2.06x float32 ``encode`` on an idle 2-core Zen 4, measured
+            before batches by word pieces).
     """
 
     def __init__(

@@ -194,6 +194,9 @@ def test_onnx_embedder_counts_truncation(copies: dict[str, Path], torch_fp32: Em
     assert onnx.count_truncated([long, "short"]) == torch_fp32.count_truncated([long, "short"])
     onnx.embed([long, "short"])
     assert onnx.truncated == 1
+    before = torch_fp32.truncated  # the torch embedder counts while it embeds, too
+    torch_fp32.embed(["short", long, "also short"])
+    assert torch_fp32.truncated - before == 1
 
 
 @pytest.fixture()
