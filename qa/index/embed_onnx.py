@@ -43,6 +43,7 @@ from qa.index.embed import (
     _normalize,
     default_model_path,
     length_batches,
+    runtime_family,
 )
 
 INT8 = "int8-fused"  # the int8 recipe setup builds; its runtime id is ``onnx-int8-fused``
@@ -278,8 +279,6 @@ def pick(
         IndexMismatch: ``NEWSQA_EMBED_DTYPE`` asks for vectors of another family than the
             index's.
     """
-    from qa.index.embed import runtime_family
-
     conf = settings.load()
     if for_index and (recorded is None or conf.embed_dtype != "auto"):
         recorded = _passage_runtime(conf.embed_dtype, model, recorded)
@@ -303,8 +302,6 @@ def _passage_runtime(embed_dtype: str, model: str, recorded: str | None) -> str:
     Raises:
         IndexMismatch: the choice is of another family than the index's ``recorded`` one.
     """
-    from qa.index.embed import runtime_family
-
     built = find_copy(INT8, model) is not None
     wanted = hardware.passage_runtime(embed_dtype, built)
     if wanted == "onnx-int8":  # the int8 copy: the recipe that setup builds
