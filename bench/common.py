@@ -1,5 +1,6 @@
-"""What the retrieval benchmarks share: their arguments, opening the index, loading the
-questions, searching each question (as of its own date or today) and recall/MRR of a gold URL.
+"""What the benchmarks share: the retrieval benchmarks' arguments, opening the index, loading the
+questions, searching each question (as of its own date or today) and recall/MRR of a gold URL;
+the embedding benchmarks' baseline, plain ``SentenceTransformer.encode``.
 
 Imported by the scripts beside it (``python bench/recency_grid.py ...`` puts this folder on
 the path).
@@ -16,9 +17,20 @@ import numpy as np
 import numpy.typing as npt
 
 from qa.eval.questions import EvalQuestion, load_questions
-from qa.index.embed import EmbedderLike
+from qa.index.embed import Embedder, EmbedderLike
 from qa.search.retriever import Retriever
 from qa.search.when import Scope, scope_for
+
+
+def plain_encode(embedder: Embedder, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+    """``texts`` through plain ``SentenceTransformer.encode`` with the embedder's model (its own
+    batches of 64 sorted by characters, unnormalised): what a user of sentence-transformers
+    gets, the baseline of the embedding benchmarks whatever the product's own batching does."""
+    import torch
+
+    with torch.inference_mode():
+        vecs = embedder.model.encode(list(texts), batch_size=64, show_progress_bar=False)
+    return np.asarray(vecs, dtype=np.float32)
 
 
 class Memo:

@@ -37,6 +37,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common import plain_encode  # noqa: E402
+
 from qa import hardware  # noqa: E402
 from qa.eval.questions import EvalQuestion, load_questions  # noqa: E402
 from qa.index.chunk import Chunker  # noqa: E402
@@ -55,11 +57,7 @@ class StEncode(Embedder):
     a user of sentence-transformers gets, whatever the product's own batching does."""
 
     def embed(self, texts: Any, batch_size: int = 64) -> np.ndarray:
-        import torch
-
-        with torch.inference_mode():
-            vecs = self.model.encode(list(texts), batch_size=64, show_progress_bar=False)
-        return _normalize(np.asarray(vecs, dtype=np.float32))
+        return _normalize(plain_encode(self, texts))
 
 
 def make(variant: str) -> Any:

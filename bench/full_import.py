@@ -25,6 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common import plain_encode  # noqa: E402
+
 from qa.eval.metrics import percentile  # noqa: E402
 from qa.index.chunk import Chunker  # noqa: E402
 from qa.index.embed import BATCH, Embedder  # noqa: E402
@@ -74,11 +76,8 @@ def spread_texts(n: int, seed: int = 7) -> list[str]:
 def rate(embedder: Embedder, texts: list[str]) -> float:
     """Passages/s of plain ``SentenceTransformer.encode`` on ``texts`` (its own batches of 64
     sorted by characters, in the embedder's precision; the product batches by word pieces)."""
-    import torch
-
     t = time.perf_counter()
-    with torch.inference_mode():
-        embedder.model.encode(texts, batch_size=64, show_progress_bar=False)
+    plain_encode(embedder, texts)
     return len(texts) / (time.perf_counter() - t)
 
 
