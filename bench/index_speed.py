@@ -1,6 +1,6 @@
 """Indexing throughput, memory and incremental costs on shared-corpus articles.
 
-Usage: python bench/index_speed.py [--articles 2000] [--work DIR] [--rounds 1]
+Usage: python bench/index_speed.py [--articles 2000] [--work DIR] [--rounds 1] [--torch]
 
 In one process (model loaded once):
 1. chunk the articles and time raw ``SentenceTransformer.encode`` on the same passage texts
@@ -8,7 +8,9 @@ In one process (model loaded once):
    supported), the reference throughput; the product's embedder batches by word pieces, so
    the index can run faster than this reference;
 2. index them with newsqa (ingest + chunk + embed + SQLite + FAISS + BM25 generation) into a
-   fresh index; steps 1-2 alternate ``--rounds`` times (wall and CPU seconds of each);
+   fresh index, with the passage embedder ``newsqa index`` picks on this CPU (torch in bf16
+   where the CPU has it, else the int8 ONNX Runtime copy when built; ``--torch`` forces the
+   torch embedder); steps 1-2 alternate ``--rounds`` times (wall and CPU seconds of each);
 3. re-index the unchanged corpus;
 4. add one new article and re-index, then check it is the top hit for its own title.
 Prints a markdown table.
@@ -26,7 +28,8 @@ from pathlib import Path
 from common import plain_encode
 
 from qa.index.chunk import Chunker
-from qa.index.embed import Embedder
+from qa.index.embed import Embedder, EmbedderLike
+from qa.index.folder import embedder_for
 from qa.index.indexer import Indexer
 from qa.ingest.files import Ingestor, Skipped
 from qa.search.retriever import Retriever
@@ -61,17 +64,23 @@ def main() -> None:
         action="store_true",
         help="Reuse the index of an earlier run; measure steps 3-4 only.",
     )
+    ap.add_argument("--torch", action="store_true", help="index with the torch embedder")
     args = ap.parse_args()
     if args.incremental_only:
         incremental(args.work, Embedder())
         return
     shutil.rmtree(args.work, ignore_errors=True)
     corpus = write_corpus(args.work / "corpus", args.articles)
-    embedder = Embedder()
+    embedder = Embedder()  # raw encode's model, in the precision the product gives torch
     embedder.embed(["warm up"])
+    index_dir = args.work / "index"
+    # The passage embedder of a new index on this CPU, as `newsqa index` picks it.
+    passages: EmbedderLike = embedder if args.torch else embedder_for(index_dir, for_index=True)
+    passages.embed(["warm up"])
     rows: list[tuple[str, str]] = [
         ("articles", str(args.articles)),
-        ("precision", "bf16" if embedder.bf16 else "fp32"),
+        ("raw encode precision", "bf16" if embedder.bf16 else "fp32"),
+        ("index embedder", getattr(passages, "runtime", "torch")),
     ]
 
     articles = [a for a in Ingestor().read_file(corpus) if not isinstance(a, Skipped)]
@@ -82,14 +91,13 @@ def main() -> None:
     # Raw encode and the full index alternate (``--rounds``): a load that changes during the
     # run then weighs on both, and each round's ratio compares neighbours in time.
     raw_rates, rates, ratios, cpu_ratios = [], [], [], []
-    index_dir = args.work / "index"
-    indexer = Indexer(index_dir, embedder)
+    indexer = Indexer(index_dir, passages)
     for _ in range(args.rounds):
         t, c = time.perf_counter(), time.process_time()
         plain_encode(embedder, texts)
         raw_s, raw_cpu = time.perf_counter() - t, time.process_time() - c
         shutil.rmtree(index_dir, ignore_errors=True)
-        indexer = Indexer(index_dir, embedder)
+        indexer = Indexer(index_dir, passages)
         t, c = time.perf_counter(), time.process_time()
         rep = indexer.update([corpus.parent])
         full_s, full_cpu = time.perf_counter() - t, time.process_time() - c
@@ -117,11 +125,11 @@ def main() -> None:
         ("peak RSS (MB)", f"{peak_rss_mb():.0f}"),
     ]
 
-    print_rows(rows + incremental(args.work, embedder, indexer, echo=False))
+    print_rows(rows + incremental(args.work, passages, indexer, echo=False))
 
 
 def incremental(
-    work: Path, embedder: Embedder, indexer: Indexer | None = None, echo: bool = True
+    work: Path, embedder: EmbedderLike, indexer: Indexer | None = None, echo: bool = True
 ) -> list[tuple[str, str]]:
     """Steps 3-4: re-index the unchanged corpus, then add one new article."""
     corpus = work / "corpus"
