@@ -20,7 +20,8 @@ $(BIN)/newsqa: pyproject.toml
 # are embedded in int8 where the CPU has no bf16. Without them everything runs in torch, so a
 # failure only warns.
 READER := qa/models/reader
-$(VENV)/.reader-onnx: $(BIN)/newsqa $(READER)/reader.safetensors $(READER)/config.json
+$(VENV)/.reader-onnx: $(BIN)/newsqa $(READER)/reader.safetensors $(READER)/config.json \
+    qa/reader/onnx.py
 	$(BIN)/python -m qa.reader \
 	  || echo "note: the ONNX reader was not built; the reader runs in torch"
 	touch $@

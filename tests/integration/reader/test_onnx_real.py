@@ -10,7 +10,7 @@ import torch
 
 from qa import hardware
 from qa.reader.model import load_qa_model, uses_bf16
-from qa.reader.onnx import OrtQAModel, build, onnx_path
+from qa.reader.onnx import KEEP_FLOAT, OrtQAModel, build, onnx_path
 from qa.reader.span import SpanReader, context_hit
 from qa.reader.spans import pad_batch
 from qa.reader.weights import DEFAULT_READER_DIR, _load_config, _load_delta_model
@@ -31,8 +31,22 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_build_is_int8_and_small(built: Path) -> None:
     assert built.is_file() and built.suffix == ".onnx"
-    assert built.stat().st_size < 30e6  # int8: a quarter of the 90 MB float32 graph
+    assert built.stat().st_size < 30e6  # int8: about a third of the 90 MB float32 graph
     assert build(dest=built) == built  # built once; a second call keeps it
+
+
+def test_copy_keeps_the_first_ffn_outputs_float(built: Path) -> None:
+    import onnx
+
+    graph = onnx.load(str(built)).graph
+    shapes = {w.name: tuple(w.dims) for w in graph.initializer}
+    float_weights = [
+        shapes[n.input[1]] for n in graph.node if n.op_type == "MatMul" and n.input[1] in shapes
+    ]
+    # The three FFN output projections (1536 -> 384) of layers 0-2; every other weight is int8.
+    assert KEEP_FLOAT == 3 and float_weights == [(1536, 384)] * 3
+    assert sum(n.op_type == "MatMulInteger" for n in graph.node) == 37 - 3
+    assert built.name.endswith("-int8-keep3.onnx")
 
 
 def test_copy_logits_follow_torch_on_real_text(built: Path) -> None:
