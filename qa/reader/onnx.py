@@ -3,9 +3,9 @@
 On a CPU with AVX512-bf16 or AMX the reader runs in bf16 under torch (p50 about 60 ms for the
 top 5 passages). Without them torch runs it in float32 (about 240-270 ms on 2 AVX2 cores), and
 torch's own int8 dynamic quantisation costs 3-4 F1. ONNX Runtime's dynamic int8 quantisation
-with per-channel weights loses well under one F1 point and reads about 27 % faster
-(docs/benchmarks.md, "Reader latency"), so on such CPUs the reader runs through it when its
-int8 copy is built.
+with per-channel weights reads about 27 % faster (docs/benchmarks.md, "Reader latency"), and
+with three FFN output projections left float32 (:data:`KEEP_FLOAT`) it reads as well as the
+float32 copy, so on such CPUs the reader runs through it when its int8 copy is built.
 
 The copy is derived, not shipped: ``python -m qa.reader`` (run by ``make setup``) exports
 the torch reader to ONNX, quantises it and writes ``reader-<digest>-int8-keep3.onnx`` into the cache
