@@ -5,11 +5,11 @@ Usage: python bench/reader_int8_rank.py [--train ../shared/data/squad/train-v1.1
            [--pairs 40] [--keep 3,6]
 
 The float32 ONNX copy of the shipped reader (``python -m qa.reader``, built by ``make setup``)
-is the reference. For each weight MatMul, a copy with that node alone quantised (per-channel,
-reduced range, as the product's int8 copy) reads ``--pairs`` seeded (question, paragraph) pairs
-of the train file, 256 word pieces each; the score is the mean absolute change of the start
-and end logits over the real positions. Then the whole int8 copy and the copies with the
-``--keep`` highest-ranked nodes left float32. Output: a table and
+is the reference. For each weight MatMul, a copy with that node alone quantised by the
+product's ``qa.reader.onnx.quantize`` (per-channel, reduced range) reads ``--pairs`` seeded
+(question, paragraph) pairs of the train file, 256 word pieces each; the score is the mean
+absolute change of the start and end logits over the real positions. Then the whole int8 copy
+and the copies with the ``--keep`` highest-ranked nodes left float32. Output: a table and
 bench/out/reader_int8_rank.json.
 """
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import logging
 import random
 import sys
 import tempfile
@@ -31,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from qa.index.embed import default_model_path  # noqa: E402
-from qa.reader.onnx import onnx_path  # noqa: E402
+from qa.reader.onnx import OrtQAModel, onnx_path, quantize, read_config  # noqa: E402
+from qa.reader.weights import DEFAULT_READER_DIR  # noqa: E402
 
 TRAIN = ROOT.parent / "shared" / "data" / "squad" / "train-v1.1.json.gz"
 OUT = ROOT / "bench" / "out" / "reader_int8_rank.json"
@@ -61,24 +61,9 @@ def pairs_feeds(train: Path, n: int) -> dict[str, np.ndarray]:
 
 
 def logits(path: Path, feeds: dict[str, np.ndarray]) -> list[Any]:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 2
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    names = {i.name for i in session.get_inputs()}
-    return session.run(
-        ["start_logits", "end_logits"], {k: v for k, v in feeds.items() if k in names}
-    )
-
-
-def quantised(src: Path, dest: Path, **kw: Any) -> Path:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    quantize_dynamic(
-        str(src), str(dest), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True, **kw
-    )
-    return dest
+    """Start and end logits of the ONNX reader at ``path``, as the product runs it."""
+    out = OrtQAModel(path, read_config(DEFAULT_READER_DIR), threads=2)(**feeds)
+    return [out.start_logits, out.end_logits]
 
 
 def main() -> None:
@@ -89,7 +74,6 @@ def main() -> None:
     args = ap.parse_args()
     import onnx
 
-    logging.getLogger().setLevel(logging.ERROR)
     fp32 = onnx_path(precision="fp32")
     if not fp32.is_file():
         raise SystemExit(f"no float32 reader copy at {fp32}: run `python -m qa.reader` first")
@@ -111,13 +95,17 @@ def main() -> None:
     doc: dict[str, Any] = {"pairs": args.pairs, "nodes": [], "recipes": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for name, shape in nodes:
-            score = moved(quantised(fp32, Path(tmp) / "one.onnx", nodes_to_quantize=[name]))
+            one = Path(tmp) / "one.onnx"
+            quantize(fp32, one, [], only=[name])
+            score = moved(one)
             doc["nodes"].append({"node": name, "weight": shape, "moved": score})
             print(f"{name} {shape} {score:.4f}", flush=True)
         ranked = sorted(doc["nodes"], key=lambda r: -r["moved"])
         for n in [0, *(int(k) for k in args.keep.split(",") if k)]:
             keep = [r["node"] for r in ranked[:n]]
-            score = moved(quantised(fp32, Path(tmp) / f"keep{n}.onnx", nodes_to_exclude=keep))
+            copy = Path(tmp) / f"keep{n}.onnx"
+            quantize(fp32, copy, keep)
+            score = moved(copy)
             doc["recipes"][f"keep{n}"] = {"kept": keep, "moved": score}
     print("| recipe | nodes kept float32 | mean logit change |\n|---|---|---|")
     for name, rec in doc["recipes"].items():

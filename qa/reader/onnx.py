@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -302,11 +303,25 @@ def ffn_outputs(path: Path) -> list[str]:
     return [name for name, (rows, cols) in weighted if cols == hidden and rows > hidden]
 
 
-def quantize(src: Path, dest: Path, keep: int = KEEP_FLOAT) -> None:
-    """Dynamic int8: per-channel weights, reduced range (the variant that kept F1), the first
-    ``keep`` FFN output projections left float32."""
+def quantize(
+    src: Path,
+    dest: Path,
+    keep: Sequence[str] | None = None,
+    *,
+    only: Sequence[str] | None = None,
+) -> None:
+    """Dynamic int8: per-channel weights, reduced range (the variant that kept F1).
+
+    Args:
+        src: The float32 graph.
+        dest: The int8 copy.
+        keep: Node names left float32; default the first :data:`KEEP_FLOAT` FFN output
+            projections (:func:`ffn_outputs`).
+        only: Quantise these nodes alone (to rank each node's effect); default all.
+    """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    keep = ffn_outputs(src)[:KEEP_FLOAT] if keep is None else keep
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # it logs a pre-processing tip as a warning on every run
@@ -317,7 +332,8 @@ def quantize(src: Path, dest: Path, keep: int = KEEP_FLOAT) -> None:
             weight_type=QuantType.QInt8,
             per_channel=True,
             reduce_range=True,
-            nodes_to_exclude=ffn_outputs(src)[:keep],
+            nodes_to_exclude=list(keep),
+            nodes_to_quantize=list(only) if only else None,
         )
     finally:
         root.setLevel(level)
