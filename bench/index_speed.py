@@ -66,14 +66,16 @@ def main() -> None:
     )
     ap.add_argument("--torch", action="store_true", help="index with the torch embedder")
     args = ap.parse_args()
-    if args.incremental_only:
-        incremental(args.work, Embedder())
+    index_dir = args.work / "index"
+    if args.incremental_only:  # the earlier run's index keeps its own runtime
+        incremental(
+            args.work, Embedder() if args.torch else embedder_for(index_dir, for_index=True)
+        )
         return
     shutil.rmtree(args.work, ignore_errors=True)
     corpus = write_corpus(args.work / "corpus", args.articles)
     embedder = Embedder()  # raw encode's model, in the precision the product gives torch
     embedder.embed(["warm up"])
-    index_dir = args.work / "index"
     # The passage embedder of a new index on this CPU, as `newsqa index` picks it.
     passages: EmbedderLike = embedder if args.torch else embedder_for(index_dir, for_index=True)
     passages.embed(["warm up"])
